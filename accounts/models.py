@@ -1,0 +1,135 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Store(models.Model):
+    code = models.CharField(_("门店编码"), max_length=20, unique=True)
+    name = models.CharField(_("门店名称"), max_length=100)
+    region = models.CharField(_("区域"), max_length=50, blank=True)
+    address = models.CharField(_("地址"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("营业中"), default=True)
+
+    class Meta:
+        verbose_name = _("门店")
+        verbose_name_plural = _("门店")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Role(models.TextChoices):
+    CONSULTANT = "consultant", _("形象顾问")
+    VIP_SPECIALIST = "vip_specialist", _("VIP专员")
+    MANAGER = "manager", _("店长")
+    HQ = "hq", _("总部")
+
+
+class Staff(AbstractUser):
+    """A person who logs in. Everyone but HQ belongs to exactly one store."""
+
+    role = models.CharField(_("角色"), max_length=20, choices=Role.choices, default=Role.CONSULTANT)
+    store = models.ForeignKey(
+        Store, verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
+    )
+    display_name = models.CharField(_("显示名"), max_length=50, blank=True)
+
+    objects = UserManager()
+
+    class Meta:
+        verbose_name = _("员工")
+        verbose_name_plural = _("员工")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role="hq") | models.Q(store__isnull=False),
+                name="staff_store_required_unless_hq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.get_full_name() or self.username
+
+    @property
+    def is_hq(self) -> bool:
+        return self.role == Role.HQ
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_vip_specialist(self) -> bool:
+        return self.role == Role.VIP_SPECIALIST
+
+    @property
+    def is_consultant(self) -> bool:
+        return self.role == Role.CONSULTANT
+
+    @property
+    def is_store_lead(self) -> bool:
+        """VIP specialist, manager or HQ: may see and manage every member in their scope."""
+        return self.role in (Role.VIP_SPECIALIST, Role.MANAGER, Role.HQ)
+
+    @property
+    def has_signed_agreement(self) -> bool:
+        """Without a confidentiality agreement on file, member data is shown masked (DOMAIN §11).
+
+        Cached on the instance: a page asks many times and the answer cannot change mid-request.
+        """
+        if not hasattr(self, "_signed_agreement"):
+            self._signed_agreement = self.agreements.exists()
+        return self._signed_agreement
+
+
+class ConfidentialityAgreement(models.Model):
+    """保密协议: every consultant signs one before seeing full member data."""
+
+    staff = models.ForeignKey(
+        Staff, verbose_name=_("员工"), on_delete=models.CASCADE, related_name="agreements"
+    )
+    signed_on = models.DateField(_("签署日期"))
+    version = models.CharField(_("版本"), max_length=20, default="1.0")
+    recorded_by = models.ForeignKey(
+        Staff,
+        verbose_name=_("登记人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("保密协议")
+        verbose_name_plural = _("保密协议")
+        constraints = [
+            models.UniqueConstraint(fields=["staff", "version"], name="agreement_once_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff} v{self.version} ({self.signed_on})"
+
+
+class AuditEntry(models.Model):
+    """Who saw or changed member data (DOMAIN §11). Actions are dotted: `member.phone.viewed`."""
+
+    at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(_("动作"), max_length=60, db_index=True)
+    object_type = models.CharField(_("对象类型"), max_length=40, blank=True)
+    object_id = models.CharField(_("对象ID"), max_length=40, blank=True)
+    data = models.JSONField(_("详情"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("审计日志")
+        verbose_name_plural = _("审计日志")
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"

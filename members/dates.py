@@ -1,0 +1,86 @@
+"""Yearly occurrences of birthdays and other important dates, solar or lunar (DOMAIN §7)."""
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+from lunardate import LunarDate
+
+_LUNAR_MONTHS = "正二三四五六七八九十冬腊"
+_LUNAR_DAYS_TENS = ["初", "十", "廿", "三"]
+_LUNAR_DIGITS = "一二三四五六七八九十"
+
+
+def _solar_in_year(original: date, year: int) -> date:
+    # 29 February falls on 28 February in other years.
+    if original.month == 2 and original.day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return original.replace(year=year)
+
+
+def _lunar_in_year(lunar: LunarDate, year: int) -> date | None:
+    """The solar date of the lunar month/day in lunar year `year`.
+
+    A birthday in a leap month is celebrated in the ordinary month of that number; day 30 falls on
+    day 29 in a short month. None outside the library's range.
+    """
+    for day in (lunar.day, 29):
+        try:
+            return LunarDate(year, lunar.month, day, False).toSolarDate()
+        except ValueError:
+            continue
+    return None
+
+
+def to_lunar(original: date) -> LunarDate | None:
+    try:
+        return LunarDate.fromSolarDate(original.year, original.month, original.day)
+    except ValueError:
+        return None
+
+
+def next_occurrence(original: date, *, lunar: bool = False, on_or_after: date) -> date:
+    """The first yearly recurrence of `original` on or after `on_or_after`."""
+    lunar_date = to_lunar(original) if lunar else None
+    if lunar_date is None:
+        candidate = _solar_in_year(original, on_or_after.year)
+        if candidate < on_or_after:
+            candidate = _solar_in_year(original, on_or_after.year + 1)
+        return candidate
+    # The lunar year straddles two solar years: try the one before as well.
+    for year in (on_or_after.year - 1, on_or_after.year, on_or_after.year + 1):
+        candidate = _lunar_in_year(lunar_date, year)
+        if candidate is not None and candidate >= on_or_after:
+            return candidate
+    return next_occurrence(original, lunar=False, on_or_after=on_or_after)
+
+
+def occurrences_between(original: date, *, lunar: bool, start: date, end: date) -> list[date]:
+    """Every yearly recurrence within [start, end]."""
+    found = []
+    day = start
+    while day <= end:
+        nxt = next_occurrence(original, lunar=lunar, on_or_after=day)
+        if nxt > end:
+            break
+        found.append(nxt)
+        day = date.fromordinal(nxt.toordinal() + 1)
+    return found
+
+
+def lunar_label(original: date) -> str:
+    """农历 month and day in words, e.g. 农历三月初八 (闰 for a leap month)."""
+    lunar_date = to_lunar(original)
+    if lunar_date is None:
+        return ""
+    month = ("闰" if lunar_date.isLeapMonth else "") + _LUNAR_MONTHS[lunar_date.month - 1] + "月"
+    d = lunar_date.day
+    if d == 10:
+        day = "初十"
+    elif d == 20:
+        day = "二十"
+    elif d == 30:
+        day = "三十"
+    else:
+        day = _LUNAR_DAYS_TENS[d // 10] + _LUNAR_DIGITS[d % 10 - 1]
+    return f"农历{month}{day}"

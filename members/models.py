@@ -1,0 +1,290 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import ExtractMonth
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Store
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Tier(models.TextChoices):
+    A = "A", _("A 级")
+    B = "B", _("B 级")
+    C = "C", _("C 级")
+
+
+# Higher rank = better tier; comparisons go through this, never through letters.
+TIER_RANK = {Tier.C: 0, Tier.B: 1, Tier.A: 2}
+
+
+class Gender(models.TextChoices):
+    FEMALE = "F", _("女")
+    MALE = "M", _("男")
+
+
+class ProgramRules(models.Model):
+    """The chain's program rules (DOMAIN §4): one row, edited by HQ."""
+
+    tier_a_min = models.DecimalField(_("A 级最低12个月消费"), **MONEY, default=Decimal("50000.00"))
+    tier_b_min = models.DecimalField(_("B 级最低12个月消费"), **MONEY, default=Decimal("10000.00"))
+    spend_window_days = models.PositiveIntegerField(_("消费统计窗口（天）"), default=365)
+    churn_days = models.PositiveIntegerField(_("流失判定（无消费天数）"), default=180)
+    care_days_a = models.PositiveIntegerField(_("A 级关怀周期（天）"), default=30)
+    care_days_b = models.PositiveIntegerField(_("B 级关怀周期（天）"), default=60)
+    care_days_c = models.PositiveIntegerField(_("C 级关怀周期（天）"), default=90)
+    post_purchase_days = models.PositiveIntegerField(_("购后回访（天后）"), default=2)
+    lead_days = models.PositiveIntegerField(_("礼品/节日提前准备（天）"), default=7)
+    win_back_days = models.PositiveIntegerField(_("流失预警（提前天数）"), default=30)
+    upgrade_candidate_ratio = models.DecimalField(
+        _("升级候选比例"),
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("0.80"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1.00"))],
+    )
+    complaint_response_hours = models.PositiveIntegerField(_("投诉首次响应时限（小时）"), default=24)
+    complaint_solution_hours = models.PositiveIntegerField(_("投诉解决时限（小时）"), default=48)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("会员计划规则")
+        verbose_name_plural = _("会员计划规则")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="program_rules_single_row"),
+            models.CheckConstraint(condition=models.Q(tier_a_min__gt=models.F("tier_b_min")), name="tier_a_above_b"),
+            models.CheckConstraint(condition=models.Q(tier_b_min__gt=0), name="tier_b_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("会员计划规则"))
+
+    @classmethod
+    def load(cls) -> "ProgramRules":
+        rules, _ = cls.objects.get_or_create(pk=1)
+        return rules
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def min_spend(self, tier: str) -> Decimal:
+        return {Tier.A: self.tier_a_min, Tier.B: self.tier_b_min, Tier.C: Decimal("0.00")}[tier]
+
+    def care_days(self, tier: str) -> int:
+        return {Tier.A: self.care_days_a, Tier.B: self.care_days_b, Tier.C: self.care_days_c}[tier]
+
+
+class MemberQuerySet(models.QuerySet):
+    def of_store(self, store: Store) -> "MemberQuerySet":
+        return self.filter(home_store=store)
+
+
+class Member(models.Model):
+    card_no = models.CharField(_("卡号"), max_length=30, unique=True)
+    name = models.CharField(_("姓名"), max_length=50)
+    gender = models.CharField(_("性别"), max_length=1, choices=Gender.choices, blank=True)
+    # Normalised: mainland mobiles as 11 digits, others in E.164 (+<country><number>).
+    phone = models.CharField(_("手机"), max_length=20, unique=True)
+    # For search by the last four digits, which is how staff find a customer at the till.
+    phone_last4 = models.CharField(max_length=4, editable=False, db_index=True)
+    # The date of birth as on the ID card (solar). `birthday_lunar` means the member celebrates it
+    # on the lunar calendar, so its yearly occurrence is computed there.
+    birthday = models.DateField(_("生日"), null=True, blank=True)
+    birthday_lunar = models.BooleanField(_("农历生日"), default=False)
+    address = models.CharField(_("地址"), max_length=200, blank=True)
+    email = models.EmailField(_("邮箱"), blank=True)
+    wechat = models.CharField(_("微信"), max_length=50, blank=True)
+    marketing_consent = models.BooleanField(_("同意营销"), default=False)
+    marketing_consent_at = models.DateField(_("营销同意日期"), null=True, blank=True)
+    home_store = models.ForeignKey(Store, verbose_name=_("所属门店"), on_delete=models.PROTECT, related_name="members")
+    consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("专属顾问"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("开卡人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    joined_on = models.DateField(_("入会日期"))
+    # The current tier: a cache of the last TierChange, kept by the tier engine only.
+    tier = models.CharField(_("等级"), max_length=1, choices=Tier.choices, default=Tier.C)
+    tier_locked = models.BooleanField(_("等级锁定"), default=False)
+    top_size = models.CharField(_("上装尺码"), max_length=10, blank=True)
+    bottom_size = models.CharField(_("下装尺码"), max_length=10, blank=True)
+    shoe_size = models.CharField(_("鞋码"), max_length=10, blank=True)
+    style_preferences = models.CharField(_("风格偏好"), max_length=200, blank=True)
+    notes = models.TextField(_("备注"), blank=True)
+    erased_at = models.DateTimeField(_("已匿名化"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("会员")
+        verbose_name_plural = _("会员")
+        ordering = ["-joined_on", "-id"]
+        indexes = [
+            models.Index(fields=["home_store", "tier"], name="member_store_tier_idx"),
+            models.Index(fields=["home_store", "consultant"], name="member_store_consultant_idx"),
+            models.Index(fields=["home_store", "-joined_on", "-id"], name="member_store_joined_idx"),
+            models.Index(fields=["home_store", "name"], name="member_store_name_idx"),
+            models.Index(ExtractMonth("birthday"), "home_store", name="member_birth_month_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.card_no})"
+
+    def save(self, *args, **kwargs):
+        self.phone_last4 = self.phone[-4:]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = set(update_fields) | {"phone_last4"}
+        super().save(*args, **kwargs)
+
+
+class ImportantDateKind(models.TextChoices):
+    SPOUSE_BIRTHDAY = "spouse_birthday", _("配偶生日")
+    CHILD_BIRTHDAY = "child_birthday", _("子女生日")
+    PARENT_BIRTHDAY = "parent_birthday", _("父母生日")
+    WEDDING_ANNIVERSARY = "wedding_anniversary", _("结婚纪念日")
+    OTHER = "other", _("其他")
+
+
+class ImportantDate(models.Model):
+    """结婚纪念日、家人生日: dates worth a greeting. `date` is the original (solar) date."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="important_dates")
+    kind = models.CharField(_("类型"), max_length=30, choices=ImportantDateKind.choices)
+    date = models.DateField(_("日期"))
+    lunar = models.BooleanField(_("农历"), default=False)
+    label = models.CharField(_("说明"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("重要日期")
+        verbose_name_plural = _("重要日期")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.date}"
+
+
+class PurchaseSource(models.TextChoices):
+    STORE = "store", _("门店录入")
+    IMPORT = "import", _("导入")
+    POS = "pos", _("收银系统")
+
+
+class Purchase(models.Model):
+    """A receipt (小票). Returns are negative and may point at the purchase they return."""
+
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="purchases")
+    receipt_no = models.CharField(_("小票号"), max_length=40)
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.PROTECT, related_name="purchases")
+    consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("导购"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sales",
+    )
+    date = models.DateField(_("日期"))
+    amount = models.DecimalField(_("金额"), **MONEY)
+    original = models.ForeignKey(
+        "self", verbose_name=_("原小票"), on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+    )
+    items = models.TextField(_("商品"), blank=True)
+    source = models.CharField(_("来源"), max_length=10, choices=PurchaseSource.choices, default=PurchaseSource.STORE)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("消费记录")
+        verbose_name_plural = _("消费记录")
+        ordering = ["-date", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "receipt_no"], name="purchase_receipt_unique_per_store"),
+            models.CheckConstraint(condition=~models.Q(amount=0), name="purchase_amount_nonzero"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "date"], name="purchase_member_date_idx"),
+            models.Index(fields=["store", "date"], name="purchase_store_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_no} {self.amount}"
+
+    @property
+    def is_return(self) -> bool:
+        return self.amount < 0
+
+
+class TierChangeReason(models.TextChoices):
+    PURCHASE = "purchase", _("消费升级")
+    REVIEW = "review", _("月末评审")
+    MANUAL = "manual", _("手动调整")
+    IMPORT = "import", _("导入")
+
+
+class TierChange(models.Model):
+    """升级/降级. Purchase and review changes are derived (the engine rewrites them); manual and
+    import changes are inputs the engine keeps."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="tier_changes")
+    date = models.DateField(_("日期"))
+    from_tier = models.CharField(_("原等级"), max_length=1, choices=Tier.choices)
+    to_tier = models.CharField(_("新等级"), max_length=1, choices=Tier.choices)
+    reason = models.CharField(_("原因"), max_length=10, choices=TierChangeReason.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(_("备注"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("等级变更")
+        verbose_name_plural = _("等级变更")
+        ordering = ["date", "id"]
+        indexes = [
+            models.Index(fields=["member", "date"], name="tierchange_member_date_idx"),
+            models.Index(fields=["date", "reason"], name="tierchange_date_reason_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.from_tier}→{self.to_tier} ({self.reason})"
+
+    @property
+    def is_upgrade(self) -> bool:
+        return TIER_RANK[self.to_tier] > TIER_RANK[self.from_tier]
+
+
+class TierReview(models.Model):
+    """One month-end review per store and date: proof it ran, and what it did."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="tier_reviews")
+    date = models.DateField(_("评审日期"))
+    downgrades = models.PositiveIntegerField(_("降级人数"), default=0)
+    ran_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("月末等级评审")
+        verbose_name_plural = _("月末等级评审")
+        constraints = [models.UniqueConstraint(fields=["store", "date"], name="tier_review_once_per_store_date")]
+
+    def __str__(self) -> str:
+        return f"{self.store.code} {self.date}"

@@ -1,0 +1,163 @@
+"""Reads of member data, always through what the viewer may see (DOMAIN §11)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Staff
+
+from .dates import next_occurrence
+from .models import Member, ProgramRules, Purchase, TierChange
+from .tiers import ZERO, TierRules, missing_to_next_tier
+from .validators import mask_phone, mask_text
+
+
+def member_scope(*, viewer: Staff) -> QuerySet[Member]:
+    """Every member the viewer may see: HQ all, everyone else their own store's."""
+    qs = Member.objects.all()
+    if viewer.is_hq:
+        return qs
+    if viewer.store_id is None:
+        return qs.none()
+    return qs.filter(home_store_id=viewer.store_id)
+
+
+def member_get(*, viewer: Staff, pk: int) -> Member:
+    """The member, or 404 if it does not exist or is outside the viewer's scope."""
+    try:
+        return member_scope(viewer=viewer).select_related("home_store", "consultant", "opened_by").get(pk=pk)
+    except (Member.DoesNotExist, ValueError):
+        raise Http404 from None
+
+
+def can_edit_member(viewer: Staff, member: Member) -> bool:
+    """Consultants edit their own members; VIP specialists, managers and HQ any in scope."""
+    if viewer.is_hq:
+        return True
+    if member.home_store_id != viewer.store_id:
+        return False
+    return viewer.is_store_lead or member.consultant_id == viewer.pk
+
+
+def can_see_full_contact(viewer: Staff, member: Member) -> bool:
+    """Full phone and address: a signed agreement, and for consultants only their own members."""
+    if not viewer.has_signed_agreement:
+        return False
+    if viewer.is_hq or viewer.is_store_lead:
+        return viewer.is_hq or member.home_store_id == viewer.store_id
+    return member.consultant_id == viewer.pk and member.home_store_id == viewer.store_id
+
+
+def displayed_phone(viewer: Staff, member: Member) -> str:
+    """What a list shows: always masked; the full number is revealed on request and audited."""
+    return mask_phone(member.phone)
+
+
+def displayed_address(viewer: Staff, member: Member) -> str:
+    return member.address if can_see_full_contact(viewer, member) else mask_text(member.address, 6)
+
+
+def active_q(*, on: date, churn_days: int) -> Q:
+    """DOMAIN §6 active(m, D) as a filter: joined ≤ D and (joined or a positive purchase) within
+    the churn window ending on D."""
+    start = on - timedelta(days=churn_days - 1)
+    recent_purchase = Purchase.objects.filter(
+        member_id=OuterRef("pk"), amount__gt=0, date__gte=start, date__lte=on
+    )
+    return Q(joined_on__lte=on) & (Q(joined_on__gte=start) | Exists(recent_purchase))
+
+
+def lunar_birthday_ids_in_month(qs: QuerySet[Member], *, year: int, month: int) -> list[int]:
+    """Members celebrating a lunar birthday whose occurrence this year falls in `month`.
+
+    Lunar birthdays move against the solar calendar, so they are computed here; only the
+    lunar-flagged members' (id, birthday) pairs are read, in one query.
+    """
+    start = date(year, month, 1)
+    ids = []
+    for pk, birthday in qs.filter(birthday_lunar=True, birthday__isnull=False).values_list("pk", "birthday"):
+        occurrence = next_occurrence(birthday, lunar=True, on_or_after=start)
+        if occurrence.year == year and occurrence.month == month:
+            ids.append(pk)
+    return ids
+
+
+@dataclass
+class MemberFilters:
+    query: str = ""
+    tier: str = ""
+    consultant_id: int | None = None
+    status: str = ""  # "active" / "lapsed" / ""
+    birthday_month: int | None = None
+
+
+def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None) -> QuerySet[Member]:
+    """The member list: scoped, searched and filtered, with what the rows show joined in."""
+    filters = filters or MemberFilters()
+    qs = member_scope(viewer=viewer).select_related("home_store", "consultant")
+    q = filters.query.strip()
+    if q:
+        digits = q.replace(" ", "")
+        if digits.isdigit() and len(digits) == 4:
+            qs = qs.filter(Q(phone_last4=digits) | Q(card_no=digits))
+        elif digits.lstrip("+").isdigit() and len(digits) >= 5:
+            qs = qs.filter(Q(card_no__startswith=digits) | Q(phone__startswith=digits) | Q(phone=digits))
+        else:
+            qs = qs.filter(Q(name__icontains=q) | Q(card_no__iexact=q))
+    if filters.tier:
+        qs = qs.filter(tier=filters.tier)
+    if filters.consultant_id:
+        qs = qs.filter(consultant_id=filters.consultant_id)
+    if filters.status in ("active", "lapsed"):
+        today = today or timezone.localdate()
+        active = active_q(on=today, churn_days=ProgramRules.load().churn_days)
+        qs = qs.filter(active) if filters.status == "active" else qs.exclude(active)
+    if filters.birthday_month:
+        year = (today or timezone.localdate()).year
+        lunar_ids = lunar_birthday_ids_in_month(qs, year=year, month=filters.birthday_month)
+        qs = qs.filter(Q(birthday__month=filters.birthday_month, birthday_lunar=False) | Q(pk__in=lunar_ids))
+    return qs
+
+
+def member_spend(*, member: Member, on: date | None = None, rules: ProgramRules | None = None) -> Decimal:
+    """12-month spend (DOMAIN §5) ending on `on` (today by default)."""
+    rules = rules or ProgramRules.load()
+    on = on or timezone.localdate()
+    start = on - timedelta(days=rules.spend_window_days - 1)
+    total = member.purchases.filter(date__gte=start, date__lte=on).aggregate(s=Sum("amount"))["s"]
+    return total or ZERO
+
+
+@dataclass
+class TierProgress:
+    spend: Decimal
+    next_tier: str | None
+    missing: Decimal
+
+
+def member_tier_progress(*, member: Member, today: date | None = None) -> TierProgress:
+    rules = ProgramRules.load()
+    current = member_spend(member=member, on=today, rules=rules)
+    nxt, missing = missing_to_next_tier(current, member.tier, TierRules.from_program(rules))
+    return TierProgress(spend=current, next_tier=nxt, missing=missing)
+
+
+def member_purchases(*, member: Member) -> QuerySet[Purchase]:
+    return member.purchases.select_related("store", "consultant", "original").order_by("-date", "-id")
+
+
+def member_tier_history(*, member: Member) -> QuerySet[TierChange]:
+    return member.tier_changes.select_related("by").order_by("-date", "-id")
+
+
+def store_staff(*, viewer: Staff, store_id: int | None = None) -> QuerySet[Staff]:
+    """Active staff the viewer may assign members to: their store's, or any store's for HQ."""
+    qs = Staff.objects.filter(is_active=True).exclude(role="hq")
+    if viewer.is_hq:
+        return qs.filter(store_id=store_id) if store_id else qs
+    return qs.filter(store_id=viewer.store_id)

@@ -1,0 +1,408 @@
+"""Writes of member data. Views, API, imports, commands and duties all come through here."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Staff, Store
+from accounts.services import audit_log
+
+from .models import (
+    TIER_RANK,
+    Member,
+    ProgramRules,
+    Purchase,
+    PurchaseSource,
+    Tier,
+    TierChange,
+    TierChangeReason,
+    TierReview,
+)
+from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
+from .validators import normalize_phone, validate_past_date
+
+DERIVED_REASONS = (TierChangeReason.PURCHASE, TierChangeReason.REVIEW)
+INPUT_REASONS = (TierChangeReason.MANUAL, TierChangeReason.IMPORT)
+# Big enough to keep query counts low, small enough to keep a chunk's ledger in memory.
+REPLAY_CHUNK = 5000
+
+
+# --- Members -------------------------------------------------------------------------------
+
+def phone_owner_error(phone: str, *, exclude_pk: int | None = None, viewer: Staff | None = None) -> str | None:
+    """The message naming the member who already has `phone`, or None if it is free.
+
+    Another store's member is named by card and store only, so the message leaks no one's name.
+    """
+    owner = Member.objects.filter(phone=phone).exclude(pk=exclude_pk).select_related("home_store").first()
+    if owner is None:
+        return None
+    if viewer is None or viewer.is_hq or viewer.store_id == owner.home_store_id:
+        return _("手机号 %(phone)s 已属于会员 %(name)s（卡号 %(card)s）。") % {
+            "phone": phone,
+            "name": owner.name,
+            "card": owner.card_no,
+        }
+    return _("手机号 %(phone)s 已属于门店 %(store)s 的会员（卡号 %(card)s）。") % {
+        "phone": phone,
+        "store": owner.home_store.code,
+        "card": owner.card_no,
+    }
+
+
+def _clean_member(member: Member, *, viewer: Staff | None) -> None:
+    errors: dict[str, list[str]] = defaultdict(list)
+    try:
+        member.phone = normalize_phone(member.phone)
+    except ValidationError as e:
+        errors["phone"].extend(e.messages)
+    else:
+        taken = phone_owner_error(member.phone, exclude_pk=member.pk, viewer=viewer)
+        if taken:
+            errors["phone"].append(taken)
+    for field, label in (("birthday", _("生日")), ("joined_on", _("入会日期")), ("marketing_consent_at", _("营销同意日期"))):
+        try:
+            validate_past_date(getattr(member, field), label=label)
+        except ValidationError as e:
+            errors[field].extend(e.messages)
+    if member.card_no and Member.objects.filter(card_no=member.card_no).exclude(pk=member.pk).exists():
+        errors["card_no"].append(_("卡号 %(card)s 已被使用。") % {"card": member.card_no})
+    if member.consultant_id and member.consultant.store_id != member.home_store_id:
+        errors["consultant"].append(_("顾问必须属于会员的所属门店。"))
+    if errors:
+        raise ValidationError(dict(errors))
+
+
+@transaction.atomic
+def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **fields: Any) -> Member:
+    """开卡: a new member at C, or at `tier` recorded as a manual change (managers and HQ only)."""
+    member = Member(home_store=store, opened_by=by, **fields)
+    if member.consultant_id is None and by is not None and by.is_consultant and by.store_id == store.pk:
+        member.consultant = by
+    if member.marketing_consent and not member.marketing_consent_at:
+        member.marketing_consent_at = timezone.localdate()
+    _clean_member(member, viewer=by)
+    member.tier = Tier.C
+    member.save()
+    if tier != Tier.C:
+        member_set_tier(member=member, tier=tier, by=by, on=member.joined_on, lock=False)
+    audit_log(actor=by, action="member.created", obj=member, store=store)
+    return member
+
+
+EDITABLE_FIELDS = (
+    "card_no", "name", "gender", "phone", "birthday", "birthday_lunar", "address", "email", "wechat",
+    "marketing_consent", "marketing_consent_at", "joined_on", "top_size", "bottom_size", "shoe_size",
+    "style_preferences", "notes",
+)
+
+
+@transaction.atomic
+def member_update(*, member: Member, by: Staff | None, **fields: Any) -> Member:
+    """Edit profile fields (never tier, store or consultant: those have their own services)."""
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not editable here: {sorted(unknown)}")
+    before = {name: getattr(member, name) for name in fields}
+    for name, value in fields.items():
+        setattr(member, name, value)
+    if member.marketing_consent and not member.marketing_consent_at:
+        member.marketing_consent_at = timezone.localdate()
+    if not member.marketing_consent:
+        member.marketing_consent_at = None
+    _clean_member(member, viewer=by)
+    changed = sorted(name for name in fields if getattr(member, name) != before[name])
+    if changed:
+        member.save()
+        audit_log(actor=by, action="member.edited", obj=member, store=member.home_store, fields=changed)
+        if "joined_on" in changed:
+            tiers_replay(member_ids=[member.pk])
+    return member
+
+
+@transaction.atomic
+def member_assign_consultant(*, member: Member, consultant: Staff | None, by: Staff) -> Member:
+    if consultant is not None and consultant.store_id != member.home_store_id:
+        raise ValidationError({"consultant": _("顾问必须属于会员的所属门店。")})
+    previous = member.consultant_id
+    member.consultant = consultant
+    member.save(update_fields=["consultant", "updated_at"])
+    audit_log(
+        actor=by, action="member.reassigned", obj=member, store=member.home_store,
+        previous=previous, consultant=consultant.pk if consultant else None,
+    )
+    return member
+
+
+@transaction.atomic
+def member_set_tier(
+    *, member: Member, tier: str, by: Staff | None, lock: bool, on: date | None = None, note: str = ""
+) -> Member:
+    """A manager's tier decision: a manual change (kept by every replay) and the lock flag.
+
+    Locked members are left alone by the engine. Unlocking hands the member back to the engine,
+    which replays its ledger at once.
+    """
+    on = on or timezone.localdate()
+    if tier != member.tier:
+        TierChange.objects.create(
+            member=member, date=on, from_tier=member.tier, to_tier=tier,
+            reason=TierChangeReason.MANUAL, by=by, note=note,
+        )
+        member.tier = tier
+    member.tier_locked = lock
+    member.save(update_fields=["tier", "tier_locked", "updated_at"])
+    audit_log(actor=by, action="member.tier.set", obj=member, store=member.home_store, tier=tier, locked=lock)
+    if not lock:
+        tiers_replay(member_ids=[member.pk])
+        member.refresh_from_db(fields=["tier"])
+    return member
+
+
+# --- Purchases -----------------------------------------------------------------------------
+
+@dataclass
+class PurchaseResult:
+    purchase: Purchase
+    created: bool
+
+
+def _clean_purchase(purchase: Purchase) -> None:
+    errors: dict[str, list[str]] = defaultdict(list)
+    member = purchase.member
+    if purchase.amount is None or purchase.amount == 0:
+        errors["amount"].append(_("金额不能为 0；退货请填负数。"))
+    try:
+        validate_past_date(purchase.date, label=_("消费日期"))
+    except ValidationError as e:
+        errors["date"].extend(e.messages)
+    if purchase.date and purchase.date < member.joined_on:
+        errors["date"].append(_("消费日期早于会员入会日期（%(joined)s）。") % {"joined": member.joined_on})
+    if purchase.original_id:
+        original = purchase.original
+        if original.member_id != member.pk:
+            errors["original"].append(_("原小票不属于该会员。"))
+        elif original.amount <= 0:
+            errors["original"].append(_("原小票本身是退货。"))
+        elif purchase.amount is not None and purchase.amount > 0:
+            errors["amount"].append(_("退货金额须为负数。"))
+        elif purchase.amount is not None:
+            returned = original.returns.exclude(pk=purchase.pk).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+            if original.amount + returned + purchase.amount < 0:
+                errors["amount"].append(
+                    _("退货总额超过原小票金额（原 %(orig)s，已退 %(ret)s）。")
+                    % {"orig": original.amount, "ret": -returned}
+                )
+    if purchase.consultant_id and purchase.consultant.store_id not in (purchase.store_id, None):
+        errors["consultant"].append(_("导购必须属于该门店。"))
+    if errors:
+        raise ValidationError(dict(errors))
+
+
+@transaction.atomic
+def purchase_record(
+    *,
+    member: Member,
+    store: Store,
+    receipt_no: str,
+    date: date,
+    amount: Decimal,
+    by: Staff | None,
+    consultant: Staff | None = None,
+    items: str = "",
+    original: Purchase | None = None,
+    source: str = PurchaseSource.STORE,
+) -> PurchaseResult:
+    """Record a purchase or a return, then let the tier engine react (DOMAIN §5).
+
+    The same receipt sent twice (a POS retrying) returns the purchase already recorded; the
+    same receipt number with different content is an error naming what is on file.
+    """
+    receipt_no = receipt_no.strip()
+    existing = Purchase.objects.filter(store=store, receipt_no=receipt_no).first()
+    if existing is not None:
+        if existing.member_id == member.pk and existing.date == date and existing.amount == Decimal(amount):
+            return PurchaseResult(existing, created=False)
+        raise ValidationError(
+            {"receipt_no": _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。")
+             % {"store": store.code, "no": receipt_no, "date": existing.date, "amount": existing.amount}}
+        )
+    purchase = Purchase(
+        member=member, store=store, receipt_no=receipt_no, date=date, amount=amount, consultant=consultant,
+        items=items, original=original, source=source, recorded_by=by,
+    )
+    _clean_purchase(purchase)
+    purchase.save()
+    tiers_replay(member_ids=[member.pk])
+    return PurchaseResult(purchase, created=True)
+
+
+# --- The tier engine, persisted --------------------------------------------------------------
+
+@dataclass
+class ReplayStats:
+    members: int = 0
+    changed_members: int = 0
+    created: int = 0
+    deleted: int = 0
+
+
+def _reviews_through(today: date) -> dict[int, date]:
+    """Per store, the last month end whose review counts: today's only once it has run."""
+    reviewed_today = set(TierReview.objects.filter(date=today).values_list("store_id", flat=True))
+    return defaultdict(lambda: today - timedelta(days=1), {sid: today for sid in reviewed_today})
+
+
+def tiers_replay(*, member_ids: Iterable[int] | None = None, store: Store | None = None, today: date | None = None) -> ReplayStats:
+    """Replay the ledger of the given members (or all, or a store's) and write only the differences.
+
+    Set-based: per chunk of members, one query each for members, purchases and tier changes,
+    then bulk writes. Locked members are left alone. Running it twice writes nothing the
+    second time, so the history it leaves is the same.
+    """
+    today = today or timezone.localdate()
+    rules = TierRules.from_program(ProgramRules.load())
+    members = Member.objects.filter(tier_locked=False, erased_at__isnull=True)
+    if member_ids is not None:
+        member_ids = list(member_ids)
+        members = members.filter(pk__in=member_ids)
+    if store is not None:
+        members = members.filter(home_store=store)
+    reviews_through = _reviews_through(today)
+    stats = ReplayStats()
+    all_ids = list(members.order_by("pk").values_list("pk", flat=True))
+    for i in range(0, len(all_ids), REPLAY_CHUNK):
+        chunk = all_ids[i : i + REPLAY_CHUNK]
+        with transaction.atomic():
+            _replay_chunk(chunk, rules=rules, today=today, reviews_through=reviews_through, stats=stats)
+    return stats
+
+
+def _replay_chunk(ids: list[int], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats) -> None:
+    rows = Member.objects.filter(pk__in=ids).select_for_update().values_list("pk", "joined_on", "tier", "home_store_id")
+    purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    for member_id, d, amount in Purchase.objects.filter(member_id__in=ids).values_list("member_id", "date", "amount"):
+        purchases[member_id].append((d, amount))
+    derived: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
+    inputs: dict[int, list[tuple[InputChange, str]]] = defaultdict(list)
+    for pk, member_id, d, from_tier, to_tier, reason in (
+        TierChange.objects.filter(member_id__in=ids).order_by("date", "pk")
+        .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
+    ):
+        if reason in INPUT_REASONS:
+            inputs[member_id].append((InputChange(pk, d, to_tier, reason), from_tier))
+        else:
+            derived[member_id].append((pk, (d, from_tier, to_tier, reason)))
+
+    to_delete: list[int] = []
+    to_create: list[TierChange] = []
+    input_updates: list[TierChange] = []
+    tier_updates: list[Member] = []
+    for member_id, joined_on, current, store_id in rows:
+        stats.members += 1
+        member_inputs = inputs.get(member_id, [])
+        changes = replay(
+            joined_on=joined_on,
+            purchases=purchases.get(member_id, ()),
+            inputs=[c for c, _ in member_inputs],
+            rules=rules,
+            through=today,
+            reviews_through=reviews_through[store_id],
+        )
+        wanted = [c.key() for c in changes if c.input_id is None]
+        have = derived.get(member_id, [])
+        touched = False
+        if wanted != [key for _, key in have]:
+            # Keep the rows that still match (in order), replace the rest.
+            remaining = list(wanted)
+            for pk, key in have:
+                if key in remaining:
+                    remaining.remove(key)
+                else:
+                    to_delete.append(pk)
+            to_create.extend(
+                TierChange(member_id=member_id, date=d, from_tier=f, to_tier=t, reason=r) for d, f, t, r in remaining
+            )
+            stats.deleted += len(have) - (len(wanted) - len(remaining))
+            stats.created += len(remaining)
+            touched = True
+        stored_from = {c.id: from_tier for c, from_tier in member_inputs}
+        for change in changes:
+            if change.input_id is not None and stored_from[change.input_id] != change.from_tier:
+                input_updates.append(TierChange(pk=change.input_id, from_tier=change.from_tier))
+                touched = True
+        tier = final_tier(changes)
+        if tier != current:
+            tier_updates.append(Member(pk=member_id, tier=tier))
+            touched = True
+        stats.changed_members += touched
+
+    if to_delete:
+        TierChange.objects.filter(pk__in=to_delete).delete()
+    TierChange.objects.bulk_create(to_create, batch_size=2000)
+    TierChange.objects.bulk_update(input_updates, ["from_tier"], batch_size=2000)
+    Member.objects.bulk_update(tier_updates, ["tier"], batch_size=2000)
+
+
+@dataclass
+class ReviewResult:
+    store: Store
+    date: date
+    downgrades: int
+    already_done: bool
+
+
+def tiers_review(*, store: Store, on: date, today: date | None = None) -> ReviewResult:
+    """The month-end review (DOMAIN §5): downgrade every unlocked member whose 12-month spend at
+    `on` (after that day's purchases) qualifies only for a lower tier. Once per store and date.
+    """
+    if not is_month_end(on):
+        raise ValidationError(_("%(date)s 不是月末：等级评审只在每月最后一天进行。") % {"date": on})
+    today = today or timezone.localdate()
+    if on > today:
+        raise ValidationError(_("不能评审未来的日期 %(date)s。") % {"date": on})
+    with transaction.atomic():
+        review, created = TierReview.objects.select_for_update().get_or_create(store=store, date=on)
+        if not created:
+            return ReviewResult(store, on, review.downgrades, already_done=True)
+        rules = ProgramRules.load()
+        window_start = on - timedelta(days=rules.spend_window_days - 1)
+        members = Member.objects.filter(home_store=store, tier_locked=False, erased_at__isnull=True, joined_on__lte=on)
+        later = TierChange.objects.filter(member__home_store=store, date__gt=on)
+        # Members with history after `on` (a review run late): replay them, which applies this
+        # review in its place in their history.
+        replay_ids = set(later.values_list("member_id", flat=True).distinct())
+        candidates = (
+            members.exclude(tier=Tier.C).exclude(pk__in=replay_ids)
+            .annotate(spend=Sum("purchases__amount", filter=Q(purchases__date__gte=window_start, purchases__date__lte=on)))
+            .values_list("pk", "tier", "spend")
+        )
+        engine_rules = TierRules.from_program(rules)
+        changes, updates = [], []
+        for pk, tier, spent in candidates:
+            target = tier_for(spent or Decimal(0), engine_rules)
+            if TIER_RANK[target] < TIER_RANK[tier]:
+                changes.append(TierChange(member_id=pk, date=on, from_tier=tier, to_tier=target, reason=TierChangeReason.REVIEW))
+                updates.append(Member(pk=pk, tier=target))
+        TierChange.objects.bulk_create(changes, batch_size=2000)
+        Member.objects.bulk_update(updates, ["tier"], batch_size=2000)
+        downgrades = len(changes)
+        if replay_ids:
+            before = TierChange.objects.filter(member_id__in=replay_ids, date=on, reason=TierChangeReason.REVIEW).count()
+            tiers_replay(member_ids=replay_ids, today=today)
+            downgrades += TierChange.objects.filter(
+                member_id__in=replay_ids, date=on, reason=TierChangeReason.REVIEW
+            ).count() - before
+        review.downgrades = downgrades
+        review.save(update_fields=["downgrades"])
+    return ReviewResult(store, on, downgrades, already_done=False)
