@@ -62,14 +62,14 @@ class ProgramRules(models.Model):
     def __str__(self) -> str:
         return str(_("会员计划规则"))
 
-    @classmethod
-    def load(cls) -> "ProgramRules":
-        rules, _ = cls.objects.get_or_create(pk=1)
-        return rules
-
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "ProgramRules":
+        rules, _created = cls.objects.get_or_create(pk=1)
+        return rules
 
     def min_spend(self, tier: str) -> Decimal:
         return {Tier.A: self.tier_a_min, Tier.B: self.tier_b_min, Tier.C: Decimal("0.00")}[tier]
@@ -251,7 +251,12 @@ class TierChange(models.Model):
     to_tier = models.CharField(_("新等级"), max_length=1, choices=Tier.choices)
     reason = models.CharField(_("原因"), max_length=10, choices=TierChangeReason.choices)
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     note = models.CharField(_("备注"), max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
