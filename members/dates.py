@@ -1,4 +1,5 @@
 """Yearly occurrences of birthdays and other important dates, solar or lunar (DOMAIN §7)."""
+
 from __future__ import annotations
 
 import calendar
@@ -26,7 +27,7 @@ def _lunar_in_year(lunar: LunarDate, year: int) -> date | None:
     """
     for day in (lunar.day, 29):
         try:
-            return LunarDate(year, lunar.month, day, False).toSolarDate()
+            return LunarDate(year, lunar.month, day, False).to_solar_date()
         except ValueError:
             continue
     return None
@@ -34,7 +35,7 @@ def _lunar_in_year(lunar: LunarDate, year: int) -> date | None:
 
 def to_lunar(original: date) -> LunarDate | None:
     try:
-        return LunarDate.fromSolarDate(original.year, original.month, original.day)
+        return LunarDate.from_solar_date(original.year, original.month, original.day)
     except ValueError:
         return None
 
@@ -73,7 +74,7 @@ def lunar_label(original: date) -> str:
     lunar_date = to_lunar(original)
     if lunar_date is None:
         return ""
-    month = ("闰" if lunar_date.isLeapMonth else "") + _LUNAR_MONTHS[lunar_date.month - 1] + "月"
+    month = ("闰" if lunar_date.is_leap_month else "") + _LUNAR_MONTHS[lunar_date.month - 1] + "月"
     d = lunar_date.day
     if d == 10:
         day = "初十"
