@@ -86,9 +86,7 @@ class Staff(AbstractUser):
 class ConfidentialityAgreement(models.Model):
     """保密协议: every consultant signs one before seeing full member data."""
 
-    staff = models.ForeignKey(
-        Staff, verbose_name=_("员工"), on_delete=models.CASCADE, related_name="agreements"
-    )
+    staff = models.ForeignKey(Staff, verbose_name=_("员工"), on_delete=models.CASCADE, related_name="agreements")
     signed_on = models.DateField(_("签署日期"))
     version = models.CharField(_("版本"), max_length=20, default="1.0")
     recorded_by = models.ForeignKey(

@@ -6,7 +6,9 @@ from django.db import transaction
 from .models import AuditEntry, ConfidentialityAgreement, Role, Staff, Store
 
 
-def audit_log(*, actor: Staff | None, action: str, obj: Any = None, store: Store | None = None, **data: Any) -> AuditEntry:
+def audit_log(
+    *, actor: Staff | None, action: str, obj: Any = None, store: Store | None = None, **data: Any
+) -> AuditEntry:
     """Write one audit entry. `obj` is any model instance; its type and pk are recorded."""
     return AuditEntry.objects.create(
         actor=actor,
@@ -21,12 +23,20 @@ def audit_log(*, actor: Staff | None, action: str, obj: Any = None, store: Store
 @transaction.atomic
 def store_create(*, code: str, name: str, region: str = "", address: str = "") -> tuple[Store, bool]:
     """Create a store, or return the existing one with that code (running twice changes nothing)."""
-    return Store.objects.get_or_create(code=code.strip().upper(), defaults={"name": name, "region": region, "address": address})
+    return Store.objects.get_or_create(
+        code=code.strip().upper(), defaults={"name": name, "region": region, "address": address}
+    )
 
 
 @transaction.atomic
 def staff_create(
-    *, username: str, role: str, store: Store | None, password: str | None = None, display_name: str = "", email: str = ""
+    *,
+    username: str,
+    role: str,
+    store: Store | None,
+    password: str | None = None,
+    display_name: str = "",
+    email: str = "",
 ) -> Staff:
     if role != Role.HQ and store is None:
         raise ValueError("Only HQ staff may have no store.")
@@ -41,7 +51,9 @@ def staff_create(
 
 
 @transaction.atomic
-def agreement_record(*, staff: Staff, signed_on: date, version: str = "1.0", by: Staff | None) -> ConfidentialityAgreement:
+def agreement_record(
+    *, staff: Staff, signed_on: date, version: str = "1.0", by: Staff | None
+) -> ConfidentialityAgreement:
     agreement, _ = ConfidentialityAgreement.objects.get_or_create(
         staff=staff, version=version, defaults={"signed_on": signed_on, "recorded_by": by}
     )

@@ -1,4 +1,5 @@
 """Reads of member data, always through what the viewer may see (DOMAIN §11)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,9 +67,7 @@ def active_q(*, on: date, churn_days: int) -> Q:
     """DOMAIN §6 active(m, D) as a filter: joined ≤ D and (joined or a positive purchase) within
     the churn window ending on D."""
     start = on - timedelta(days=churn_days - 1)
-    recent_purchase = Purchase.objects.filter(
-        member_id=OuterRef("pk"), amount__gt=0, date__gte=start, date__lte=on
-    )
+    recent_purchase = Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=start, date__lte=on)
     return Q(joined_on__lte=on) & (Q(joined_on__gte=start) | Exists(recent_purchase))
 
 

@@ -1,4 +1,5 @@
 """Writes of member data. Views, API, imports, commands and duties all come through here."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -39,6 +40,7 @@ REPLAY_CHUNK = 5000
 
 # --- Members -------------------------------------------------------------------------------
 
+
 def phone_owner_error(phone: str, *, exclude_pk: int | None = None, viewer: Staff | None = None) -> str | None:
     """The message naming the member who already has `phone`, or None if it is free.
 
@@ -70,7 +72,11 @@ def _clean_member(member: Member, *, viewer: Staff | None) -> None:
         taken = phone_owner_error(member.phone, exclude_pk=member.pk, viewer=viewer)
         if taken:
             errors["phone"].append(taken)
-    for field, label in (("birthday", _("生日")), ("joined_on", _("入会日期")), ("marketing_consent_at", _("营销同意日期"))):
+    for field, label in (
+        ("birthday", _("生日")),
+        ("joined_on", _("入会日期")),
+        ("marketing_consent_at", _("营销同意日期")),
+    ):
         try:
             validate_past_date(getattr(member, field), label=label)
         except ValidationError as e:
@@ -101,9 +107,23 @@ def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **field
 
 
 EDITABLE_FIELDS = (
-    "card_no", "name", "gender", "phone", "birthday", "birthday_lunar", "address", "email", "wechat",
-    "marketing_consent", "marketing_consent_at", "joined_on", "top_size", "bottom_size", "shoe_size",
-    "style_preferences", "notes",
+    "card_no",
+    "name",
+    "gender",
+    "phone",
+    "birthday",
+    "birthday_lunar",
+    "address",
+    "email",
+    "wechat",
+    "marketing_consent",
+    "marketing_consent_at",
+    "joined_on",
+    "top_size",
+    "bottom_size",
+    "shoe_size",
+    "style_preferences",
+    "notes",
 )
 
 
@@ -138,8 +158,12 @@ def member_assign_consultant(*, member: Member, consultant: Staff | None, by: St
     member.consultant = consultant
     member.save(update_fields=["consultant", "updated_at"])
     audit_log(
-        actor=by, action="member.reassigned", obj=member, store=member.home_store,
-        previous=previous, consultant=consultant.pk if consultant else None,
+        actor=by,
+        action="member.reassigned",
+        obj=member,
+        store=member.home_store,
+        previous=previous,
+        consultant=consultant.pk if consultant else None,
     )
     return member
 
@@ -156,8 +180,13 @@ def member_set_tier(
     on = on or timezone.localdate()
     if tier != member.tier:
         TierChange.objects.create(
-            member=member, date=on, from_tier=member.tier, to_tier=tier,
-            reason=TierChangeReason.MANUAL, by=by, note=note,
+            member=member,
+            date=on,
+            from_tier=member.tier,
+            to_tier=tier,
+            reason=TierChangeReason.MANUAL,
+            by=by,
+            note=note,
         )
         member.tier = tier
     member.tier_locked = lock
@@ -170,6 +199,7 @@ def member_set_tier(
 
 
 # --- Purchases -----------------------------------------------------------------------------
+
 
 @dataclass
 class PurchaseResult:
@@ -234,12 +264,22 @@ def purchase_record(
         if existing.member_id == member.pk and existing.date == date and existing.amount == Decimal(amount):
             return PurchaseResult(existing, created=False)
         raise ValidationError(
-            {"receipt_no": _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。")
-             % {"store": store.code, "no": receipt_no, "date": existing.date, "amount": existing.amount}}
+            {
+                "receipt_no": _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。")
+                % {"store": store.code, "no": receipt_no, "date": existing.date, "amount": existing.amount}
+            }
         )
     purchase = Purchase(
-        member=member, store=store, receipt_no=receipt_no, date=date, amount=amount, consultant=consultant,
-        items=items, original=original, source=source, recorded_by=by,
+        member=member,
+        store=store,
+        receipt_no=receipt_no,
+        date=date,
+        amount=amount,
+        consultant=consultant,
+        items=items,
+        original=original,
+        source=source,
+        recorded_by=by,
     )
     _clean_purchase(purchase)
     purchase.save()
@@ -248,6 +288,7 @@ def purchase_record(
 
 
 # --- The tier engine, persisted --------------------------------------------------------------
+
 
 @dataclass
 class ReplayStats:
@@ -260,10 +301,12 @@ class ReplayStats:
 def _reviews_through(today: date) -> dict[int, date]:
     """Per store, the last month end whose review counts: today's only once it has run."""
     reviewed_today = set(TierReview.objects.filter(date=today).values_list("store_id", flat=True))
-    return defaultdict(lambda: today - timedelta(days=1), {sid: today for sid in reviewed_today})
+    return defaultdict(lambda: today - timedelta(days=1), dict.fromkeys(reviewed_today, today))
 
 
-def tiers_replay(*, member_ids: Iterable[int] | None = None, store: Store | None = None, today: date | None = None) -> ReplayStats:
+def tiers_replay(
+    *, member_ids: Iterable[int] | None = None, store: Store | None = None, today: date | None = None
+) -> ReplayStats:
     """Replay the ledger of the given members (or all, or a store's) and write only the differences.
 
     Set-based: per chunk of members, one query each for members, purchases and tier changes,
@@ -288,7 +331,9 @@ def tiers_replay(*, member_ids: Iterable[int] | None = None, store: Store | None
     return stats
 
 
-def _replay_chunk(ids: list[int], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats) -> None:
+def _replay_chunk(
+    ids: list[int], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats
+) -> None:
     rows = Member.objects.filter(pk__in=ids).select_for_update().values_list("pk", "joined_on", "tier", "home_store_id")
     purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     for member_id, d, amount in Purchase.objects.filter(member_id__in=ids).values_list("member_id", "date", "amount"):
@@ -296,7 +341,8 @@ def _replay_chunk(ids: list[int], *, rules: TierRules, today: date, reviews_thro
     derived: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
     inputs: dict[int, list[tuple[InputChange, str]]] = defaultdict(list)
     for pk, member_id, d, from_tier, to_tier, reason in (
-        TierChange.objects.filter(member_id__in=ids).order_by("date", "pk")
+        TierChange.objects.filter(member_id__in=ids)
+        .order_by("date", "pk")
         .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
     ):
         if reason in INPUT_REASONS:
@@ -383,8 +429,11 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
         # review in its place in their history.
         replay_ids = set(later.values_list("member_id", flat=True).distinct())
         candidates = (
-            members.exclude(tier=Tier.C).exclude(pk__in=replay_ids)
-            .annotate(spend=Sum("purchases__amount", filter=Q(purchases__date__gte=window_start, purchases__date__lte=on)))
+            members.exclude(tier=Tier.C)
+            .exclude(pk__in=replay_ids)
+            .annotate(
+                spend=Sum("purchases__amount", filter=Q(purchases__date__gte=window_start, purchases__date__lte=on))
+            )
             .values_list("pk", "tier", "spend")
         )
         engine_rules = TierRules.from_program(rules)
@@ -392,17 +441,22 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
         for pk, tier, spent in candidates:
             target = tier_for(spent or Decimal(0), engine_rules)
             if TIER_RANK[target] < TIER_RANK[tier]:
-                changes.append(TierChange(member_id=pk, date=on, from_tier=tier, to_tier=target, reason=TierChangeReason.REVIEW))
+                changes.append(
+                    TierChange(member_id=pk, date=on, from_tier=tier, to_tier=target, reason=TierChangeReason.REVIEW)
+                )
                 updates.append(Member(pk=pk, tier=target))
         TierChange.objects.bulk_create(changes, batch_size=2000)
         Member.objects.bulk_update(updates, ["tier"], batch_size=2000)
         downgrades = len(changes)
         if replay_ids:
-            before = TierChange.objects.filter(member_id__in=replay_ids, date=on, reason=TierChangeReason.REVIEW).count()
-            tiers_replay(member_ids=replay_ids, today=today)
-            downgrades += TierChange.objects.filter(
+            before = TierChange.objects.filter(
                 member_id__in=replay_ids, date=on, reason=TierChangeReason.REVIEW
-            ).count() - before
+            ).count()
+            tiers_replay(member_ids=replay_ids, today=today)
+            downgrades += (
+                TierChange.objects.filter(member_id__in=replay_ids, date=on, reason=TierChangeReason.REVIEW).count()
+                - before
+            )
         review.downgrades = downgrades
         review.save(update_fields=["downgrades"])
     return ReviewResult(store, on, downgrades, already_done=False)

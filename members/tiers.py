@@ -3,6 +3,7 @@
 Everything here is plain Python over dates and Decimals, so the rules can be tested on hand-made
 ledgers; `members.services` loads ledgers in bulk, calls `replay` and writes the differences.
 """
+
 from __future__ import annotations
 
 import calendar

@@ -1,4 +1,5 @@
 """Input rules for member data (DOMAIN §12): clear errors, in the user's language."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """Name search (`icontains`) on PostgreSQL uses UPPER(name) LIKE '%…%', which only a trigram
 index can serve. SQLite has no such index; there this migration does nothing."""
+
 import logging
 
 from django.db import migrations
@@ -25,8 +26,10 @@ def forwards(apps, schema_editor):
                 cursor.execute("RELEASE SAVEPOINT trgm")
             except Exception:  # noqa: BLE001 - no privilege: the search still works, unindexed
                 cursor.execute("ROLLBACK TO SAVEPOINT trgm")
-                logger.warning("pg_trgm is not available; name search will not be indexed. "
-                               "Ask a superuser to run CREATE EXTENSION pg_trgm and migrate again.")
+                logger.warning(
+                    "pg_trgm is not available; name search will not be indexed. "
+                    "Ask a superuser to run CREATE EXTENSION pg_trgm and migrate again."
+                )
                 return
         for sql in CREATE:
             cursor.execute(sql)
