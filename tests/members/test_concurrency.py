@@ -1,4 +1,5 @@
 """Races that only a real database shows: run on PostgreSQL (CI), skipped on SQLite."""
+
 import threading
 from datetime import date
 from decimal import Decimal
@@ -31,7 +32,12 @@ def test_it_records_one_purchase_when_a_pos_pushes_a_receipt_twice_at_once(monke
         try:
             results.append(
                 services.purchase_record(
-                    member=member, store=store, receipt_no="POS-9", date=date(2024, 5, 1), amount=Decimal("500"), by=None
+                    member=member,
+                    store=store,
+                    receipt_no="POS-9",
+                    date=date(2024, 5, 1),
+                    amount=Decimal("500"),
+                    by=None,
                 )
             )
         except Exception as e:  # noqa: BLE001 - reported below
