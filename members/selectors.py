@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Staff
 
-from .dates import next_occurrence
-from .models import Member, ProgramRules, Purchase, TierChange
+from .dates import lunar_label, next_occurrence
+from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange
 from .tiers import ZERO, TierRules, missing_to_next_tier
 from .validators import mask_phone, mask_text
 
@@ -160,3 +161,90 @@ def store_staff(*, viewer: Staff, store_id: int | None = None) -> QuerySet[Staff
     if viewer.is_hq:
         return qs.filter(store_id=store_id) if store_id else qs
     return qs.filter(store_id=viewer.store_id)
+
+
+# --- Member pages (staff web UI) -------------------------------------------------------------
+# Reads added for the member pages: list rows, contact details as the viewer may see them,
+# birthdays and important dates with their next occurrence, purchases a return may point at.
+
+
+def member_list_rows(qs: QuerySet[Member]) -> QuerySet[Member]:
+    """Add what a list row shows beyond the member itself, in the same query: `last_purchase_on`.
+
+    A correlated MAX over the member's purchases rather than a GROUP BY over the whole list, so
+    the database computes it only for the page of rows it returns.
+    """
+    last = (
+        Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0)
+        .order_by()
+        .values("member_id")
+        .annotate(last=Max("date"))
+        .values("last")
+    )
+    return qs.annotate(last_purchase_on=Subquery(last))
+
+
+@dataclass
+class MemberContact:
+    """Contact details as the viewer may see them: masked unless `can_see_full_contact`."""
+
+    phone: str
+    address: str
+    email: str
+    wechat: str
+    full: bool
+
+
+def member_contact(*, viewer: Staff, member: Member) -> MemberContact:
+    """The phone is always masked here; its full number is revealed on request and audited."""
+    full = can_see_full_contact(viewer, member)
+    return MemberContact(
+        phone=displayed_phone(viewer, member),
+        address=displayed_address(viewer, member),
+        email=member.email if full else mask_text(member.email, 2),
+        wechat=member.wechat if full else mask_text(member.wechat, 2),
+        full=full,
+    )
+
+
+@dataclass
+class Occasion:
+    """A birthday or important date with its next yearly occurrence."""
+
+    label: str
+    note: str
+    original: date
+    lunar: bool
+    lunar_label: str
+    next_on: date
+    days_until: int
+    important_date: ImportantDate | None = None  # None for the member's own birthday
+
+
+def member_occasions(*, member: Member, today: date | None = None) -> list[Occasion]:
+    """The birthday first, then the important dates in order of their next occurrence."""
+    today = today or timezone.localdate()
+
+    def occasion(label: str, note: str, original: date, lunar: bool, important: ImportantDate | None) -> Occasion:
+        nxt = next_occurrence(original, lunar=lunar, on_or_after=today)
+        return Occasion(
+            label=label,
+            note=note,
+            original=original,
+            lunar=lunar,
+            lunar_label=lunar_label(original) if lunar else "",
+            next_on=nxt,
+            days_until=(nxt - today).days,
+            important_date=important,
+        )
+
+    found = []
+    if member.birthday:
+        found.append(occasion(_("生日"), "", member.birthday, member.birthday_lunar, None))
+    dates = [occasion(d.get_kind_display(), d.label, d.date, d.lunar, d) for d in member.important_dates.all()]
+    return found + sorted(dates, key=lambda o: (o.next_on, o.important_date.pk))
+
+
+def member_returnable_purchases(*, member: Member) -> QuerySet[Purchase]:
+    """The member's purchases (not returns) a return may point at, newest first."""
+    return member.purchases.filter(amount__gt=0).order_by("-date", "-id")

@@ -10,16 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
 from accounts.services import audit_log
 
+from .dates import to_lunar
 from .models import (
     TIER_RANK,
+    ImportantDate,
+    ImportantDateKind,
     Member,
     ProgramRules,
     Purchase,
@@ -101,7 +104,9 @@ def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **field
     member.tier = Tier.C
     member.save()
     if tier != Tier.C:
-        member_set_tier(member=member, tier=tier, by=by, on=member.joined_on, lock=False)
+        # Dated today, the day of the decision: dated at a past join, the month-end reviews since
+        # then would undo it at once.
+        member_set_tier(member=member, tier=tier, by=by, lock=False)
     audit_log(actor=by, action="member.created", obj=member, store=store)
     return member
 
@@ -261,14 +266,7 @@ def purchase_record(
     receipt_no = receipt_no.strip()
     existing = Purchase.objects.filter(store=store, receipt_no=receipt_no).first()
     if existing is not None:
-        if existing.member_id == member.pk and existing.date == date and existing.amount == Decimal(amount):
-            return PurchaseResult(existing, created=False)
-        raise ValidationError(
-            {
-                "receipt_no": _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。")
-                % {"store": store.code, "no": receipt_no, "date": existing.date, "amount": existing.amount}
-            }
-        )
+        return PurchaseResult(_same_receipt(existing, member=member, date=date, amount=amount), created=False)
     purchase = Purchase(
         member=member,
         store=store,
@@ -282,9 +280,33 @@ def purchase_record(
         recorded_by=by,
     )
     _clean_purchase(purchase)
-    purchase.save()
+    try:
+        with transaction.atomic():
+            purchase.save()
+    except IntegrityError:
+        # The same receipt pushed twice at once: the unique constraint let one in; answer the
+        # other with it.
+        existing = Purchase.objects.get(store=store, receipt_no=receipt_no)
+        return PurchaseResult(_same_receipt(existing, member=member, date=date, amount=amount), created=False)
     tiers_replay(member_ids=[member.pk])
     return PurchaseResult(purchase, created=True)
+
+
+def _same_receipt(existing: Purchase, *, member: Member, date: date, amount: Decimal) -> Purchase:
+    """The purchase on file if it is the one being sent again; otherwise an error naming it."""
+    if existing.member_id == member.pk and existing.date == date and existing.amount == Decimal(amount):
+        return existing
+    raise ValidationError(
+        {
+            "receipt_no": _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。")
+            % {
+                "store": existing.store.code,
+                "no": existing.receipt_no,
+                "date": existing.date,
+                "amount": existing.amount,
+            }
+        }
+    )
 
 
 # --- The tier engine, persisted --------------------------------------------------------------
@@ -316,25 +338,32 @@ def tiers_replay(
     today = today or timezone.localdate()
     rules = TierRules.from_program(ProgramRules.load())
     members = Member.objects.filter(tier_locked=False, erased_at__isnull=True)
-    if member_ids is not None:
-        member_ids = list(member_ids)
-        members = members.filter(pk__in=member_ids)
     if store is not None:
         members = members.filter(home_store=store)
+    if member_ids is not None:
+        # Chunked before any query: SQLite caps the parameters of one `IN (...)`.
+        candidates = sorted(set(member_ids))
+    else:
+        candidates = list(members.order_by("pk").values_list("pk", flat=True))
     reviews_through = _reviews_through(today)
     stats = ReplayStats()
-    all_ids = list(members.order_by("pk").values_list("pk", flat=True))
-    for i in range(0, len(all_ids), REPLAY_CHUNK):
-        chunk = all_ids[i : i + REPLAY_CHUNK]
+    for i in range(0, len(candidates), REPLAY_CHUNK):
         with transaction.atomic():
-            _replay_chunk(chunk, rules=rules, today=today, reviews_through=reviews_through, stats=stats)
+            _replay_chunk(
+                members.filter(pk__in=candidates[i : i + REPLAY_CHUNK]),
+                rules=rules,
+                today=today,
+                reviews_through=reviews_through,
+                stats=stats,
+            )
     return stats
 
 
 def _replay_chunk(
-    ids: list[int], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats
+    members: QuerySet[Member], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats
 ) -> None:
-    rows = Member.objects.filter(pk__in=ids).select_for_update().values_list("pk", "joined_on", "tier", "home_store_id")
+    rows = list(members.order_by("pk").select_for_update().values_list("pk", "joined_on", "tier", "home_store_id"))
+    ids = [row[0] for row in rows]
     purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     for member_id, d, amount in Purchase.objects.filter(member_id__in=ids).values_list("member_id", "date", "amount"):
         purchases[member_id].append((d, amount))
@@ -460,3 +489,60 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
         review.downgrades = downgrades
         review.save(update_fields=["downgrades"])
     return ReviewResult(store, on, downgrades, already_done=False)
+
+
+# --- Important dates (member pages) ----------------------------------------------------------
+# 结婚纪念日、家人生日: added and removed from the member page by whoever may edit the member.
+
+
+@transaction.atomic
+def important_date_add(
+    *, member: Member, by: Staff | None, kind: str, date: date | None, lunar: bool = False, label: str = ""
+) -> ImportantDate:
+    """Record a date worth a greeting. Errors come back as a dict of field → messages."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    label = (label or "").strip()
+    if kind not in ImportantDateKind.values:
+        errors["kind"].append(_("请选择日期类型。"))
+    elif kind == ImportantDateKind.OTHER and not label:
+        errors["label"].append(_("类型为“其他”时请写明是什么日子。"))
+    if date is None:
+        errors["date"].append(_("请输入日期。"))
+    else:
+        try:
+            validate_past_date(date, label=_("日期"))
+        except ValidationError as e:
+            errors["date"].extend(e.messages)
+        else:
+            if lunar and to_lunar(date) is None:
+                errors["date"].append(_("%(date)s 超出农历换算范围。") % {"date": date})
+            elif member.important_dates.filter(kind=kind, date=date, label=label).exists():
+                errors["date"].append(_("该日期已记录。"))
+    if errors:
+        raise ValidationError(dict(errors))
+    important = ImportantDate.objects.create(member=member, kind=kind, date=date, lunar=lunar, label=label)
+    audit_log(
+        actor=by,
+        action="member.date.added",
+        obj=member,
+        store=member.home_store,
+        kind=kind,
+        date=date.isoformat(),
+        lunar=lunar,
+    )
+    return important
+
+
+@transaction.atomic
+def important_date_delete(*, important_date: ImportantDate, by: Staff | None) -> None:
+    member = important_date.member
+    audit_log(
+        actor=by,
+        action="member.date.deleted",
+        obj=member,
+        store=member.home_store,
+        kind=important_date.kind,
+        date=important_date.date.isoformat(),
+        lunar=important_date.lunar,
+    )
+    important_date.delete()

@@ -1,9 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.views.i18n import set_language
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("members/", include("members.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("vipcrm.api_urls")),
+    # Public: the login page offers the language switch too.
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
 ]

@@ -1,0 +1,184 @@
+"""Every page × every role × the status it must answer (STYLE: one table, outsider and wrong role
+on every view).
+
+Roles: `anonymous`; store A's `consultant` (who serves `member_a`), `other_consultant` (a second
+consultant of store A, not `member_a`'s), `specialist` and `manager`; `outsider` (store B's
+manager: any role check passes, so what stops them is the store); `hq`.
+
+To add a page, append a `Page` to PAGES with a status for every role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import AuditEntry, Role
+from members.models import Member, Tier
+
+from .factories import ImportantDateFactory, StaffFactory
+
+ROLES = ("anonymous", "consultant", "other_consultant", "specialist", "manager", "outsider", "hq")
+LOGIN = 302  # anonymous: LoginRequiredMiddleware sends them to the login page
+
+
+def expect(default: int, **overrides: int) -> dict[str, int]:
+    """A status for each role: `default` for every signed-in role unless overridden."""
+    statuses = dict.fromkeys(ROLES, default)
+    statuses["anonymous"] = LOGIN
+    statuses.update(overrides)
+    return statuses
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str  # URL name
+    kwargs: Callable[[SimpleNamespace], dict] = lambda o: {}
+    expected: dict[str, int] = field(default_factory=dict)
+    method: str = "get"
+    data: dict = field(default_factory=dict)
+    public: bool = False  # anonymous visitors are answered, not sent to the login page
+
+    def id(self, role: str) -> str:
+        return f"{self.method.upper()} {self.name} as {role}"
+
+
+def on_member(o):
+    return {"pk": o.member.pk}
+
+
+def on_important_date(o):
+    return {"pk": o.member.pk, "date_pk": o.important_date.pk}
+
+
+PAGES: list[Page] = [
+    # --- Accounts ---
+    Page("login", expected=expect(302, anonymous=200), public=True),  # signed in: on to the front page
+    Page("home", expected=expect(302)),
+    Page("logout", expected=expect(302, anonymous=302), method="post", public=True),
+    Page("set_language", expected=expect(302), method="post", data={"language": "en"}, public=True),
+    # --- Members (Foundation item 5) ---
+    Page("members:list", expected=expect(200)),
+    Page("members:create", expected=expect(200)),
+    Page("members:detail", on_member, expect(200, outsider=404)),
+    Page("members:edit", on_member, expect(200, other_consultant=403, outsider=404)),
+    Page("members:purchase_add", on_member, expect(200, outsider=404)),
+    Page("members:assign", on_member, expect(200, consultant=403, other_consultant=403, outsider=404)),
+    Page(
+        "members:tier",
+        on_member,
+        expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404),
+    ),
+    # A consultant cannot lock a tier; a manager can (and is sent back to the member).
+    Page(
+        "members:tier",
+        on_member,
+        expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data={"tier": Tier.A, "lock": "on", "note": "VIP 客户"},
+    ),
+    # The full number only for those who may see it (a consultant: their own members only).
+    Page("members:reveal_phone", on_member, expect(200, other_consultant=403, outsider=404), method="post"),
+    Page("members:reveal_phone", on_member, expect(405, outsider=405), method="get"),
+    # Important dates: whoever may edit the member.
+    Page(
+        "members:date_add",
+        on_member,
+        expect(302, other_consultant=403, outsider=404),
+        method="post",
+        data={"date-kind": "wedding_anniversary", "date-date": "2015-05-20"},
+    ),
+    Page("members:date_delete", on_important_date, expect(302, other_consultant=403, outsider=404), method="post"),
+    # --- Member import ---
+    Page("members:import", expected=expect(200, consultant=403, other_consultant=403)),
+    # No pending upload in the session: a clear 400 for those allowed to import.
+    Page("members:import_commit", expected=expect(400, consultant=403, other_consultant=403), method="post"),
+    # --- API v1: DRF authenticates; anonymous callers get 403, not a login redirect ---
+    Page("api:members", expected=expect(200, anonymous=403), public=True),
+    Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
+    Page("api:purchases", expected=expect(400, anonymous=403), method="post", public=True),
+]
+
+CASES = [pytest.param(page, role, status, id=page.id(role)) for page in PAGES for role, status in page.expected.items()]
+
+
+@pytest.fixture
+def people(staff_a, staff_b, hq, member_a):
+    """The objects the table's URLs and roles refer to."""
+    return SimpleNamespace(
+        member=member_a,
+        important_date=ImportantDateFactory(member=member_a),
+        users={
+            "anonymous": None,
+            "consultant": staff_a.consultant,
+            "other_consultant": StaffFactory(username="a_consultant2", role=Role.CONSULTANT, store=member_a.home_store),
+            "specialist": staff_a.specialist,
+            "manager": staff_a.manager,
+            "outsider": staff_b.manager,
+            "hq": hq,
+        },
+    )
+
+
+def test_it_covers_every_role_on_every_page():
+    for page in PAGES:
+        assert set(page.expected) == set(ROLES), page.name
+
+
+@pytest.mark.parametrize(("page", "role", "status"), CASES)
+def test_it_answers_each_role(client, people, page, role, status):
+    url = reverse(page.name, kwargs=page.kwargs(people))
+    user = people.users[role]
+    if user is not None:
+        client.force_login(user)
+
+    response = getattr(client, page.method)(url, page.data)
+
+    assert response.status_code == status, response.content.decode()[:500]
+    if status == LOGIN and user is None and not page.public:
+        assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+def test_it_signs_in_and_lands_on_the_member_list(client, staff_a):
+    sent_away = client.get(reverse("members:list"))
+    page = client.get(sent_away["Location"])
+    signed_in = client.post(page.request["PATH_INFO"], {"username": "a_consultant", "password": "pw"})
+
+    assert sent_away["Location"] == "/login/?next=/members/"
+    assert "员工登录" in page.content.decode()
+    assert signed_in.status_code == 302
+    assert client.get(signed_in["Location"], follow=True).redirect_chain[-1][0] == reverse("members:list")
+
+
+def test_it_does_not_lock_a_tier_for_a_consultant(client, member_a, staff_a):
+    client.force_login(staff_a.consultant)
+
+    response = client.post(reverse("members:tier", args=[member_a.pk]), {"tier": Tier.A, "lock": "on"})
+
+    assert response.status_code == 403
+    member_a.refresh_from_db()
+    assert (member_a.tier, member_a.tier_locked) == (Tier.C, False)
+    assert not member_a.tier_changes.exists()
+
+
+def test_it_does_not_let_a_consultant_edit_another_consultants_member(client, member_a, store_a):
+    other = StaffFactory(username="a_consultant2", role=Role.CONSULTANT, store=store_a)
+    client.force_login(other)
+
+    response = client.post(reverse("members:edit", args=[member_a.pk]), {"name": "改名", "card_no": member_a.card_no})
+
+    assert response.status_code == 403
+    assert Member.objects.get(pk=member_a.pk).name == "张丽"
+
+
+def test_it_hides_another_stores_member_behind_a_404_even_for_its_phone(client, member_a, staff_b):
+    client.force_login(staff_b.manager)
+
+    response = client.post(reverse("members:reveal_phone", args=[member_a.pk]))
+
+    assert response.status_code == 404
+    assert not AuditEntry.objects.filter(action="member.phone.viewed").exists()
