@@ -32,6 +32,7 @@ from .models import (
     TierChangeReason,
     TierReview,
 )
+from .signals import purchase_recorded
 from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
 from .validators import normalize_phone, validate_past_date
 
@@ -289,6 +290,7 @@ def purchase_record(
         existing = Purchase.objects.get(store=store, receipt_no=receipt_no)
         return PurchaseResult(_same_receipt(existing, member=member, date=date, amount=amount), created=False)
     tiers_replay(member_ids=[member.pk])
+    purchase_recorded.send(sender=Purchase, purchase=purchase)
     return PurchaseResult(purchase, created=True)
 
 

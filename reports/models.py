@@ -1,0 +1,44 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Store
+
+
+class DutyRunStatus(models.TextChoices):
+    RUNNING = "running", _("运行中")
+    DONE = "done", _("完成")
+    FAILED = "failed", _("失败")
+
+
+class DutyRun(models.Model):
+    """One run of a scheduled duty (DOMAIN §10) for a store and a business date.
+
+    At most one per duty, store and date (a database constraint): a second call finds it and does
+    nothing; a failed run is retried in place.
+    """
+
+    duty = models.CharField(_("任务"), max_length=30)
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, related_name="duty_runs")
+    date = models.DateField(_("业务日期"))
+    status = models.CharField(_("状态"), max_length=10, choices=DutyRunStatus.choices, default=DutyRunStatus.RUNNING)
+    started_at = models.DateTimeField(_("开始"))
+    finished_at = models.DateTimeField(_("结束"), null=True, blank=True)
+    counts = models.JSONField(_("数量"), default=dict, blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+
+    class Meta:
+        verbose_name = _("定时任务记录")
+        verbose_name_plural = _("定时任务记录")
+        ordering = ["-date", "duty", "store_id"]
+        constraints = [models.UniqueConstraint(fields=["duty", "store", "date"], name="duty_run_once_per_store_date")]
+        indexes = [models.Index(fields=["store", "duty", "-date"], name="dutyrun_store_duty_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.duty} {self.store.code} {self.date} {self.status}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

@@ -1,0 +1,227 @@
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Store
+from members.models import MONEY, Member, Tier
+
+
+class TaskKind(models.TextChoices):
+    POST_PURCHASE = "post_purchase", _("购后回访")
+    CARE = "care", _("定期关怀")
+    BIRTHDAY_PREP = "birthday_prep", _("生日准备")
+    BIRTHDAY = "birthday", _("生日祝福")
+    OCCASION = "occasion", _("纪念日/家人节日")
+    WIN_BACK = "win_back", _("流失挽回")
+    COMPLAINT_REVISIT = "complaint_revisit", _("投诉回访")
+    UPGRADE_PUSH = "upgrade_push", _("升级推动")
+    INVITATION = "invitation", _("邀约")
+    MANUAL = "manual", _("手动回访")
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", _("待办")
+    DONE = "done", _("已完成")
+    CANCELLED = "cancelled", _("已取消")
+
+
+class Channel(models.TextChoices):
+    PHONE = "phone", _("电话")
+    SMS = "sms", _("短信")
+    WECHAT = "wechat", _("微信")
+    IN_STORE = "in_store", _("到店")
+    HOME_VISIT = "home_visit", _("上门拜访")
+
+
+class Visit(models.Model):
+    """回访记录: one contact with a member, with or without a task behind it."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="visits")
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="visits")
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("员工"), on_delete=models.SET_NULL, null=True, related_name="visits"
+    )
+    channel = models.CharField(_("方式"), max_length=12, choices=Channel.choices)
+    at = models.DateTimeField(_("时间"))
+    purpose = models.CharField(_("目的"), max_length=100, blank=True)
+    outcome = models.CharField(_("结果"), max_length=200)
+    satisfaction = models.PositiveSmallIntegerField(
+        _("满意度"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    notes = models.TextField(_("备注"), blank=True)
+    next_follow_up = models.DateField(_("下次回访"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("回访记录")
+        verbose_name_plural = _("回访记录")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "-at"], name="visit_member_at_idx"),
+            models.Index(fields=["store", "-at"], name="visit_store_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(satisfaction__isnull=True) | models.Q(satisfaction__gte=1, satisfaction__lte=5),
+                name="visit_satisfaction_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.get_channel_display()} {self.at:%Y-%m-%d}"
+
+
+class FollowUpTask(models.Model):
+    """回访任务 on the day's list. `origin` says what generated it and makes generation idempotent:
+    the same member, kind and origin can exist only once (a database constraint)."""
+
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="tasks")
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="tasks")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("负责人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tasks",
+    )
+    kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
+    due_date = models.DateField(_("到期日"))
+    status = models.CharField(_("状态"), max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    origin = models.CharField(_("来源"), max_length=60)
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+    visit = models.OneToOneField(
+        Visit, verbose_name=_("回访记录"), on_delete=models.SET_NULL, null=True, blank=True, related_name="task"
+    )
+    done_on = models.DateField(_("完成日期"), null=True, blank=True)
+    snoozed_from = models.DateField(_("原到期日"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("回访任务")
+        verbose_name_plural = _("回访任务")
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind", "origin"], name="task_once_per_member_kind_origin"),
+            models.CheckConstraint(
+                condition=~models.Q(status="done") | models.Q(done_on__isnull=False), name="task_done_has_date"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["assignee", "status", "due_date"], name="task_assignee_status_due_idx"),
+            models.Index(fields=["store", "status", "due_date"], name="task_store_status_due_idx"),
+            models.Index(fields=["store", "due_date"], name="task_store_due_idx"),
+            models.Index(fields=["member", "kind", "status"], name="task_member_kind_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.member} {self.due_date}"
+
+
+class InvitationStatus(models.TextChoices):
+    INVITED = "invited", _("已邀约")
+    CONFIRMED = "confirmed", _("已确认")
+    ARRIVED = "arrived", _("已到店")
+    BOUGHT = "bought", _("已成交")
+    DECLINED = "declined", _("已婉拒")
+    NO_SHOW = "no_show", _("未到店")
+
+
+class Invitation(models.Model):
+    """邀约: inviting a member to the store, followed through the funnel."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="invitations")
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="invitations")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("邀约人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    for_date = models.DateField(_("邀约日期"))
+    purpose = models.CharField(_("目的"), max_length=100)
+    status = models.CharField(
+        _("状态"), max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.INVITED
+    )
+    status_changed_at = models.DateTimeField(_("状态更新时间"), auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("邀约")
+        verbose_name_plural = _("邀约")
+        ordering = ["-for_date", "-id"]
+        indexes = [
+            models.Index(fields=["store", "for_date"], name="invitation_store_date_idx"),
+            models.Index(fields=["invited_by", "for_date"], name="invitation_staff_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.for_date} {self.get_status_display()}"
+
+
+class Occasion(models.TextChoices):
+    BIRTHDAY = "birthday", _("生日")
+    ANNIVERSARY = "anniversary", _("结婚纪念日")
+    FAMILY = "family", _("家人节日")
+
+
+class GiftPolicy(models.Model):
+    """生日礼品 by tier: which gift each tier gets for an occasion, and its budget."""
+
+    tier = models.CharField(_("等级"), max_length=1, choices=Tier.choices)
+    occasion = models.CharField(_("场合"), max_length=12, choices=Occasion.choices)
+    gift = models.CharField(_("礼品"), max_length=100)
+    budget = models.DecimalField(_("预算"), **MONEY)
+
+    class Meta:
+        verbose_name = _("礼品标准")
+        verbose_name_plural = _("礼品标准")
+        ordering = ["occasion", "tier"]
+        constraints = [models.UniqueConstraint(fields=["tier", "occasion"], name="gift_policy_once_per_tier_occasion")]
+
+    def __str__(self) -> str:
+        return f"{self.get_occasion_display()} {self.tier}: {self.gift}"
+
+
+class GiftStatus(models.TextChoices):
+    PLANNED = "planned", _("已计划")
+    PREPARED = "prepared", _("已备好")
+    DELIVERED = "delivered", _("已送达")
+    DECLINED = "declined", _("已婉拒")
+
+
+class GiftPlan(models.Model):
+    """One gift for one member's occasion on one date."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="gift_plans")
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="gift_plans")
+    occasion = models.CharField(_("场合"), max_length=12, choices=Occasion.choices)
+    occasion_date = models.DateField(_("日期"))
+    label = models.CharField(_("说明"), max_length=100, blank=True)
+    tier = models.CharField(_("等级"), max_length=1, choices=Tier.choices)
+    gift = models.CharField(_("礼品"), max_length=100)
+    budget = models.DecimalField(_("预算"), **MONEY, default=0)
+    status = models.CharField(_("状态"), max_length=10, choices=GiftStatus.choices, default=GiftStatus.PLANNED)
+    status_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("经办人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    status_at = models.DateTimeField(_("经办时间"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("礼品计划")
+        verbose_name_plural = _("礼品计划")
+        ordering = ["occasion_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "occasion", "occasion_date"], name="gift_plan_once_per_member_occasion_date"
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "occasion_date"], name="gift_plan_store_date_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.get_occasion_display()} {self.occasion_date}: {self.gift}"

@@ -1,0 +1,352 @@
+"""Writes for the daily work: tasks, visits, invitations, gift plans, and the daily duty."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mass_mail
+from django.db import transaction
+from django.db.models import Count, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Staff, Store
+from accounts.services import audit_log
+from members.dates import next_occurrence
+from members.models import ImportantDate, Member, ProgramRules, Purchase
+from members.validators import validate_past_date
+
+from .generation import Assigner, Batch, occasion_of, store_members, tasks_generate
+from .models import (
+    Channel,
+    FollowUpTask,
+    GiftPlan,
+    GiftStatus,
+    Invitation,
+    InvitationStatus,
+    Occasion,
+    TaskKind,
+    TaskStatus,
+    Visit,
+)
+
+DAILY_DUTY = "daily"
+
+
+# --- Tasks -----------------------------------------------------------------------------------
+
+
+def task_create(
+    *,
+    member: Member,
+    kind: str,
+    due_date: date,
+    origin: str,
+    note: str = "",
+    assignee: Staff | None = None,
+) -> tuple[FollowUpTask, bool]:
+    """A task for another part of the system (complaint revisit, upgrade push, invitation…).
+
+    Idempotent: the same member, kind and origin give back the task already on file.
+    """
+    assignee_id = assignee.pk if assignee else Assigner.for_store(member.home_store)(member.consultant_id)
+    return FollowUpTask.objects.get_or_create(
+        member=member,
+        kind=kind,
+        origin=origin,
+        defaults={"store_id": member.home_store_id, "assignee_id": assignee_id, "due_date": due_date, "note": note},
+    )
+
+
+def _check_next_follow_up(value: date | None, today: date) -> None:
+    if value is None:
+        return
+    if value <= today:
+        raise ValidationError({"next_follow_up": _("下次回访日期须晚于今天。")})
+    if value > today + timedelta(days=366):
+        raise ValidationError({"next_follow_up": _("下次回访日期不能超过一年。")})
+
+
+@transaction.atomic
+def visit_record(
+    *,
+    member: Member,
+    by: Staff,
+    channel: str,
+    outcome: str,
+    satisfaction: int | None = None,
+    notes: str = "",
+    purpose: str = "",
+    next_follow_up: date | None = None,
+    at: datetime | None = None,
+) -> Visit:
+    """回访记录: one contact. A next follow-up date becomes a `manual` task for the same person."""
+    at = at or timezone.now()
+    today = timezone.localdate()
+    errors = {}
+    if channel not in Channel.values:
+        errors["channel"] = _("请选择回访方式。")
+    if not outcome.strip():
+        errors["outcome"] = _("请填写回访结果。")
+    if satisfaction is not None and not 1 <= satisfaction <= 5:
+        errors["satisfaction"] = _("满意度须为 1–5。")
+    if errors:
+        raise ValidationError(errors)
+    validate_past_date(timezone.localdate(at), label=_("回访时间"))
+    _check_next_follow_up(next_follow_up, today)
+    visit = Visit.objects.create(
+        member=member,
+        store=member.home_store,
+        staff=by,
+        channel=channel,
+        at=at,
+        purpose=purpose,
+        outcome=outcome.strip(),
+        satisfaction=satisfaction,
+        notes=notes,
+        next_follow_up=next_follow_up,
+    )
+    if next_follow_up:
+        task_create(
+            member=member,
+            kind=TaskKind.MANUAL,
+            due_date=next_follow_up,
+            origin=f"visit:{visit.pk}",
+            note=outcome.strip()[:200],
+            assignee=by,
+        )
+    return visit
+
+
+@transaction.atomic
+def task_complete(
+    *,
+    task: FollowUpTask,
+    by: Staff,
+    channel: str,
+    outcome: str,
+    satisfaction: int | None = None,
+    notes: str = "",
+    next_follow_up: date | None = None,
+) -> Visit:
+    """Complete a task by recording the visit that did it."""
+    task = FollowUpTask.objects.select_for_update().select_related("member__home_store").get(pk=task.pk)
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError(_("该任务已不是待办状态（%(status)s）。") % {"status": task.get_status_display()})
+    visit = visit_record(
+        member=task.member,
+        by=by,
+        channel=channel,
+        outcome=outcome,
+        satisfaction=satisfaction,
+        notes=notes,
+        purpose=task.get_kind_display(),
+        next_follow_up=next_follow_up,
+    )
+    task.status = TaskStatus.DONE
+    task.visit = visit
+    task.done_on = timezone.localdate(visit.at)
+    task.save(update_fields=["status", "visit", "done_on", "updated_at"])
+    return visit
+
+
+@transaction.atomic
+def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
+    today = timezone.localdate()
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError(_("只能推迟待办任务。"))
+    if until <= today or until > today + timedelta(days=90):
+        raise ValidationError({"until": _("推迟到的日期须在明天到 90 天之内。")})
+    if task.snoozed_from is None:
+        task.snoozed_from = task.due_date
+    task.due_date = until
+    task.save(update_fields=["due_date", "snoozed_from", "updated_at"])
+    audit_log(actor=by, action="task.snoozed", obj=task, store=task.store, until=until.isoformat())
+    return task
+
+
+@transaction.atomic
+def task_reassign(*, task: FollowUpTask, assignee: Staff, by: Staff) -> FollowUpTask:
+    if assignee.store_id != task.store_id or not assignee.is_active:
+        raise ValidationError({"assignee": _("只能分配给本店在职员工。")})
+    task.assignee = assignee
+    task.save(update_fields=["assignee", "updated_at"])
+    audit_log(actor=by, action="task.reassigned", obj=task, store=task.store, assignee=assignee.pk)
+    return task
+
+
+@transaction.atomic
+def task_cancel(*, task: FollowUpTask, by: Staff, reason: str = "") -> FollowUpTask:
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError(_("只能取消待办任务。"))
+    task.status = TaskStatus.CANCELLED
+    task.note = (reason or task.note)[:200]
+    task.save(update_fields=["status", "note", "updated_at"])
+    audit_log(actor=by, action="task.cancelled", obj=task, store=task.store, reason=reason)
+    return task
+
+
+def on_purchase_recorded(sender, purchase: Purchase, **kwargs) -> None:
+    """A purchase gives a follow-up due `post_purchase_days` later, unless it is already stale
+    (a back-dated receipt whose follow-up would be long overdue)."""
+    if purchase.amount <= 0 or purchase.member.home_store_id != purchase.store_id:
+        return
+    due = purchase.date + timedelta(days=ProgramRules.load().post_purchase_days)
+    if due < timezone.localdate() - timedelta(days=1):
+        return
+    task_create(
+        member=purchase.member,
+        kind=TaskKind.POST_PURCHASE,
+        due_date=due,
+        origin=f"purchase:{purchase.pk}",
+        note=_("小票 %(no)s") % {"no": purchase.receipt_no},
+    )
+
+
+# --- Invitations -----------------------------------------------------------------------------
+
+INVITATION_NEXT = {
+    InvitationStatus.INVITED: {InvitationStatus.CONFIRMED, InvitationStatus.ARRIVED, InvitationStatus.DECLINED},
+    InvitationStatus.CONFIRMED: {InvitationStatus.ARRIVED, InvitationStatus.NO_SHOW, InvitationStatus.DECLINED},
+    InvitationStatus.ARRIVED: {InvitationStatus.BOUGHT},
+    InvitationStatus.BOUGHT: set(),
+    InvitationStatus.DECLINED: set(),
+    InvitationStatus.NO_SHOW: set(),
+}
+
+
+@transaction.atomic
+def invitation_create(*, member: Member, by: Staff, for_date: date, purpose: str) -> Invitation:
+    """邀约 a member to the store; an `invitation` task reminds the inviter the day before."""
+    today = timezone.localdate()
+    if for_date < today:
+        raise ValidationError({"for_date": _("邀约日期不能早于今天。")})
+    if not purpose.strip():
+        raise ValidationError({"purpose": _("请填写邀约目的。")})
+    invitation = Invitation.objects.create(
+        member=member, store=member.home_store, invited_by=by, for_date=for_date, purpose=purpose.strip()
+    )
+    task_create(
+        member=member,
+        kind=TaskKind.INVITATION,
+        due_date=max(today, for_date - timedelta(days=1)),
+        origin=f"invitation:{invitation.pk}",
+        note=_("确认邀约：%(purpose)s（%(date)s）") % {"purpose": invitation.purpose, "date": for_date},
+        assignee=by,
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_advance(*, invitation: Invitation, status: str, by: Staff) -> Invitation:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if status not in INVITATION_NEXT.get(invitation.status, set()):
+        raise ValidationError(
+            _("邀约不能从“%(from)s”变为“%(to)s”。")
+            % {"from": invitation.get_status_display(), "to": InvitationStatus(status).label}
+        )
+    invitation.status = status
+    invitation.status_changed_at = timezone.now()
+    invitation.save(update_fields=["status", "status_changed_at"])
+    return invitation
+
+
+# --- Gifts -----------------------------------------------------------------------------------
+
+GIFT_NEXT = {
+    GiftStatus.PLANNED: {GiftStatus.PREPARED, GiftStatus.DECLINED},
+    GiftStatus.PREPARED: {GiftStatus.DELIVERED, GiftStatus.DECLINED},
+    GiftStatus.DELIVERED: set(),
+    GiftStatus.DECLINED: set(),
+}
+
+
+@transaction.atomic
+def gift_plan_mark(*, plan: GiftPlan, status: str, by: Staff) -> GiftPlan:
+    plan = GiftPlan.objects.select_for_update().get(pk=plan.pk)
+    if status not in GIFT_NEXT.get(plan.status, set()):
+        raise ValidationError(
+            _("礼品不能从“%(from)s”变为“%(to)s”。")
+            % {"from": plan.get_status_display(), "to": GiftStatus(status).label}
+        )
+    plan.status = status
+    plan.status_by = by
+    plan.status_at = timezone.now()
+    plan.save(update_fields=["status", "status_by", "status_at"])
+    return plan
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+@transaction.atomic
+def gift_plans_for_month(*, store: Store, year: int, month: int) -> int:
+    """Plan every birthday (all tiers) and occasion (tiers A and B) falling in the month, with the
+    gift by tier; idempotent. The month-end duty calls it for the next month; staff can too."""
+    start, end = month_bounds(year, month)
+    batch = Batch(store)
+    for pk, birthday, lunar, tier in (
+        store_members(store).filter(birthday__isnull=False).values_list("pk", "birthday", "birthday_lunar", "tier")
+    ):
+        occurrence = next_occurrence(birthday, lunar=lunar, on_or_after=start)
+        if occurrence <= end:
+            batch.gift(member_id=pk, tier=tier, occasion=Occasion.BIRTHDAY, on=occurrence)
+    labels = dict(ImportantDate._meta.get_field("kind").choices)
+    dates = ImportantDate.objects.filter(
+        member__home_store=store, member__erased_at__isnull=True, member__tier__in=["A", "B"]
+    ).values_list("member_id", "member__tier", "date", "lunar", "kind", "label")
+    for member_id, tier, original, lunar, kind, label in dates:
+        occurrence = next_occurrence(original, lunar=lunar, on_or_after=start)
+        if occurrence <= end:
+            batch.gift(
+                member_id=member_id,
+                tier=tier,
+                occasion=occasion_of(kind),
+                on=occurrence,
+                label=label or str(labels.get(kind, kind)),
+            )
+    return batch.save()["gift_plans"]
+
+
+# --- The daily duty --------------------------------------------------------------------------
+
+
+def daily_work(store: Store, on: date) -> dict:
+    """The daily duty's work for one store and date: the day's tasks, then (for today only) the
+    morning digest. Catch-up days generate their tasks but send no stale digest."""
+    counts = tasks_generate(store=store, on=on)
+    counts["digests"] = digest_send(store=store, on=on) if on == timezone.localdate() else 0
+    return counts
+
+
+def digest_send(*, store: Store, on: date) -> int:
+    """Email each staff member with open tasks their list for the day: due today, overdue, and the
+    count for the next 7 days. One query for all the counts."""
+    week_end = on + timedelta(days=7)
+    rows = (
+        FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, due_date__lte=week_end)
+        .values("assignee_id")
+        .annotate(
+            due_today=Count("pk", filter=Q(due_date=on)),
+            overdue=Count("pk", filter=Q(due_date__lt=on)),
+            upcoming=Count("pk", filter=Q(due_date__gt=on)),
+        )
+    )
+    counts = {row["assignee_id"]: row for row in rows if row["due_today"] or row["overdue"]}
+    staff = Staff.objects.filter(pk__in=counts, is_active=True).exclude(email="")
+    messages = []
+    for person in staff:
+        context = {"staff": person, "store": store, "on": on, **counts[person.pk]}
+        subject = _("%(date)s 今日回访：%(today)s 项到期，%(overdue)s 项逾期") % {
+            "date": on,
+            "today": context["due_today"],
+            "overdue": context["overdue"],
+        }
+        body = render_to_string("visits/email/digest.txt", context)
+        messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]))
+    return send_mass_mail(messages, fail_silently=False) if messages else 0
