@@ -77,6 +77,9 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite does not create the folder its file lives in (var/ is not in the repository).
+    if DATABASES["default"]["NAME"] != ":memory:":
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Web, worker and beat share one file: wait for locks rather than failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 else:
@@ -138,7 +141,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery-processed"),
         "store_processed": False,
+        # Fanout tables (remote control, events); kombu's default is a folder relative to the cwd.
+        "control_folder": str(VAR_DIR / "celery-control"),
     }
+    # kombu does not create its folders, and the web process may queue a task before any worker
+    # has started: create them wherever these settings are loaded.
+    for _folder in (_queue_dir, VAR_DIR / "celery-processed", VAR_DIR / "celery-control"):
+        _folder.mkdir(parents=True, exist_ok=True)
 else:
     # Longer than the longest task (CELERY_TASK_TIME_LIMIT), so that Redis never hands an unacked
     # duty to a second worker while the first is still running it.

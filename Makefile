@@ -1,0 +1,55 @@
+# The two commands: `make run` and `make test`. Everything else here serves them.
+# VENV=... puts the virtualenv elsewhere (e.g. to try a fresh install without touching .venv).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Installs again only when a requirements file changes.
+STAMP := $(VENV)/.requirements.stamp
+# The interpreter that creates the virtualenv: Python 3.11 where it exists, else python3.
+BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+
+export VENV
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench clean distclean
+
+help:
+	@echo "make run    set up (first time), migrate, seed the demo once, then run web + worker + beat"
+	@echo "make test   set up (first time), then run the whole test suite (pytest tests/)"
+	@echo "make lint   ruff check and makemigrations --check"
+	@echo "make bench  run every bench/bench_*.py"
+	@echo "make clean  remove caches and collected static files (keeps the database and the login)"
+	@echo "make distclean  also remove var/ (database, demo data, saved login) and the virtualenv"
+
+$(PY):
+	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python 3.11 (or python3) is needed to create $(VENV)." >&2; exit 1; }
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@bash scripts/run.sh
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: $(STAMP)
+	@found=0; for script in bench/bench_*.py; do \
+		[ -e "$$script" ] || continue; found=1; \
+		echo "== $$script"; $(PY) "$$script" || exit 1; \
+	done; [ $$found = 1 ] || echo "No bench/bench_*.py scripts yet."
+
+clean:
+	find . \( -path ./.venv -o -path ./$(VENV) -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache var/staticfiles var/cache var/celery-queue var/celery-processed var/celery-control
+
+distclean: clean
+	rm -rf var $(VENV)

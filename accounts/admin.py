@@ -1,0 +1,137 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEntry, ConfidentialityAgreement, Role, Staff, Store
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "region", "is_active", "staff_count")
+    list_filter = ("is_active", "region")
+    search_fields = ("code", "name", "address")
+    ordering = ("code",)
+
+    def get_queryset(self, request):
+        # One query for the counts, not one per row.
+        return super().get_queryset(request).annotate(staff_total=Count("staff", distinct=True))
+
+    @admin.display(description=_("员工数"), ordering="staff_total")
+    def staff_count(self, obj: Store) -> int:
+        return obj.staff_total
+
+
+class StoreRequiredUnlessHQ:
+    """The database refuses a non-HQ staff member without a store; say so on the field instead."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("role", Role.CONSULTANT) != Role.HQ and not cleaned.get("store"):
+            self.add_error("store", _("除总部外，员工必须属于一个门店。"))
+        return cleaned
+
+
+class StaffCreationForm(StoreRequiredUnlessHQ, UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = Staff
+        fields = ("username", "role", "store", "display_name")
+
+
+class StaffChangeForm(StoreRequiredUnlessHQ, UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = Staff
+        fields = "__all__"
+
+
+class AgreementInline(admin.TabularInline):
+    model = ConfidentialityAgreement
+    fk_name = "staff"
+    extra = 0
+    fields = ("version", "signed_on", "recorded_by", "created_at")
+    readonly_fields = ("recorded_by", "created_at")
+
+
+@admin.register(Staff)
+class StaffAdmin(UserAdmin):
+    form = StaffChangeForm
+    add_form = StaffCreationForm
+    list_display = ("username", "display_name", "role", "store", "is_active", "is_staff", "last_login")
+    list_filter = ("role", "store", "is_active", "is_staff", "is_superuser")
+    list_select_related = ("store",)
+    search_fields = ("username", "display_name", "first_name", "last_name", "email")
+    ordering = ("store__code", "role", "username")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("门店与角色"), {"fields": ("role", "store", "display_name")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (
+            _("Permissions"),
+            {
+                "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+                "classes": ("collapse",),
+            },
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {"classes": ("wide",), "fields": ("username", "role", "store", "display_name", "password1", "password2")},
+        ),
+    )
+    inlines = (AgreementInline,)
+
+    def save_formset(self, request, form, formset, change):
+        # Whoever records an agreement in the admin is its recorder.
+        for agreement in formset.save(commit=False):
+            if agreement.recorded_by_id is None:
+                agreement.recorded_by = request.user
+            agreement.save()
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+
+
+@admin.register(ConfidentialityAgreement)
+class ConfidentialityAgreementAdmin(admin.ModelAdmin):
+    list_display = ("staff", "store", "version", "signed_on", "recorded_by")
+    list_filter = ("version", "staff__store")
+    list_select_related = ("staff__store", "recorded_by")
+    search_fields = ("staff__username", "staff__display_name")
+    raw_id_fields = ("staff", "recorded_by")
+    date_hierarchy = "signed_on"
+
+    @admin.display(description=_("门店"), ordering="staff__store__code")
+    def store(self, obj: ConfidentialityAgreement):
+        return obj.staff.store
+
+    def save_model(self, request, obj, form, change):
+        if obj.recorded_by_id is None:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log is evidence: it can be read and searched, never written or erased here."""
+
+    list_display = ("at", "actor", "store", "action", "object_type", "object_id")
+    list_filter = ("store", "object_type")
+    list_select_related = ("actor", "store")
+    search_fields = ("action", "object_id", "actor__username")
+    date_hierarchy = "at"
+    # Counting millions of rows on every page is slow and tells nothing useful.
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,233 @@
+"""Admin for support and HQ. It reads everything, but it does not go around the tier engine: the
+ledger (purchases) and tier history are written by the services only, so here they are read-only."""
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.services import audit_log
+
+from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange, TierReview
+from .services import phone_owner_error, tiers_replay
+from .validators import mask_phone, normalize_phone, validate_past_date
+
+TIER_RULES = ("tier_a_min", "tier_b_min", "spend_window_days")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse and search only."""
+
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ProgramRulesForm(forms.ModelForm):
+    class Meta:
+        model = ProgramRules
+        fields = (
+            "tier_a_min", "tier_b_min", "spend_window_days", "upgrade_candidate_ratio", "churn_days", "win_back_days",
+            "care_days_a", "care_days_b", "care_days_c", "post_purchase_days", "lead_days",
+            "complaint_response_hours", "complaint_solution_hours",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        a_min, b_min = cleaned.get("tier_a_min"), cleaned.get("tier_b_min")
+        if a_min is not None and b_min is not None and a_min <= b_min:
+            self.add_error("tier_a_min", _("A 级门槛必须高于 B 级门槛。"))
+        return cleaned
+
+
+@admin.register(ProgramRules)
+class ProgramRulesAdmin(admin.ModelAdmin):
+    """One row: the list goes straight to it; it can be neither added twice nor deleted."""
+
+    form = ProgramRulesForm
+    readonly_fields = ("updated_at",)
+    fieldsets = (
+        (_("等级"), {"fields": ("tier_a_min", "tier_b_min", "spend_window_days", "upgrade_candidate_ratio")}),
+        (_("回访与关怀"), {"fields": ("churn_days", "win_back_days", "care_days_a", "care_days_b", "care_days_c",
+                                   "post_purchase_days", "lead_days")}),
+        (_("投诉"), {"fields": ("complaint_response_hours", "complaint_solution_hours")}),
+        (None, {"fields": ("updated_at",)}),
+    )
+
+    def has_add_permission(self, request):
+        return not ProgramRules.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        rules = ProgramRules.load()
+        return redirect(reverse("admin:members_programrules_change", args=[rules.pk]))
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.changed_data:
+            audit_log(actor=request.user, action="program_rules.changed", obj=obj,
+                      changes={name: str(form.cleaned_data[name]) for name in form.changed_data})
+        if set(form.changed_data) & set(TIER_RULES):
+            messages.warning(
+                request, _("等级门槛或统计窗口已修改：运行 manage.py rebuild_tiers 按新规则重算所有会员的等级。")
+            )
+
+
+class MemberAdminForm(forms.ModelForm):
+    """The same input rules as the staff pages (DOMAIN §12)."""
+
+    class Meta:
+        model = Member
+        fields = (
+            "card_no", "name", "gender", "phone", "birthday", "birthday_lunar", "home_store", "consultant", "opened_by",
+            "joined_on", "address", "email", "wechat", "marketing_consent", "marketing_consent_at", "top_size",
+            "bottom_size", "shoe_size", "style_preferences", "notes",
+        )
+
+    def clean_phone(self):
+        phone = normalize_phone(self.cleaned_data["phone"])
+        taken = phone_owner_error(phone, exclude_pk=self.instance.pk)
+        if taken:
+            raise ValidationError(taken)
+        return phone
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("birthday", "joined_on", "marketing_consent_at"):
+            try:
+                validate_past_date(cleaned.get(name), label=str(Member._meta.get_field(name).verbose_name))
+            except ValidationError as e:
+                self.add_error(name, e)
+        consultant, store = cleaned.get("consultant"), cleaned.get("home_store")
+        if consultant is not None and store is not None and consultant.store_id != store.pk:
+            self.add_error("consultant", _("顾问必须属于会员的所属门店。"))
+        return cleaned
+
+
+class ImportantDateInline(admin.TabularInline):
+    model = ImportantDate
+    extra = 0
+    fields = ("kind", "date", "lunar", "label")
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    form = MemberAdminForm
+    list_display = ("card_no", "name", "masked_phone", "tier", "tier_locked", "home_store", "consultant", "joined_on")
+    list_filter = ("tier", "tier_locked", "home_store", "gender", "birthday_lunar", "marketing_consent")
+    list_select_related = ("home_store", "consultant")
+    search_fields = ("card_no", "name", "=phone", "=phone_last4")
+    raw_id_fields = ("consultant", "opened_by")
+    date_hierarchy = "joined_on"
+    show_full_result_count = False
+    # Tier and lock belong to the tier engine and the manager's lock (a recorded manual change).
+    readonly_fields = ("tier", "tier_locked", "erased_at", "created_at", "updated_at")
+    inlines = (ImportantDateInline,)
+    actions = ("replay_tiers",)
+    fieldsets = (
+        (None, {"fields": ("card_no", "name", "gender", "phone", "birthday", "birthday_lunar")}),
+        (_("门店"), {"fields": ("home_store", "consultant", "opened_by", "joined_on", "tier", "tier_locked")}),
+        (_("联系与营销"), {"fields": ("address", "email", "wechat", "marketing_consent", "marketing_consent_at")}),
+        (_("偏好"), {"fields": ("top_size", "bottom_size", "shoe_size", "style_preferences", "notes")}),
+        (None, {"fields": ("erased_at", "created_at", "updated_at")}),
+    )
+
+    @admin.display(description=_("手机"), ordering="phone")
+    def masked_phone(self, obj: Member) -> str:
+        return mask_phone(obj.phone)
+
+    def has_delete_permission(self, request, obj=None):
+        # Erasure anonymises and keeps the purchase totals (DOMAIN §11); deleting would lose them.
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            member = self.get_object(request, object_id)
+            if member is not None:
+                audit_log(
+                    actor=request.user, action="member.phone.viewed", obj=member, store=member.home_store, via="admin"
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if obj.marketing_consent and not obj.marketing_consent_at:
+            obj.marketing_consent_at = timezone.localdate()
+        if not obj.marketing_consent:
+            obj.marketing_consent_at = None
+        if not change and obj.opened_by_id is None:
+            obj.opened_by = request.user
+        super().save_model(request, obj, form, change)
+        audit_log(actor=request.user, action="member.edited" if change else "member.created", obj=obj,
+                  store=obj.home_store, fields=sorted(form.changed_data), via="admin")
+        if change and "joined_on" in form.changed_data:
+            tiers_replay(member_ids=[obj.pk])
+
+    @admin.action(description=_("按消费记录重算所选会员的等级"))
+    def replay_tiers(self, request, queryset):
+        stats = tiers_replay(member_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request, _("已重算 %(n)d 位会员，其中 %(c)d 位有变化。") % {"n": stats.members, "c": stats.changed_members}
+        )
+
+
+@admin.register(ImportantDate)
+class ImportantDateAdmin(admin.ModelAdmin):
+    list_display = ("member", "kind", "date", "lunar", "label")
+    list_filter = ("kind", "lunar")
+    list_select_related = ("member",)
+    search_fields = ("member__card_no", "member__name", "label")
+    raw_id_fields = ("member",)
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(admin.ModelAdmin):
+    """The ledger: purchases come from the staff pages, imports and the POS through purchase_record,
+    which keeps tiers right. A mistake is corrected by a return, so only the items text is editable."""
+
+    list_display = ("receipt_no", "store", "member", "date", "amount", "original", "consultant", "source")
+    list_filter = ("source", "store")
+    list_select_related = ("store", "member", "consultant", "original")
+    search_fields = ("receipt_no", "member__card_no", "member__name")
+    raw_id_fields = ("member", "consultant", "original", "recorded_by")
+    date_hierarchy = "date"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "items"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdmin):
+    list_display = ("member", "date", "from_tier", "to_tier", "reason", "by", "note")
+    list_filter = ("reason", "to_tier", "member__home_store")
+    list_select_related = ("member", "by")
+    search_fields = ("member__card_no", "member__name")
+    date_hierarchy = "date"
+
+
+@admin.register(TierReview)
+class TierReviewAdmin(ReadOnlyAdmin):
+    list_display = ("store", "date", "downgrades", "ran_at")
+    list_filter = ("store",)
+    list_select_related = ("store",)
+    date_hierarchy = "date"
