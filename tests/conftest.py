@@ -6,6 +6,7 @@ with a reason where the service is absent, except in CI (CI=true) where they fai
 import os
 import socket
 from types import SimpleNamespace
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -29,13 +30,19 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 @pytest.fixture
-def redis_url():
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    if not url.startswith("redis://"):
-        url = "redis://127.0.0.1:6379/15"
-    host_port = url.split("//", 1)[1].split("/", 1)[0].split("@")[-1]
-    host, _, port = host_port.partition(":")
-    require_service("Redis", host or "127.0.0.1", int(port or 6379))
+def redis_url(monkeypatch):
+    """A Redis database for tests only (15 by default: tests flush it), on the host and port of
+    CELERY_BROKER_URL when that names Redis, else 127.0.0.1:6379.
+
+    CELERY_BROKER_URL is pointed at it for the test: Celery lets that variable override any app's
+    configured broker, so leaving it would send test messages (and a flush) to the real database.
+    """
+    configured = os.environ.get("CELERY_BROKER_URL", "")
+    parts = urlsplit(configured if configured.startswith("redis://") else "redis://127.0.0.1:6379/0")
+    db = os.environ.get("VIPCRM_TEST_REDIS_DB", "15")
+    require_service("Redis", parts.hostname or "127.0.0.1", parts.port or 6379)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
     return url
 
 
