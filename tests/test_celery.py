@@ -120,3 +120,15 @@ def test_it_runs_the_heartbeat_on_a_real_worker(redis_url):
     output = "".join(lines)
     assert cache.get("vipcrm:heartbeat") is not None, output
     assert "heartbeat" in output and "succeeded" in output, output
+
+
+def test_the_daily_duty_is_scheduled_at_half_past_six_store_time():
+    from celery.schedules import crontab
+
+    from vipcrm.celery import app
+
+    entry = app.conf.beat_schedule["daily-duty"]
+    assert entry["task"] == "visits.daily_duty_all_stores"
+    assert entry["schedule"] == crontab(hour=6, minute=30)
+    assert app.conf.timezone == "Asia/Shanghai"
+    assert "visits.daily_duty_all_stores" in app.tasks and "visits.daily_duty" in app.tasks

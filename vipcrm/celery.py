@@ -2,6 +2,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vipcrm.settings.local")
 
@@ -15,9 +16,20 @@ app.autodiscover_tasks(["vipcrm"])
 # still loading (vipcrm/__init__.py), so it must not touch them at import time.
 HEARTBEAT_SECONDS = float(os.environ.get("VIPCRM_HEARTBEAT_SECONDS") or 60)
 
-# Times are store-local (CELERY_TIMEZONE = TIME_ZONE). Later issues add the daily, hourly,
-# weekly, mid-month and month-end duties here.
+# Times are store-local (CELERY_TIMEZONE = TIME_ZONE). Every duty is idempotent per store and date
+# and catches up missed days, so an extra or late firing is harmless.
 app.conf.beat_schedule = {
+    # The day's follow-up list and each staff member's morning digest, ready before the shops open.
+    "daily-duty": {
+        "task": "visits.daily_duty_all_stores",
+        "schedule": crontab(hour=6, minute=30),
+    },
+    # If beat or the workers were down at 06:30, the list is made within the hour once they are
+    # back (a no-op when it is done). Not before 06:30: the digest is a morning email.
+    "daily-duty-recheck": {
+        "task": "visits.daily_duty_all_stores",
+        "schedule": crontab(hour="7-22", minute=0),
+    },
     # Proof of life for the worker and beat: a cheap task whose runs appear in the worker log
     # (`make run` shows them; the CI smoke test shortens the interval to see one quickly).
     "heartbeat": {
