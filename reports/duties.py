@@ -28,12 +28,12 @@ CATCH_UP_DAYS = 31
 Work = Callable[[Store, date], dict]
 
 
-def duty_run(*, duty: str, store: Store, on: date, work: Work) -> DutyRun:
-    """Run `work(store, on)` unless it already ran for this duty, store and date."""
+def duty_run(*, duty: str, store: Store, on: date, work: Work, slot: str = "") -> DutyRun:
+    """Run `work(store, on)` unless it already ran for this duty, store, date and slot."""
     try:
         with transaction.atomic():
             run, _ = DutyRun.objects.get_or_create(
-                duty=duty, store=store, date=on, defaults={"started_at": timezone.now()}
+                duty=duty, store=store, date=on, slot=slot, defaults={"started_at": timezone.now()}
             )
             run = DutyRun.objects.select_for_update().get(pk=run.pk)
             if run.status == DutyRunStatus.DONE:
@@ -50,7 +50,9 @@ def duty_run(*, duty: str, store: Store, on: date, work: Work) -> DutyRun:
             return run
     except Exception:
         logger.exception("duty %s %s %s failed", duty, store.code, on)
-        run, _ = DutyRun.objects.get_or_create(duty=duty, store=store, date=on, defaults={"started_at": timezone.now()})
+        run, _ = DutyRun.objects.get_or_create(
+            duty=duty, store=store, date=on, slot=slot, defaults={"started_at": timezone.now()}
+        )
         run.status = DutyRunStatus.FAILED
         run.error = traceback.format_exc(limit=20)[-4000:]
         run.attempts += 1

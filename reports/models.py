@@ -11,15 +11,18 @@ class DutyRunStatus(models.TextChoices):
 
 
 class DutyRun(models.Model):
-    """One run of a scheduled duty (DOMAIN §10) for a store and a business date.
+    """One run of a scheduled duty (DOMAIN §10) for a store, a business date and (for hourly
+    duties) an hour.
 
-    At most one per duty, store and date (a database constraint): a second call finds it and does
-    nothing; a failed run is retried in place.
+    At most one per duty, store, date and slot (a database constraint): a second call finds it and
+    does nothing; a failed run is retried in place.
     """
 
     duty = models.CharField(_("任务"), max_length=30)
     store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, related_name="duty_runs")
     date = models.DateField(_("业务日期"))
+    # Hourly duties run many times a day: the hour ("07"); "" for daily and longer duties.
+    slot = models.CharField(_("时段"), max_length=5, blank=True, default="")
     status = models.CharField(_("状态"), max_length=10, choices=DutyRunStatus.choices, default=DutyRunStatus.RUNNING)
     started_at = models.DateTimeField(_("开始"))
     finished_at = models.DateTimeField(_("结束"), null=True, blank=True)
@@ -31,7 +34,7 @@ class DutyRun(models.Model):
         verbose_name = _("定时任务记录")
         verbose_name_plural = _("定时任务记录")
         ordering = ["-date", "duty", "store_id"]
-        constraints = [models.UniqueConstraint(fields=["duty", "store", "date"], name="duty_run_once_per_store_date")]
+        constraints = [models.UniqueConstraint(fields=["duty", "store", "date", "slot"], name="duty_run_once_per_store_date")]
         indexes = [models.Index(fields=["store", "duty", "-date"], name="dutyrun_store_duty_date_idx")]
 
     def __str__(self) -> str:
