@@ -34,7 +34,9 @@ class DutyRun(models.Model):
         verbose_name = _("定时任务记录")
         verbose_name_plural = _("定时任务记录")
         ordering = ["-date", "duty", "store_id"]
-        constraints = [models.UniqueConstraint(fields=["duty", "store", "date", "slot"], name="duty_run_once_per_store_date")]
+        constraints = [
+            models.UniqueConstraint(fields=["duty", "store", "date", "slot"], name="duty_run_once_per_store_date")
+        ]
         indexes = [models.Index(fields=["store", "duty", "-date"], name="dutyrun_store_duty_date_idx")]
 
     def __str__(self) -> str:
