@@ -10,6 +10,8 @@ class Store(models.Model):
     region = models.CharField(_("区域"), max_length=50, blank=True)
     address = models.CharField(_("地址"), max_length=200, blank=True)
     is_active = models.BooleanField(_("营业中"), default=True)
+    # Compensation above this needs a manager's approval (DOMAIN §8).
+    compensation_limit = models.DecimalField(_("赔偿审批限额"), max_digits=12, decimal_places=2, default=500)
 
     class Meta:
         verbose_name = _("门店")
@@ -131,3 +133,24 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Notification(models.Model):
+    """An in-app message to one staff member (complaint escalations, duty failures…)."""
+
+    recipient = models.ForeignKey(
+        Staff, verbose_name=_("接收人"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    text = models.CharField(_("内容"), max_length=300)
+    url = models.CharField(_("链接"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    read_at = models.DateTimeField(_("已读"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return self.text

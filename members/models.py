@@ -121,6 +121,9 @@ class Member(models.Model):
     # The current tier: a cache of the last TierChange, kept by the tier engine only.
     tier = models.CharField(_("等级"), max_length=1, choices=Tier.choices, default=Tier.C)
     tier_locked = models.BooleanField(_("等级锁定"), default=False)
+    # Open complaints (kept by complaints through `member_open_complaints_set`): such a member is
+    # shown at risk and keeps their tier at the month-end review while any is open.
+    open_complaints = models.PositiveSmallIntegerField(_("未结投诉"), default=0)
     top_size = models.CharField(_("上装尺码"), max_length=10, blank=True)
     bottom_size = models.CharField(_("下装尺码"), max_length=10, blank=True)
     shoe_size = models.CharField(_("鞋码"), max_length=10, blank=True)
@@ -278,12 +281,30 @@ class TierChange(models.Model):
         return TIER_RANK[self.to_tier] > TIER_RANK[self.from_tier]
 
 
+class TierHold(models.Model):
+    """A month-end review that left this member's tier alone (an open complaint). Replays skip
+    the review at that date too, so the history stays what happened."""
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_holds")
+    date = models.DateField(_("评审日期"))
+    reason = models.CharField(_("原因"), max_length=100)
+
+    class Meta:
+        verbose_name = _("等级评审暂缓")
+        verbose_name_plural = _("等级评审暂缓")
+        constraints = [models.UniqueConstraint(fields=["member", "date"], name="tier_hold_once_per_member_date")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.date} {self.reason}"
+
+
 class TierReview(models.Model):
     """One month-end review per store and date: proof it ran, and what it did."""
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="tier_reviews")
     date = models.DateField(_("评审日期"))
     downgrades = models.PositiveIntegerField(_("降级人数"), default=0)
+    held = models.PositiveIntegerField(_("暂缓人数"), default=0)
     ran_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -30,6 +30,7 @@ from .models import (
     Tier,
     TierChange,
     TierChangeReason,
+    TierHold,
     TierReview,
 )
 from .signals import purchase_recorded
@@ -204,6 +205,11 @@ def member_set_tier(
     return member
 
 
+def member_open_complaints_set(*, member_id: int, count: int) -> None:
+    """Record how many complaints a member has open (complaints calls this after each change)."""
+    Member.objects.filter(pk=member_id).update(open_complaints=count)
+
+
 # --- Purchases -----------------------------------------------------------------------------
 
 
@@ -369,6 +375,9 @@ def _replay_chunk(
     purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     for member_id, d, amount in Purchase.objects.filter(member_id__in=ids).values_list("member_id", "date", "amount"):
         purchases[member_id].append((d, amount))
+    holds: dict[int, set[date]] = defaultdict(set)
+    for member_id, d in TierHold.objects.filter(member_id__in=ids).values_list("member_id", "date"):
+        holds[member_id].add(d)
     derived: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
     inputs: dict[int, list[tuple[InputChange, str]]] = defaultdict(list)
     for pk, member_id, d, from_tier, to_tier, reason in (
@@ -395,6 +404,7 @@ def _replay_chunk(
             rules=rules,
             through=today,
             reviews_through=reviews_through[store_id],
+            holds=holds.get(member_id, frozenset()),
         )
         wanted = [c.key() for c in changes if c.input_id is None]
         have = derived.get(member_id, [])
@@ -437,6 +447,7 @@ class ReviewResult:
     date: date
     downgrades: int
     already_done: bool
+    held: int = 0
 
 
 def tiers_review(*, store: Store, on: date, today: date | None = None) -> ReviewResult:
@@ -451,7 +462,7 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
     with transaction.atomic():
         review, created = TierReview.objects.select_for_update().get_or_create(store=store, date=on)
         if not created:
-            return ReviewResult(store, on, review.downgrades, already_done=True)
+            return ReviewResult(store, on, review.downgrades, already_done=True, held=review.held)
         rules = ProgramRules.load()
         window_start = on - timedelta(days=rules.spend_window_days - 1)
         members = Member.objects.filter(home_store=store, tier_locked=False, erased_at__isnull=True, joined_on__lte=on)
@@ -459,9 +470,16 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
         # Members with history after `on` (a review run late): replay them, which applies this
         # review in its place in their history.
         replay_ids = set(later.values_list("member_id", flat=True).distinct())
+        # An open complaint pauses the review for that member (DOMAIN §8 retention); the hold is
+        # recorded so that every later replay pauses it too.
+        held = list(members.filter(open_complaints__gt=0).values_list("pk", flat=True))
+        TierHold.objects.bulk_create(
+            [TierHold(member_id=pk, date=on, reason="open complaint") for pk in held], ignore_conflicts=True
+        )
         candidates = (
             members.exclude(tier=Tier.C)
             .exclude(pk__in=replay_ids)
+            .filter(open_complaints=0)
             .annotate(
                 spend=Sum("purchases__amount", filter=Q(purchases__date__gte=window_start, purchases__date__lte=on))
             )
@@ -489,8 +507,9 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
                 - before
             )
         review.downgrades = downgrades
-        review.save(update_fields=["downgrades"])
-    return ReviewResult(store, on, downgrades, already_done=False)
+        review.held = len(held)
+        review.save(update_fields=["downgrades", "held"])
+    return ReviewResult(store, on, downgrades, already_done=False, held=len(held))
 
 
 # --- Important dates (member pages) ----------------------------------------------------------

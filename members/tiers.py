@@ -95,6 +95,7 @@ def replay(
     rules: TierRules,
     through: date,
     reviews_through: date | None = None,
+    holds: frozenset[date] | set[date] = frozenset(),
 ) -> list[Change]:
     """Recompute a member's tier history from scratch.
 
@@ -104,6 +105,8 @@ def replay(
       for a higher tier.
     - At each month's last day E ≤ `reviews_through` (after that day's purchases), a downgrade
       if the spend qualifies only for a lower tier. Reviews are skipped cheaply while at C.
+
+    - `holds` are month ends whose review left the member alone (an open complaint then).
 
     `purchases` need not be sorted. Returns the changes in order.
     """
@@ -133,6 +136,8 @@ def replay(
 
     def review(e: date) -> None:
         nonlocal tier
+        if e in holds:
+            return
         target = tier_for(spend_on(e), rules)
         if _higher(tier, target):
             changes.append(Change(e, tier, target, TierChangeReason.REVIEW))

@@ -1,4 +1,5 @@
 """The Celery app and the beat schedule (DOMAIN §10). Every duty entry says why it runs when it does."""
+
 import os
 
 from celery import Celery
@@ -29,6 +30,12 @@ app.conf.beat_schedule = {
     "daily-duty-recheck": {
         "task": "visits.daily_duty_all_stores",
         "schedule": crontab(hour="7-22", minute=0),
+    },
+    # Complaint SLAs (24 h first response, 48 h solution): breaches escalated to the manager within
+    # the hour, once per breach.
+    "complaint-sla": {
+        "task": "complaints.sla_check_all_stores",
+        "schedule": crontab(minute=5),
     },
     # Proof of life for the worker and beat: a cheap task whose runs appear in the worker log
     # (`make run` shows them; the CI smoke test shortens the interval to see one quickly).

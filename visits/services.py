@@ -33,6 +33,7 @@ from .models import (
     TaskStatus,
     Visit,
 )
+from .signals import task_completed
 
 DAILY_DUTY = "daily"
 
@@ -151,6 +152,7 @@ def task_complete(
     task.visit = visit
     task.done_on = timezone.localdate(visit.at)
     task.save(update_fields=["status", "visit", "done_on", "updated_at"])
+    task_completed.send(sender=FollowUpTask, task=task, visit=visit)
     return visit
 
 

@@ -11,9 +11,10 @@ from reports.duties import duty_catch_up, duty_run
 
 def _load_duties() -> dict:
     # Each app registers its duties here as it gains them (daily now; weekly and monthly later).
+    from complaints.tasks import SLA_DUTY, sla_work
     from visits.services import DAILY_DUTY, daily_work
 
-    return {"daily": (DAILY_DUTY, daily_work)}
+    return {"daily": (DAILY_DUTY, daily_work), "complaint_sla": (SLA_DUTY, sla_work)}
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("duty", choices=["daily"])
+        parser.add_argument("duty", choices=["daily", "complaint_sla"])
         parser.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
         parser.add_argument("--store", help="store code (default: every active store)")
         parser.add_argument("--no-catch-up", action="store_true", help="run only --date, not missed days before it")
@@ -40,6 +41,12 @@ class Command(BaseCommand):
             if not stores:
                 raise CommandError(f"No store with code {options['store']!r}.")
         for store in stores:
+            if duty == "complaint_sla":
+                # Hourly and about now: checks breaches as of this moment, whatever --date says.
+                from complaints.tasks import sla_duty_for
+
+                self.stdout.write(f"{duty} {store.code}: {sla_duty_for(store)}")
+                continue
             if options["no_catch_up"]:
                 runs = [duty_run(duty=duty, store=store, on=on, work=work)]
             else:
