@@ -78,6 +78,20 @@ class ProgramRules(models.Model):
         return {Tier.A: self.care_days_a, Tier.B: self.care_days_b, Tier.C: self.care_days_c}[tier]
 
 
+class MemberTag(models.Model):
+    """A label staff give members (“婚礼季”, “偏好真丝”) for segments and searches."""
+
+    name = models.CharField(_("标签"), max_length=30, unique=True)
+
+    class Meta:
+        verbose_name = _("会员标签")
+        verbose_name_plural = _("会员标签")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class MemberQuerySet(models.QuerySet):
     def of_store(self, store: Store) -> "MemberQuerySet":
         return self.filter(home_store=store)
@@ -129,6 +143,7 @@ class Member(models.Model):
     shoe_size = models.CharField(_("鞋码"), max_length=10, blank=True)
     style_preferences = models.CharField(_("风格偏好"), max_length=200, blank=True)
     notes = models.TextField(_("备注"), blank=True)
+    tags = models.ManyToManyField(MemberTag, verbose_name=_("标签"), blank=True, related_name="members")
     erased_at = models.DateTimeField(_("已匿名化"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -352,3 +352,47 @@ def digest_send(*, store: Store, on: date) -> int:
         body = render_to_string("visits/email/digest.txt", context)
         messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]))
     return send_mass_mail(messages, fail_silently=False) if messages else 0
+
+
+# --- Invitations in bulk (campaign launches) ---------------------------------------------------
+
+
+@transaction.atomic
+def invitations_bulk_create(
+    *, store: Store, members: list[tuple[int, int | None]], for_date: date, purpose: str, origin: str
+) -> dict[int, tuple[int, int | None]]:
+    """Invite many members of one store at once: an Invitation each, from their consultant (else
+    the store's VIP specialist or manager), and an `invitation` task for that person, due today or
+    three days before `for_date`. `members` holds (member id, consultant id); `origin` keys the
+    tasks (``{origin}:{member id}``) so a repeated call adds no second task.
+
+    Returns {member id: (invitation id, inviter id)}. Set-based: a few queries whatever the size.
+    """
+    assign = Assigner.for_store(store)
+    today = timezone.localdate()
+    rows = [(member_id, assign(consultant_id)) for member_id, consultant_id in members]
+    invitations = Invitation.objects.bulk_create(
+        [
+            Invitation(member_id=member_id, store=store, invited_by_id=inviter, for_date=for_date, purpose=purpose)
+            for member_id, inviter in rows
+        ],
+        batch_size=1000,
+    )
+    due = max(today, for_date - timedelta(days=3))
+    FollowUpTask.objects.bulk_create(
+        [
+            FollowUpTask(
+                store=store,
+                member_id=member_id,
+                assignee_id=inviter,
+                kind=TaskKind.INVITATION,
+                due_date=due,
+                origin=f"{origin}:{member_id}",
+                note=_("邀约：%(purpose)s（%(date)s）") % {"purpose": purpose, "date": for_date},
+            )
+            for member_id, inviter in rows
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    return {inv.member_id: (inv.pk, inv.invited_by_id) for inv in invitations}
