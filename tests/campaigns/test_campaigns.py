@@ -83,7 +83,7 @@ def test_a_store_cannot_plan_for_another_store(store_b, staff_a):
 
 def test_launching_freezes_the_audience_and_invites_through_the_consultant(plan, store_a, staff_a):
     a = member(store_a, staff_a.consultant, name="甲", tier="A")
-    b = member(store_a, None, name="乙", tier="B")  # no consultant: the VIP specialist invites
+    member(store_a, None, name="乙", tier="B")  # no consultant: the VIP specialist invites
     member(store_a, staff_a.consultant, name="丙", tier="C")
     campaign = plan(Segment(tiers=["A", "B"]))
     with at("2026-03-01"):
