@@ -2,5 +2,5 @@ from django.shortcuts import redirect
 
 
 def home(request):
-    # The member list is the front page until the daily list (Today) exists.
-    return redirect("members:list")
+    # The day's follow-up list is what staff open the app for.
+    return redirect("visits:today")

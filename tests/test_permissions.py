@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import AuditEntry, Role
 from members.models import Member, Tier
+from reports.models import DutyRun
+from visits.models import GiftPlan, Occasion, TaskKind
+from visits.services import invitation_create, task_create
 
 from .factories import ImportantDateFactory, StaffFactory
 
@@ -40,11 +45,13 @@ class Page:
     kwargs: Callable[[SimpleNamespace], dict] = lambda o: {}
     expected: dict[str, int] = field(default_factory=dict)
     method: str = "get"
-    data: dict = field(default_factory=dict)
+    data: dict | Callable[[SimpleNamespace], dict] = field(default_factory=dict)  # or built from the objects
     public: bool = False  # anonymous visitors are answered, not sent to the login page
+    note: str = ""  # tells apart two rows for the same URL and method
 
     def id(self, role: str) -> str:
-        return f"{self.method.upper()} {self.name} as {role}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.method.upper()} {self.name}{note} as {role}"
 
 
 def on_member(o):
@@ -53,6 +60,26 @@ def on_member(o):
 
 def on_important_date(o):
     return {"pk": o.member.pk, "date_pk": o.important_date.pk}
+
+
+def on_task(o):
+    return {"pk": o.task.pk}
+
+
+def on_invitation(o):
+    return {"pk": o.invitation.pk}
+
+
+def on_gift_plan(o):
+    return {"pk": o.gift_plan.pk}
+
+
+def in_three_days(o):
+    return {"for_date": (timezone.localdate() + timedelta(days=3)).isoformat(), "purpose": "新品到店试穿"}
+
+
+def to_the_specialist(o):
+    return {"assignee": o.users["specialist"].pk}
 
 
 PAGES: list[Page] = [
@@ -97,6 +124,65 @@ PAGES: list[Page] = [
     Page("members:import", expected=expect(200, consultant=403, other_consultant=403)),
     # No pending upload in the session: a clear 400 for those allowed to import.
     Page("members:import_commit", expected=expect(400, consultant=403, other_consultant=403), method="post"),
+    # --- Visits and care (issue 3) ---
+    # `task` is member_a's, assigned to `consultant`; `invitation` was made by `consultant`.
+    Page("visits:today", expected=expect(200)),
+    Page("visits:today", expected=expect(200), data={"scope": "store"}, note="whole store"),  # ignored for consultants
+    Page("visits:task", on_task, expect(200, other_consultant=403, outsider=404)),
+    Page("visits:task_complete", on_task, expect(200, other_consultant=403, outsider=404)),
+    Page(
+        "visits:task_complete",
+        on_task,
+        expect(302, other_consultant=403, outsider=404),
+        method="post",
+        data={"channel": "phone", "outcome": "已联系，满意"},
+    ),
+    Page(
+        "visits:task_snooze", on_task, expect(302, other_consultant=403, outsider=404), method="post", data={"days": 1}
+    ),
+    Page("visits:task_snooze", on_task, expect(405, outsider=405), method="get"),
+    # Reassigning is for the VIP specialist, the manager and HQ.
+    Page("visits:task_reassign", on_task, expect(200, consultant=403, other_consultant=403, outsider=404)),
+    Page(
+        "visits:task_reassign",
+        on_task,
+        expect(302, consultant=403, other_consultant=403, outsider=404),
+        method="post",
+        data=to_the_specialist,
+    ),
+    # The audited call link: only for those who may see the full number (tel: redirect = 302).
+    Page("visits:call", on_member, expect(302, other_consultant=403, outsider=404)),
+    Page("visits:member_visits", on_member, expect(200, outsider=404)),
+    Page("visits:visit_add", on_member, expect(200, outsider=404)),
+    Page(
+        "visits:visit_add",
+        on_member,
+        expect(302, outsider=404),
+        method="post",
+        data={"channel": "wechat", "outcome": "已联系，满意"},
+    ),
+    Page("visits:board", expected=expect(200, consultant=403, other_consultant=403)),
+    Page("visits:invitations", expected=expect(200)),
+    Page("visits:invitation_add", on_member, expect(200, outsider=404)),
+    Page("visits:invitation_add", on_member, expect(302, outsider=404), method="post", data=in_three_days),
+    Page(
+        "visits:invitation_advance",
+        on_invitation,
+        expect(302, other_consultant=403, outsider=404),
+        method="post",
+        data={"status": "confirmed"},
+    ),
+    Page("visits:gifts", expected=expect(200)),
+    Page("visits:gifts", expected=expect(200), data={"print": "1"}, note="printable"),
+    Page(
+        "visits:gifts_generate",
+        expected=expect(302, consultant=403, other_consultant=403),
+        method="post",
+        data={"month": "2026-04"},
+    ),
+    Page("visits:gift_mark", on_gift_plan, expect(302, outsider=404), method="post", data={"status": "prepared"}),
+    # --- Duty runs: managers and HQ ---
+    Page("reports:duty_runs", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
     # --- API v1: DRF authenticates; anonymous callers get 403, not a login redirect ---
     Page("api:members", expected=expect(200, anonymous=403), public=True),
     Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
@@ -109,9 +195,25 @@ CASES = [pytest.param(page, role, status, id=page.id(role)) for page in PAGES fo
 @pytest.fixture
 def people(staff_a, staff_b, hq, member_a):
     """The objects the table's URLs and roles refer to."""
+    today = timezone.localdate()
+    consultant = staff_a.consultant
     return SimpleNamespace(
         member=member_a,
         important_date=ImportantDateFactory(member=member_a),
+        task=task_create(member=member_a, kind=TaskKind.CARE, due_date=today, origin="table", assignee=consultant)[0],
+        invitation=invitation_create(
+            member=member_a, by=consultant, for_date=today + timedelta(days=2), purpose="新品到店试穿"
+        ),
+        gift_plan=GiftPlan.objects.create(
+            member=member_a,
+            store=member_a.home_store,
+            occasion=Occasion.BIRTHDAY,
+            occasion_date=today + timedelta(days=20),
+            tier=member_a.tier,
+            gift="丝巾",
+            budget=200,
+        ),
+        duty_run=DutyRun.objects.create(duty="daily", store=member_a.home_store, date=today, started_at=timezone.now()),
         users={
             "anonymous": None,
             "consultant": staff_a.consultant,
@@ -135,15 +237,16 @@ def test_it_answers_each_role(client, people, page, role, status):
     user = people.users[role]
     if user is not None:
         client.force_login(user)
+    data = page.data(people) if callable(page.data) else page.data
 
-    response = getattr(client, page.method)(url, page.data)
+    response = getattr(client, page.method)(url, data)
 
     assert response.status_code == status, response.content.decode()[:500]
     if status == LOGIN and user is None and not page.public:
         assert response["Location"].startswith(reverse("login") + "?next=")
 
 
-def test_it_signs_in_and_lands_on_the_member_list(client, staff_a):
+def test_it_signs_in_and_lands_on_today(client, staff_a):
     sent_away = client.get(reverse("members:list"))
     page = client.get(sent_away["Location"])
     signed_in = client.post(page.request["PATH_INFO"], {"username": "a_consultant", "password": "pw"})
@@ -151,7 +254,8 @@ def test_it_signs_in_and_lands_on_the_member_list(client, staff_a):
     assert sent_away["Location"] == "/login/?next=/members/"
     assert "员工登录" in page.content.decode()
     assert signed_in.status_code == 302
-    assert client.get(signed_in["Location"], follow=True).redirect_chain[-1][0] == reverse("members:list")
+    # Signed in from the bare login page: on to the front page, the day's follow-up list.
+    assert client.get(signed_in["Location"], follow=True).redirect_chain[-1][0] == reverse("visits:today")
 
 
 def test_it_does_not_lock_a_tier_for_a_consultant(client, member_a, staff_a):

@@ -7,6 +7,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("members/", include("members.urls")),
+    path("complaints/", include("complaints.urls")),
+    path("visits/", include("visits.urls")),
+    path("reports/", include("reports.urls")),
     path("api/v1/", include("vipcrm.api_urls")),
     # Public: the login page offers the language switch too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

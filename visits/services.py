@@ -158,6 +158,8 @@ def task_complete(
 
 @transaction.atomic
 def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
+    # Re-read under a lock: a snooze racing a completion must not snooze a done task.
+    task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
     today = timezone.localdate()
     if task.status != TaskStatus.OPEN:
         raise ValidationError(_("只能推迟待办任务。"))
@@ -173,6 +175,9 @@ def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
 
 @transaction.atomic
 def task_reassign(*, task: FollowUpTask, assignee: Staff, by: Staff) -> FollowUpTask:
+    task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError(_("只能转派待办任务。"))
     if assignee.store_id != task.store_id or not assignee.is_active:
         raise ValidationError({"assignee": _("只能分配给本店在职员工。")})
     task.assignee = assignee
@@ -183,6 +188,7 @@ def task_reassign(*, task: FollowUpTask, assignee: Staff, by: Staff) -> FollowUp
 
 @transaction.atomic
 def task_cancel(*, task: FollowUpTask, by: Staff, reason: str = "") -> FollowUpTask:
+    task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
         raise ValidationError(_("只能取消待办任务。"))
     task.status = TaskStatus.CANCELLED

@@ -1,0 +1,434 @@
+"""The daily work pages: Today, the store board, visits, invitations, gifts.
+
+Each view: a permission check, a form, a service, redirect/render. Which objects a viewer may see
+is decided by the selectors (another store's task is a 404); what they may do with one by the role
+decorators and `can_work_task` / `can_advance_invitation` (a 403).
+
+The row actions (complete, snooze, reassign, advance, mark) answer an htmx request with the row's
+partial and a plain POST with a redirect, so the pages also work without JavaScript.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.models import Store
+from accounts.services import audit_log
+from members.selectors import can_see_full_contact, member_get
+from vipcrm.permissions import STORE_LEADS, role_required
+
+from .forms import (
+    GiftGenerateForm,
+    InvitationFilterForm,
+    InvitationForm,
+    MonthForm,
+    RangeForm,
+    ReassignForm,
+    SnoozeForm,
+    TaskCompleteForm,
+    TodayForm,
+    VisitForm,
+    add_months,
+    month_of,
+    week_of,
+)
+from .models import FollowUpTask, GiftStatus, InvitationStatus, TaskStatus
+from .selectors import (
+    InvitationFilters,
+    annotate_task_row,
+    can_advance_invitation,
+    can_work_task,
+    gift_next_statuses,
+    gift_plan_get,
+    gift_plan_list,
+    invitation_funnel,
+    invitation_get,
+    invitation_list,
+    invitation_next_statuses,
+    member_open_tasks,
+    member_visits,
+    store_board,
+    task_get,
+    today_list,
+)
+from .services import (
+    gift_plan_mark,
+    gift_plans_for_month,
+    invitation_advance,
+    invitation_create,
+    month_bounds,
+    task_complete,
+    task_reassign,
+    task_snooze,
+    visit_record,
+)
+
+VISITS_PER_PAGE = 20
+INVITATIONS_PER_PAGE = 50
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+def _first_error(form) -> str:
+    return " ".join(str(m) for messages_ in form.errors.values() for m in messages_)
+
+
+# --- Today -----------------------------------------------------------------------------------
+
+
+@require_GET
+def today(request: HttpRequest) -> HttpResponse:
+    """The front page: the viewer's open tasks, overdue first. Store leads may look at the whole
+    store; HQ looks at the store it picks."""
+    viewer = request.user
+    form = TodayForm(request.GET or None, viewer=viewer)
+    listing = today_list(viewer=viewer, whole_store=form.value("scope") == "store", store=form.picked_store())
+    sections = [
+        ("overdue", _("已逾期"), listing.overdue, _("没有逾期任务。")),
+        ("today", _("今日到期"), listing.due_today, _("今天没有到期的任务。")),
+        ("upcoming", _("未来 7 天"), listing.upcoming, _("未来 7 天没有任务。")),
+    ]
+    context = {
+        "form": form,
+        "listing": listing,
+        "sections": sections,
+        "can_switch": viewer.is_vip_specialist or viewer.is_manager,
+        "tomorrow": listing.today + timedelta(days=1),
+    }
+    return render(request, "visits/today.html", context)
+
+
+def _workable_task(request: HttpRequest, pk: int) -> FollowUpTask:
+    """The task if the viewer may work it: 404 outside their store, 403 if not theirs."""
+    task = task_get(viewer=request.user, pk=pk)
+    if not can_work_task(request.user, task):
+        raise PermissionDenied
+    return task
+
+
+def _task_row(request: HttpRequest, task: FollowUpTask, **extra) -> HttpResponse:
+    today_ = timezone.localdate()
+    annotate_task_row(task, viewer=request.user, today=today_)
+    context = {"task": task, "tomorrow": today_ + timedelta(days=1), **extra}
+    return render(request, "visits/_task_row.html", context)
+
+
+def _after_task_action(request: HttpRequest, pk: int, notice: str, error: str = "") -> HttpResponse:
+    """htmx: the row again (re-read, with what it shows); a plain POST: back to Today."""
+    if request.htmx:
+        return _task_row(request, task_get(viewer=request.user, pk=pk), notice=notice, error=error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("visits:today")
+
+
+@require_GET
+def task_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One Today row (what "取消" in an inline form swaps back in)."""
+    return _task_row(request, _workable_task(request, pk))
+
+
+def complete_task(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the inline outcome form. POST: `task_complete`, then the row shown done."""
+    task = _workable_task(request, pk)
+    if request.method == "GET" and task.status != TaskStatus.OPEN and request.htmx:
+        return _task_row(request, task)
+    form = TaskCompleteForm(request.POST or None, task_pk=task.pk)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task_complete(task=task, by=request.user, **form.complete_kwargs())
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            notice = _("已完成：%(name)s") % {"name": task.member.name}
+            return _after_task_action(request, task.pk, notice)
+    template = "visits/_task_complete_form.html" if request.htmx else "visits/task_complete.html"
+    return render(request, template, {"task": task, "form": form})
+
+
+@require_POST
+def snooze_task(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _workable_task(request, pk)
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        return _after_task_action(request, task.pk, "", error=_first_error(form))
+    try:
+        task = task_snooze(task=task, until=form.cleaned_data["until"], by=request.user)
+    except ValidationError as e:
+        return _after_task_action(request, task.pk, "", error=_error_text(e))
+    notice = _("已推迟到 %(date)s") % {"date": task.due_date.isoformat()}
+    return _after_task_action(request, task.pk, notice)
+
+
+@role_required(*STORE_LEADS)
+def reassign_task(request: HttpRequest, pk: int) -> HttpResponse:
+    """VIP specialist, manager and HQ hand a task to another of the store's staff."""
+    task = task_get(viewer=request.user, pk=pk)
+    form = ReassignForm(request.POST or None, viewer=request.user, task=task)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task_reassign(task=task, assignee=form.cleaned_data["assignee"], by=request.user)
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            notice = _("已转派给 %(staff)s") % {"staff": form.cleaned_data["assignee"]}
+            return _after_task_action(request, task.pk, notice)
+    template = "visits/_task_reassign_form.html" if request.htmx else "visits/task_reassign.html"
+    return render(request, template, {"task": task, "form": form})
+
+
+class TelRedirect(HttpResponseRedirect):
+    allowed_schemes = ["tel"]
+
+
+@never_cache
+@require_GET
+def call_member(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Today page's call link. The full number never sits on the page; dialing it goes
+    through here, so each call is one `member.phone.viewed` audit entry."""
+    member = member_get(viewer=request.user, pk=pk)
+    if not can_see_full_contact(request.user, member):
+        raise PermissionDenied
+    audit_log(actor=request.user, action="member.phone.viewed", obj=member, store=member.home_store, via="call")
+    return TelRedirect(f"tel:{member.phone}")
+
+
+# --- Visits on the member page ---------------------------------------------------------------
+
+
+@require_GET
+def member_visit_list(request: HttpRequest, pk: int) -> HttpResponse:
+    """The member page's visits card (loaded by htmx), newest first, 20 a page."""
+    member = member_get(viewer=request.user, pk=pk)
+    page = Paginator(member_visits(member=member), VISITS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"member": member, "page": page, "open_tasks": member_open_tasks(member=member)[:10]}
+    template = "visits/_member_visits.html" if request.htmx else "visits/member_visits.html"
+    return render(request, template, context)
+
+
+def visit_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a contact without a task behind it: anyone who may see the member (DOMAIN §7)."""
+    member = member_get(viewer=request.user, pk=pk)
+    form = VisitForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            visit = visit_record(member=member, by=request.user, **form.record_kwargs())
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            messages.success(request, _("已记录对 %(name)s 的回访。") % {"name": member.name})
+            if visit.next_follow_up:
+                messages.info(request, _("已加入 %(date)s 的回访任务。") % {"date": visit.next_follow_up.isoformat()})
+            return redirect("members:detail", pk=member.pk)
+    return render(request, "visits/visit_form.html", {"form": form, "member": member})
+
+
+# --- Store board -----------------------------------------------------------------------------
+
+
+def _range_links(today_) -> list[tuple[str, str]]:
+    this_week, last_week = week_of(today_), week_of(today_ - timedelta(days=7))
+    this_month, last_month = month_of(today_), month_of(add_months(today_, -1))
+    labels = [_("本周"), _("上周"), _("本月"), _("上月")]
+    ranges = [this_week, last_week, this_month, last_month]
+    return [(label, urlencode({"start": s, "end": e})) for label, (s, e) in zip(labels, ranges, strict=True)]
+
+
+@role_required(*STORE_LEADS)
+def board(request: HttpRequest) -> HttpResponse:
+    """Per person: tasks due in the range, done, on time, overdue; rates with their counts."""
+    form = RangeForm(request.GET or None, viewer=request.user)
+    start, end = form.range()
+    store = form.value("store") if request.user.is_hq else None
+    rows, total = store_board(viewer=request.user, start=start, end=end, store=store)
+    context = {
+        "form": form,
+        "start": start,
+        "end": end,
+        "rows": rows,
+        "total": total,
+        "quick_ranges": _range_links(timezone.localdate()),
+    }
+    return render(request, "visits/board.html", context)
+
+
+# --- Invitations -----------------------------------------------------------------------------
+
+
+@require_GET
+def invitations(request: HttpRequest) -> HttpResponse:
+    viewer = request.user
+    form = InvitationFilterForm(request.GET or None, viewer=viewer)
+    consultant = form.value("consultant") if "consultant" in form.fields else None
+    filters = InvitationFilters(
+        start=form.value("start"),
+        end=form.value("end"),
+        status=form.value("status") or "",
+        invited_by_id=consultant.pk if consultant else None,
+        store=form.value("store") if viewer.is_hq else None,
+    )
+    listed = invitation_list(viewer=viewer, filters=filters).select_related("member", "invited_by", "store")
+    page = Paginator(listed.order_by("for_date", "pk"), INVITATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    for invitation in page:
+        _annotate_invitation(viewer, invitation)
+    funnel_rows, funnel_total = invitation_funnel(viewer=viewer, filters=filters)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "funnel_rows": funnel_rows,
+        "funnel_total": funnel_total,
+        "query": query.urlencode(),
+    }
+    return render(request, "visits/invitations.html", context)
+
+
+def _annotate_invitation(viewer, invitation):
+    invitation.can_advance = can_advance_invitation(viewer, invitation)
+    invitation.next_statuses = invitation_next_statuses(invitation) if invitation.can_advance else []
+    return invitation
+
+
+def invitation_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """邀约 a member to the store: anyone who may see the member."""
+    member = member_get(viewer=request.user, pk=pk)
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = invitation_create(member=member, by=request.user, **form.cleaned_data)
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            messages.success(
+                request,
+                _("已邀约 %(name)s %(date)s 到店。") % {"name": member.name, "date": invitation.for_date.isoformat()},
+            )
+            return redirect("members:detail", pk=member.pk)
+    return render(request, "visits/invitation_form.html", {"form": form, "member": member})
+
+
+@require_POST
+def advance_invitation(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move an invitation along the funnel; a transition the service refuses shows its message."""
+    invitation = invitation_get(viewer=request.user, pk=pk)
+    if not can_advance_invitation(request.user, invitation):
+        raise PermissionDenied
+    status = request.POST.get("status", "")
+    error = ""
+    if status not in InvitationStatus.values:
+        error = _("请选择邀约的新状态。")
+    else:
+        try:
+            invitation_advance(invitation=invitation, status=status, by=request.user)
+        except ValidationError as e:
+            error = _error_text(e)
+    if request.htmx:
+        invitation = _annotate_invitation(request.user, invitation_get(viewer=request.user, pk=pk))
+        return render(request, "visits/_invitation_row.html", {"invitation": invitation, "error": error})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, _("邀约状态已更新。"))
+    return redirect("visits:invitations")
+
+
+# --- Gifts -----------------------------------------------------------------------------------
+
+
+def gifts(request: HttpRequest) -> HttpResponse:
+    """The month's birthday and occasion gifts (next month by default); `?print=1` for paper."""
+    viewer = request.user
+    form = MonthForm(request.GET or None, viewer=viewer)
+    month = form.chosen_month()
+    start, end = month_bounds(month.year, month.month)
+    store = form.value("store") if viewer.is_hq else None
+    plans = list(gift_plan_list(viewer=viewer, start=start, end=end, store=store))
+    for plan in plans:
+        plan.next_statuses = gift_next_statuses(plan)
+    by_status = dict.fromkeys(GiftStatus.values, 0)
+    for plan in plans:
+        by_status[plan.status] += 1
+    context = {
+        "form": form,
+        "month": month,
+        "store": store or viewer.store,
+        "plans": plans,
+        "status_counts": [(label, by_status[value]) for value, label in GiftStatus.choices],
+        "budget_total": sum((p.budget for p in plans if p.status != GiftStatus.DECLINED), start=0),
+        "prev_month": add_months(month, -1),
+        "next_month": add_months(month, 1),
+        "can_generate": viewer.is_store_lead,
+    }
+    template = "visits/gifts_print.html" if request.GET.get("print") else "visits/gifts.html"
+    return render(request, template, context)
+
+
+def _gifts_url(month, store: Store | None) -> str:
+    query = {"month": f"{month:%Y-%m}"}
+    if store is not None:
+        query["store"] = store.pk
+    return f"{reverse('visits:gifts')}?{urlencode(query)}"
+
+
+@require_POST
+@role_required(*STORE_LEADS)
+def generate_gift_plans(request: HttpRequest) -> HttpResponse:
+    """The month's plans now, rather than waiting for the month-end duty; running it again adds
+    only what is new (the service is idempotent)."""
+    viewer = request.user
+    form = GiftGenerateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("请选择月份。"))
+        return redirect("visits:gifts")
+    month, picked = form.cleaned_data["month"], form.cleaned_data["store"]
+    stores = [viewer.store]
+    if viewer.is_hq:
+        # HQ generates for the store it is looking at, or for every store.
+        stores = [picked] if picked else list(Store.objects.filter(is_active=True))
+    created = sum(gift_plans_for_month(store=store, year=month.year, month=month.month) for store in stores)
+    if created:
+        messages.success(request, _("已生成 %(count)s 条礼品计划。") % {"count": created})
+    else:
+        messages.info(request, _("没有新的礼品计划：本月的生日和纪念日都已在计划中。"))
+    return redirect(_gifts_url(month, picked if viewer.is_hq else None))
+
+
+@require_POST
+def mark_gift(request: HttpRequest, pk: int) -> HttpResponse:
+    """Prepared, delivered or declined: any staff of the store (whoever hands the gift over)."""
+    plan = gift_plan_get(viewer=request.user, pk=pk)
+    status = request.POST.get("status", "")
+    error = ""
+    if status not in GiftStatus.values:
+        error = _("请选择礼品的新状态。")
+    else:
+        try:
+            gift_plan_mark(plan=plan, status=status, by=request.user)
+        except ValidationError as e:
+            error = _error_text(e)
+    if request.htmx:
+        plan = gift_plan_get(viewer=request.user, pk=pk)
+        plan.next_statuses = gift_next_statuses(plan)
+        return render(request, "visits/_gift_row.html", {"plan": plan, "error": error})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, _("礼品状态已更新。"))
+    return redirect(_gifts_url(plan.occasion_date, None))
