@@ -11,11 +11,12 @@ BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v pyth
 export VENV
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench clean distclean
+.PHONY: help venv run test e2e lint bench clean distclean
 
 help:
 	@echo "make run    set up (first time), migrate, seed the demo once, then run web + worker + beat"
 	@echo "make test   set up (first time), then run the whole test suite (pytest tests/)"
+	@echo "make e2e    only the browser tests (tests/e2e; needs Debian's chromium)"
 	@echo "make lint   ruff check and makemigrations --check"
 	@echo "make bench  run every bench/bench_*.py"
 	@echo "make clean  remove caches and collected static files (keeps the database and the login)"
@@ -36,6 +37,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
