@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Role
+from complaints.services import complaint_register
 from members.models import Member, Tier
 from reports.models import DutyRun
 from visits.models import GiftPlan, Occasion, TaskKind
@@ -72,6 +73,10 @@ def on_invitation(o):
 
 def on_gift_plan(o):
     return {"pk": o.gift_plan.pk}
+
+
+def on_complaint(o):
+    return {"pk": o.complaint.pk}
 
 
 def in_three_days(o):
@@ -183,6 +188,21 @@ PAGES: list[Page] = [
     Page("visits:gift_mark", on_gift_plan, expect(302, outsider=404), method="post", data={"status": "prepared"}),
     # --- Duty runs: managers and HQ ---
     Page("reports:duty_runs", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
+    Page("notifications", expected=expect(200)),
+    Page("notifications_read", expected=expect(302), method="post"),
+    # --- Complaints: everyone registers; consultants see what they registered or work on ---
+    Page("complaints:mine", expected=expect(200)),
+    Page("complaints:register", expected=expect(200)),
+    Page("complaints:board", expected=expect(200, consultant=403, other_consultant=403)),
+    Page("complaints:stats", expected=expect(200, consultant=403, other_consultant=403)),
+    Page("complaints:detail", on_complaint, expect(200, other_consultant=404, outsider=404)),
+    Page(
+        "complaints:transition",
+        on_complaint,
+        expect(302, consultant=403, other_consultant=404, outsider=404),
+        method="post",
+        data={"to": "accepted"},
+    ),
     # --- API v1: DRF authenticates; anonymous callers get 403, not a login redirect ---
     Page("api:members", expected=expect(200, anonymous=403), public=True),
     Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
@@ -212,6 +232,14 @@ def people(staff_a, staff_b, hq, member_a):
             tier=member_a.tier,
             gift="丝巾",
             budget=200,
+        ),
+        complaint=complaint_register(
+            store=member_a.home_store,
+            by=consultant,
+            channel="in_store",
+            category="alteration",
+            description="裤长改短了",
+            member=member_a,
         ),
         duty_run=DutyRun.objects.create(duty="daily", store=member_a.home_store, date=today, started_at=timezone.now()),
         users={

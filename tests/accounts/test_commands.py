@@ -1,4 +1,5 @@
 """Operations commands: create_store and program_rules."""
+
 from decimal import Decimal
 from io import StringIO
 
@@ -19,6 +20,7 @@ def run(*args) -> str:
 
 
 # --- create_store ------------------------------------------------------------------------------
+
 
 def test_it_creates_a_store():
     output = run("create_store", "sh02", "上海徐汇店", "--region", "华东", "--address", "淮海中路999号")
@@ -46,6 +48,7 @@ def test_it_refuses_a_code_too_long():
 
 # --- program_rules ------------------------------------------------------------------------------
 
+
 def test_it_prints_every_rule():
     output = run("program_rules")
 
@@ -56,8 +59,15 @@ def test_it_prints_every_rule():
 
 
 def test_it_sets_several_rules_at_once():
-    output = run("program_rules", "--set", "tier_a_min=60,000", "--set", "churn_days=200",
-                 "--set", "upgrade_candidate_ratio=0.75")
+    output = run(
+        "program_rules",
+        "--set",
+        "tier_a_min=60,000",
+        "--set",
+        "churn_days=200",
+        "--set",
+        "upgrade_candidate_ratio=0.75",
+    )
 
     rules = ProgramRules.load()
     assert rules.tier_a_min == Decimal("60000.00")
@@ -113,9 +123,20 @@ def test_it_says_when_nothing_changed():
 
 # --- create_staff -------------------------------------------------------------------------------
 
+
 def test_it_creates_a_consultant_with_a_generated_password(store_a):
-    output = run("create_staff", "sha_c9", "--role", "consultant", "--store", "sha", "--name", "新顾问",
-                 "--agreement-signed-on", "2024-05-01")
+    output = run(
+        "create_staff",
+        "sha_c9",
+        "--role",
+        "consultant",
+        "--store",
+        "sha",
+        "--name",
+        "新顾问",
+        "--agreement-signed-on",
+        "2024-05-01",
+    )
 
     staff = Staff.objects.get(username="sha_c9")
     assert (staff.role, staff.store, staff.display_name) == (Role.CONSULTANT, store_a, "新顾问")

@@ -153,8 +153,9 @@ def test_it_renders_the_member_page_in_a_bounded_number_of_queries(
     client.force_login(staff_a.manager)
 
     # Session, user, member, agreement, program rules, 12-month spend, important dates, purchase
-    # count and page, tier history, the navbar's store: 11, whatever the number of rows.
-    with django_assert_max_num_queries(11):
+    # count and page, tier history, the navbar's store and unread notifications: 12, whatever the
+    # number of rows.
+    with django_assert_max_num_queries(12):
         response = detail(client, member_a)
 
     assert response.status_code == 200
