@@ -126,15 +126,31 @@ def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
 def complaint_stats(
     *, viewer: Staff, start: date, end: date, by: str = "category", store_id: int | None = None
 ) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
+    """Figures for the complaints the viewer may see, received in [start, end]; see `_figures`."""
+    qs = complaint_scope(viewer=viewer)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    return _figures(qs, start=start, end=end, by=by)
+
+
+def complaint_figures(
+    *, store_ids: list[int] | None, start: date, end: date, by: str = "category"
+) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
+    """The same figures for whole stores (all if None): the reports and duties use these."""
+    qs = Complaint.objects.all() if store_ids is None else Complaint.objects.filter(store_id__in=store_ids)
+    return _figures(qs, start=start, end=end, by=by)
+
+
+def _figures(
+    qs: QuerySet[Complaint], *, start: date, end: date, by: str
+) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
     """Figures for complaints received in [start, end], in total and grouped `by` category or
     responsible staff. Closed counts those received in the period and closed by now; hours run
     from receipt. Within SLA: first response within the response hours, solution carried out
     within the solution hours, out of those received. One query."""
     rules = ProgramRules.load()
     lo, hi = _bounds(start, end)
-    qs = complaint_scope(viewer=viewer).filter(received_at__gte=lo, received_at__lt=hi)
-    if store_id:
-        qs = qs.filter(store_id=store_id)
+    qs = qs.filter(received_at__gte=lo, received_at__lt=hi)
     rows = qs.values_list(
         "category",
         "responsible_staff_id",

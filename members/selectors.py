@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -248,3 +248,62 @@ def member_occasions(*, member: Member, today: date | None = None) -> list[Occas
 def member_returnable_purchases(*, member: Member) -> QuerySet[Purchase]:
     """The member's purchases (not returns) a return may point at, newest first."""
     return member.purchases.filter(amount__gt=0).order_by("-date", "-id")
+
+
+# --- Ledger reads for the KPIs (reports.kpis) --------------------------------------------------
+
+
+@dataclass
+class KpiMemberRow:
+    pk: int
+    joined_on: date
+    last_before: date | None  # last purchase with amount > 0 dated ≤ the day before the period
+    last_by_end: date | None  # … dated ≤ the period's end
+    bought_in_period: bool  # a purchase with amount > 0 dated in the period
+    sales_in_period: Decimal  # net of purchases and returns dated in the period
+
+
+def kpi_member_rows(*, store_ids: list[int] | None, start: date, end: date) -> list[KpiMemberRow]:
+    """Every member joined by `end` (of the stores, by home store; all if None) with what the KPIs
+    need from their purchases: two queries whatever the number of members."""
+    members = Member.objects.filter(joined_on__lte=end)
+    purchases = Purchase.objects.filter(member__joined_on__lte=end, date__lte=end)
+    if store_ids is not None:
+        members = members.filter(home_store_id__in=store_ids)
+        purchases = purchases.filter(member__home_store_id__in=store_ids)
+    before = start - timedelta(days=1)
+    positive = Q(amount__gt=0)
+    in_period = Q(date__gte=start)
+    figures = {
+        row["member_id"]: row
+        for row in purchases.values("member_id").annotate(
+            last_before=Max("date", filter=positive & Q(date__lte=before)),
+            last_by_end=Max("date", filter=positive),
+            bought=Count("pk", filter=positive & in_period),
+            sales=Sum("amount", filter=in_period),
+        )
+    }
+    rows = []
+    for pk, joined_on in members.values_list("pk", "joined_on"):
+        f = figures.get(pk, {})
+        rows.append(
+            KpiMemberRow(
+                pk=pk,
+                joined_on=joined_on,
+                last_before=f.get("last_before"),
+                last_by_end=f.get("last_by_end"),
+                bought_in_period=bool(f.get("bought")),
+                sales_in_period=f.get("sales") or ZERO,
+            )
+        )
+    return rows
+
+
+def tier_changes_through(*, store_ids: list[int] | None, through: date) -> list[tuple[int, date, str, str, str]]:
+    """(member, date, from, to, reason) of every tier change dated ≤ `through`, in order."""
+    changes = TierChange.objects.filter(date__lte=through)
+    if store_ids is not None:
+        changes = changes.filter(member__home_store_id__in=store_ids)
+    return list(
+        changes.order_by("member_id", "date", "pk").values_list("member_id", "date", "from_tier", "to_tier", "reason")
+    )

@@ -9,9 +9,9 @@ separate yes/no here, which the views turn into a 403.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -440,3 +440,32 @@ def gift_plan_list(*, viewer: Staff, start: date, end: date, store: Store | None
 def gift_next_statuses(plan: GiftPlan) -> list[tuple[str, str]]:
     allowed = GIFT_NEXT.get(plan.status, set())
     return [(value, label) for value, label in GiftStatus.choices if value in allowed]
+
+
+# --- Figures for the KPIs (reports.kpis) ---------------------------------------------------------
+
+
+def follow_up_figures(*, store_ids: list[int] | None, start: date, end: date) -> dict[str, int]:
+    """Tasks due in [start, end] (cancelled excluded), those done by `end` and those done on or
+    before their due date (DOMAIN §6): one query."""
+    tasks = FollowUpTask.objects.filter(due_date__gte=start, due_date__lte=end).exclude(status=TaskStatus.CANCELLED)
+    if store_ids is not None:
+        tasks = tasks.filter(store_id__in=store_ids)
+    done = Q(status=TaskStatus.DONE, done_on__lte=end)
+    return tasks.aggregate(
+        due=Count("pk"),
+        done=Count("pk", filter=done),
+        on_time=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
+    )
+
+
+def satisfaction_figures(*, store_ids: list[int] | None, start: date, end: date) -> dict:
+    """Visits in the period with a score: how many, their mean, and how many scored 4 or 5."""
+    lo = timezone.make_aware(datetime.combine(start, time.min))
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    visits = Visit.objects.filter(at__gte=lo, at__lt=hi, satisfaction__isnull=False)
+    if store_ids is not None:
+        visits = visits.filter(store_id__in=store_ids)
+    return visits.aggregate(
+        scored=Count("pk"), mean=Avg("satisfaction"), satisfied=Count("pk", filter=Q(satisfaction__gte=4))
+    )
