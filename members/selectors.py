@@ -15,7 +15,7 @@ from accounts.models import Staff
 
 from .dates import lunar_label, next_occurrence
 from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange
-from .tiers import ZERO, TierRules, missing_to_next_tier
+from .tiers import ZERO, TierRules, missing_to_next_tier, month_end
 from .validators import mask_phone, mask_text
 
 
@@ -307,3 +307,70 @@ def tier_changes_through(*, store_ids: list[int] | None, through: date) -> list[
     return list(
         changes.order_by("member_id", "date", "pk").values_list("member_id", "date", "from_tier", "to_tier", "reason")
     )
+
+
+# --- Upgrade candidates and downgrade risks (the month-end duty) ---------------------------------
+
+
+@dataclass
+class TierPush:
+    member_id: int
+    consultant_id: int | None
+    tier: str  # the tier now
+    target: str  # the tier to reach (candidates) or to keep (risks)
+    missing: Decimal  # 12-month spend still needed
+
+
+def upgrade_candidates(*, store_id: int, on: date) -> list[TierPush]:
+    """Members whose 12-month spend at `on` is at least `upgrade_candidate_ratio` of the next
+    tier's minimum but below it (DOMAIN §4): "¥X to tier A". One query."""
+    rules = ProgramRules.load()
+    start = on - timedelta(days=rules.spend_window_days - 1)
+    spend = Sum("purchases__amount", filter=Q(purchases__date__gte=start, purchases__date__lte=on))
+    rows = (
+        Member.objects.filter(home_store_id=store_id, tier__in=["B", "C"], tier_locked=False, erased_at__isnull=True)
+        .annotate(spend=spend)
+        .values_list("pk", "consultant_id", "tier", "spend")
+    )
+    found = []
+    for pk, consultant_id, tier, spent in rows:
+        target = "A" if tier == "B" else "B"
+        minimum = rules.min_spend(target)
+        spent = spent or ZERO
+        if minimum * rules.upgrade_candidate_ratio <= spent < minimum:
+            found.append(TierPush(pk, consultant_id, tier, target, minimum - spent))
+    return found
+
+
+def downgrade_risks(*, store_id: int, on: date) -> list[TierPush]:
+    """Members at A or B whose spend still in the window at the next month's end (purchases dated
+    after that end − window) is below their tier's minimum: without more purchases the next review
+    downgrades them. One query."""
+    rules = ProgramRules.load()
+    next_end = month_end(month_end(on) + timedelta(days=1))
+    kept_from = next_end - timedelta(days=rules.spend_window_days - 1)
+    kept = Sum("purchases__amount", filter=Q(purchases__date__gte=kept_from, purchases__date__lte=on))
+    rows = (
+        Member.objects.filter(home_store_id=store_id, tier__in=["A", "B"], tier_locked=False, erased_at__isnull=True)
+        .annotate(kept=kept)
+        .values_list("pk", "consultant_id", "tier", "kept")
+    )
+    found = []
+    for pk, consultant_id, tier, spent in rows:
+        minimum = rules.min_spend(tier)
+        spent = spent or ZERO
+        if spent < minimum:
+            found.append(TierPush(pk, consultant_id, tier, tier, minimum - spent))
+    return found
+
+
+def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int, Decimal]:
+    """Net sales (returns negative) credited to each consultant of the store's receipts in the
+    period: one query."""
+    rows = (
+        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, consultant__isnull=False)
+        .values_list("consultant_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return dict(rows)

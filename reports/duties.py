@@ -5,6 +5,7 @@ A duty's work runs inside the same transaction that writes its DutyRun as done, 
 lock, so two workers given the same duty and date cannot both do it: the second waits, then finds
 it done. A failure rolls the work back and is recorded in a separate transaction, to be retried.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,9 @@ def days_to_run(*, duty: str, store: Store, through: date, catch_up_days: int = 
     earliest = through - timedelta(days=catch_up_days - 1)
     start = through if last is None else max(last + timedelta(days=1), earliest)
     done = set(
-        DutyRun.objects.filter(duty=duty, store=store, status=DutyRunStatus.DONE, date__range=(start, through))
-        .values_list("date", flat=True)
+        DutyRun.objects.filter(
+            duty=duty, store=store, status=DutyRunStatus.DONE, date__range=(start, through)
+        ).values_list("date", flat=True)
     )
     days = []
     day = start

@@ -47,3 +47,37 @@ class DutyRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class SnapshotKind(models.TextChoices):
+    WEEKLY = "weekly", _("周报")
+    MID_MONTH = "mid_month", _("月中快照")
+    MONTHLY = "monthly", _("月报")
+
+
+class ReportSnapshot(models.Model):
+    """周报 / 月报: the figures of a period for a store, frozen when taken. Taking the same snapshot
+    again returns this one unchanged (a database constraint keeps it single)."""
+
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, related_name="snapshots")
+    kind = models.CharField(_("类型"), max_length=10, choices=SnapshotKind.choices)
+    period_start = models.DateField(_("开始"))
+    period_end = models.DateField(_("结束"))
+    # The KPI object (as report_kpis prints it) plus the kind's extras and, under "members", the ids
+    # behind each figure, so the report links to the people as they were then.
+    figures = models.JSONField(_("数据"), default=dict)
+    taken_at = models.DateTimeField(_("生成时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("报表快照")
+        verbose_name_plural = _("报表快照")
+        ordering = ["-period_end", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "kind", "period_start", "period_end"], name="snapshot_once_per_period"
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "kind", "-period_end"], name="snapshot_store_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.store.code} {self.get_kind_display()} {self.period_start}–{self.period_end}"

@@ -31,6 +31,26 @@ app.conf.beat_schedule = {
         "task": "visits.daily_duty_all_stores",
         "schedule": crontab(hour="7-22", minute=0),
     },
+    # Weekly report for the previous Monday–Sunday, to the manager and the VIP specialist.
+    "weekly-report": {
+        "task": "reports.periodic_duty_all_stores",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+        "args": ("weekly",),
+    },
+    # Mid-month snapshot: upgrade, churn and repurchase rates month-to-date.
+    "mid-month-snapshot": {
+        "task": "reports.periodic_duty_all_stores",
+        "schedule": crontab(day_of_month="15", hour=23, minute=30),
+        "args": ("mid_month",),
+    },
+    # Month end: tier review, monthly snapshot, next month's gift plans, upgrade candidates and
+    # downgrade risks. Crontab has no "last day", so it fires on the 28th–31st at 23:30 and runs
+    # what is due up to that day: on the last day, the month end; on the others, only missed ones.
+    "month-end": {
+        "task": "reports.periodic_duty_all_stores",
+        "schedule": crontab(day_of_month="28-31", hour=23, minute=30),
+        "args": ("monthly",),
+    },
     # Complaint SLAs (24 h first response, 48 h solution): breaches escalated to the manager within
     # the hour, once per breach.
     "complaint-sla": {

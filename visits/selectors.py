@@ -469,3 +469,45 @@ def satisfaction_figures(*, store_ids: list[int] | None, start: date, end: date)
     return visits.aggregate(
         scored=Count("pk"), mean=Avg("satisfaction"), satisfied=Count("pk", filter=Q(satisfaction__gte=4))
     )
+
+
+def week_figures(*, store: Store, start: date, end: date) -> dict:
+    """The weekly report's figures from visits (DOMAIN §10): visits by channel, invitations by
+    status (for dates in the period), each person's tasks due, done and on time and visits made,
+    and the birthdays of the coming seven days. A fixed number of queries."""
+    from .generation import _birthdays_on  # the daily rule's own matcher: lunar and 29 Feb aware
+
+    lo = timezone.make_aware(datetime.combine(start, time.min))
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    visits = Visit.objects.filter(store=store, at__gte=lo, at__lt=hi)
+    by_channel = dict(visits.values_list("channel").annotate(n=Count("pk")).order_by())
+    invitations = dict(
+        Invitation.objects.filter(store=store, for_date__gte=start, for_date__lte=end)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    tasks = FollowUpTask.objects.filter(store=store, due_date__gte=start, due_date__lte=end).exclude(
+        status=TaskStatus.CANCELLED
+    )
+    people: dict[int, dict] = {}
+    for row in tasks.values("assignee_id").annotate(
+        due=Count("pk"),
+        done=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=end)),
+        on_time=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
+    ):
+        if row["assignee_id"]:
+            people[row["assignee_id"]] = {"due": row["due"], "done": row["done"], "on_time": row["on_time"]}
+    for staff_id, n in visits.values_list("staff_id").annotate(n=Count("pk")).order_by():
+        if staff_id:
+            people.setdefault(staff_id, {"due": 0, "done": 0, "on_time": 0})["visits"] = n
+    birthdays = []
+    for offset in range(1, 8):
+        day = end + timedelta(days=offset)
+        birthdays += [(member_id, day.isoformat(), tier) for member_id, _consultant, tier in _birthdays_on(store, day)]
+    return {
+        "visits_by_channel": by_channel,
+        "invitations": invitations,
+        "people": people,
+        "birthdays_next_week": birthdays,
+    }

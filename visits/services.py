@@ -402,3 +402,15 @@ def invitations_bulk_create(
         ignore_conflicts=True,
     )
     return {inv.member_id: (inv.pk, inv.invited_by_id) for inv in invitations}
+
+
+@transaction.atomic
+def tasks_bulk_create(*, store: Store, rows: list[tuple[int, int | None, str, date, str, str]]) -> int:
+    """Many tasks for one store at once, for duties (upgrade pushes…): rows of (member id,
+    consultant id, kind, due date, origin, note). Assigned like generated tasks; what is on file
+    (same member, kind and origin) is skipped. Returns how many were created."""
+    batch = Batch(store)
+    for member_id, consultant_id, kind, due, origin, note in rows:
+        batch.task(member_id=member_id, consultant_id=consultant_id, kind=kind, due=due, origin=origin, note=note)
+    counts = batch.save()
+    return sum(v for k, v in counts.items() if k != "gift_plans")

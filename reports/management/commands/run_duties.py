@@ -10,22 +10,31 @@ from reports.duties import duty_catch_up, duty_run
 
 
 def _load_duties() -> dict:
-    # Each app registers its duties here as it gains them (daily now; weekly and monthly later).
+    # Imported when run: the duties live in the apps they serve.
     from complaints.tasks import SLA_DUTY, sla_work
+    from reports.services import MID_MONTH_DUTY, MONTHLY_DUTY, WEEKLY_DUTY, WORK
     from visits.services import DAILY_DUTY, daily_work
 
-    return {"daily": (DAILY_DUTY, daily_work), "complaint_sla": (SLA_DUTY, sla_work)}
+    return {
+        "daily": (DAILY_DUTY, daily_work),
+        "complaint_sla": (SLA_DUTY, sla_work),
+        "weekly": (WEEKLY_DUTY, WORK[WEEKLY_DUTY]),
+        "mid_month": (MID_MONTH_DUTY, WORK[MID_MONTH_DUTY]),
+        "monthly": (MONTHLY_DUTY, WORK[MONTHLY_DUTY]),
+    }
 
 
 class Command(BaseCommand):
     help = (
-        "Run a scheduled duty for a date, e.g. `run_duties daily --date 2026-11-24 [--store SH01]`. "
-        "Each duty runs once per store and date; running it again does nothing. Missed days before "
-        "the date are caught up first unless --no-catch-up."
+        "Run a scheduled duty for a date (backfill), e.g. `run_duties daily --date 2026-11-24 [--store SH01]`. "
+        "Duties: daily (follow-up tasks), complaint_sla (this hour), weekly (Mondays: the previous week's "
+        "report), mid_month (the 15th), monthly (a month's last day: tier review, snapshot, gift plans, "
+        "upgrade pushes). Each runs once per store and date; running it again does nothing. Missed dates "
+        "before --date are caught up first unless --no-catch-up."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("duty", choices=["daily", "complaint_sla"])
+        parser.add_argument("duty", choices=["daily", "complaint_sla", "weekly", "mid_month", "monthly"])
         parser.add_argument("--date", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
         parser.add_argument("--store", help="store code (default: every active store)")
         parser.add_argument("--no-catch-up", action="store_true", help="run only --date, not missed days before it")
@@ -47,12 +56,24 @@ class Command(BaseCommand):
 
                 self.stdout.write(f"{duty} {store.code}: {sla_duty_for(store)}")
                 continue
-            if options["no_catch_up"]:
+            if duty in ("weekly", "mid_month", "monthly"):
+                from reports.services import due_dates
+                from reports.tasks import periodic_catch_up
+
+                if on not in due_dates(duty, through=on, back_days=0) and options["no_catch_up"]:
+                    raise CommandError(
+                        f"{duty} is not due on {on} (weekly: Mondays; mid_month: the 15th; "
+                        "monthly: a month's last day)."
+                    )
+                if options["no_catch_up"]:
+                    runs = [duty_run(duty=duty, store=store, on=on, work=work)]
+                else:
+                    runs = periodic_catch_up(duty=duty, store=store, through=on)
+            elif options["no_catch_up"]:
                 runs = [duty_run(duty=duty, store=store, on=on, work=work)]
             else:
                 runs = duty_catch_up(duty=duty, store=store, through=on, work=work)
             if not runs:
                 self.stdout.write(f"{duty} {store.code} {on}: already run; nothing to do.")
             for run in runs:
-                total = sum(v for v in run.counts.values() if isinstance(v, int))
-                self.stdout.write(f"{duty} {store.code} {run.date}: {run.status}, {total} created {run.counts}")
+                self.stdout.write(f"{duty} {store.code} {run.date}: {run.status} {run.counts}")
