@@ -13,6 +13,7 @@ keeps the members behind it, so a report can link every number to its people.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -23,6 +24,22 @@ from members.selectors import KpiMemberRow, kpi_member_rows, tier_changes_throug
 from visits.selectors import follow_up_figures, satisfaction_figures
 
 ZERO = Decimal("0.00")
+
+
+def parse_month(month: str, until: date | None = None) -> tuple[date, date]:
+    """ "YYYY-MM" (and an optional day in it, for month-to-date) as a period; ValueError with a
+    message a person can act on."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = date(year, number, 1)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"month must be YYYY-MM, not {month!r}") from e
+    end = date(year, number, calendar.monthrange(year, number)[1])
+    if until is not None:
+        if not start <= until <= end:
+            raise ValueError(f"{until} is not in {month}")
+        end = until
+    return start, end
 
 
 def ratio(numerator: int, denominator: int) -> dict:

@@ -207,6 +207,12 @@ PAGES: list[Page] = [
     Page("api:members", expected=expect(200, anonymous=403), public=True),
     Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
     Page("api:purchases", expected=expect(400, anonymous=403), method="post", public=True),
+    Page(
+        "api:reports_monthly",
+        expected=expect(200, anonymous=403, consultant=403, other_consultant=403),
+        data={"month": "2026-03"},
+        public=True,
+    ),
 ]
 
 CASES = [pytest.param(page, role, status, id=page.id(role)) for page in PAGES for role, status in page.expected.items()]

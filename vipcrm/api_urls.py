@@ -3,10 +3,12 @@
 from django.urls import path
 
 from members import api as members_api
+from reports import api as reports_api
 
 app_name = "api"
 urlpatterns = [
     path("members/", members_api.members, name="members"),
     path("members/<int:pk>/", members_api.member_detail, name="member"),
     path("purchases/", members_api.purchases, name="purchases"),
+    path("reports/monthly/", reports_api.monthly, name="reports_monthly"),
 ]

@@ -183,3 +183,25 @@ def test_report_kpis_prints_the_json_object(store_a, ledger):
     out = StringIO()
     call_command("report_kpis", "--month", "2026-03", "--until", "2026-03-09", "--json", stdout=out)
     assert json.loads(out.getvalue())["period"]["end"] == "2026-03-09"
+
+
+def test_the_monthly_api_returns_the_commands_object(client, store_a, staff_a, staff_b, hq, ledger):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    out = StringIO()
+    call_command("report_kpis", "--month", "2026-03", "--store", "SHA", "--json", stdout=out)
+    url = reverse("api:reports_monthly")
+    client.force_login(staff_a.manager)
+    response = client.get(url, {"month": "2026-03", "store": "SHA"})
+    assert response.status_code == 200 and response.json() == json.loads(out.getvalue())
+    assert client.get(url, {"month": "2026-13"}).status_code == 400
+    client.force_login(staff_b.manager)
+    assert client.get(url, {"month": "2026-03", "store": "SHA"}).status_code == 404
+    client.force_login(staff_a.consultant)
+    assert client.get(url, {"month": "2026-03"}).status_code == 403
+    client.force_login(hq)
+    assert client.get(url, {"month": "2026-03"}).json()["store"] is None

@@ -1,25 +1,17 @@
-import calendar
 import json
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Store
-from reports.kpis import compute_kpis
+from reports.kpis import compute_kpis, parse_month
 
 
 def month_period(month: str, until: date | None) -> tuple[date, date]:
     try:
-        year, number = (int(part) for part in month.split("-"))
-        start = date(year, number, 1)
+        return parse_month(month, until)
     except ValueError as e:
-        raise CommandError(f"--month must be YYYY-MM, not {month!r}.") from e
-    end = date(year, number, calendar.monthrange(year, number)[1])
-    if until is not None:
-        if not start <= until <= end:
-            raise CommandError(f"--until {until} is not in {month}.")
-        end = until
-    return start, end
+        raise CommandError(str(e)) from e
 
 
 class Command(BaseCommand):
