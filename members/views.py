@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_POST
 from accounts.services import audit_log
 from vipcrm.permissions import MANAGERS, STORE_LEADS, has_role, role_required
 
+from .exports import members_csv
 from .forms import AssignConsultantForm, ImportantDateForm, MemberFilterForm, MemberForm, PurchaseForm, TierForm
 from .models import Member, Tier
 from .selectors import (
@@ -74,6 +76,19 @@ def member_list(request: HttpRequest) -> HttpResponse:
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "member-results"
     response = render(request, "members/_member_results.html" if partial else "members/member_list.html", context)
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
+def member_export(request: HttpRequest) -> HttpResponse:
+    """The filtered list as CSV: consultants their own members; audited (DOMAIN §11)."""
+    form = MemberFilterForm(request.GET or None, viewer=request.user)
+    members = select_members(viewer=request.user, filters=form.filters())
+    if store := form.value("store"):
+        members = members.filter(home_store=store)
+    body = "\ufeff" + members_csv(viewer=request.user, members=members)
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="members-{stamp}.csv"'
     return response
 
 
