@@ -3,36 +3,20 @@ ledger (purchases) and tier history are written by the services only, so here th
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin import ReadOnlyAdmin
 from accounts.services import audit_log
 
-from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange, TierReview
+from .models import ImportantDate, Member, MemberTag, ProgramRules, Purchase, TierChange, TierHold, TierReview
 from .services import phone_owner_error, tiers_replay
 from .validators import mask_phone, normalize_phone, validate_past_date
 
 TIER_RULES = ("tier_a_min", "tier_b_min", "spend_window_days")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse and search only."""
-
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ProgramRulesForm(forms.ModelForm):
@@ -95,7 +79,7 @@ class MemberAdminForm(forms.ModelForm):
         fields = (
             "card_no", "name", "gender", "phone", "birthday", "birthday_lunar", "home_store", "consultant", "opened_by",
             "joined_on", "address", "email", "wechat", "marketing_consent", "marketing_consent_at", "top_size",
-            "bottom_size", "shoe_size", "style_preferences", "notes",
+            "bottom_size", "shoe_size", "style_preferences", "notes", "tags",
         )
 
     def clean_phone(self):
@@ -128,21 +112,24 @@ class ImportantDateInline(admin.TabularInline):
 class MemberAdmin(admin.ModelAdmin):
     form = MemberAdminForm
     list_display = ("card_no", "name", "masked_phone", "tier", "tier_locked", "home_store", "consultant", "joined_on")
-    list_filter = ("tier", "tier_locked", "home_store", "gender", "birthday_lunar", "marketing_consent")
+    list_filter = ("tier", "tier_locked", "home_store", "gender", "birthday_lunar", "marketing_consent", "tags")
     list_select_related = ("home_store", "consultant")
     search_fields = ("card_no", "name", "=phone", "=phone_last4")
     raw_id_fields = ("consultant", "opened_by")
+    filter_horizontal = ("tags",)
     date_hierarchy = "joined_on"
     show_full_result_count = False
-    # Tier and lock belong to the tier engine and the manager's lock (a recorded manual change).
-    readonly_fields = ("tier", "tier_locked", "erased_at", "created_at", "updated_at")
+    # Tier and lock belong to the tier engine and the manager's lock (a recorded manual change);
+    # the open complaints count to the complaint workflow.
+    readonly_fields = ("tier", "tier_locked", "open_complaints", "erased_at", "created_at", "updated_at")
     inlines = (ImportantDateInline,)
     actions = ("replay_tiers",)
     fieldsets = (
         (None, {"fields": ("card_no", "name", "gender", "phone", "birthday", "birthday_lunar")}),
-        (_("门店"), {"fields": ("home_store", "consultant", "opened_by", "joined_on", "tier", "tier_locked")}),
+        (_("门店"), {"fields": ("home_store", "consultant", "opened_by", "joined_on", "tier", "tier_locked",
+                              "open_complaints")}),
         (_("联系与营销"), {"fields": ("address", "email", "wechat", "marketing_consent", "marketing_consent_at")}),
-        (_("偏好"), {"fields": ("top_size", "bottom_size", "shoe_size", "style_preferences", "notes")}),
+        (_("偏好"), {"fields": ("top_size", "bottom_size", "shoe_size", "style_preferences", "notes", "tags")}),
         (None, {"fields": ("erased_at", "created_at", "updated_at")}),
     )
 
@@ -182,6 +169,22 @@ class MemberAdmin(admin.ModelAdmin):
         self.message_user(
             request, _("已重算 %(n)d 位会员，其中 %(c)d 位有变化。") % {"n": stats.members, "c": stats.changed_members}
         )
+
+
+@admin.register(MemberTag)
+class MemberTagAdmin(admin.ModelAdmin):
+    """HQ's vocabulary of tags; staff put them on members."""
+
+    list_display = ("name", "member_count")
+    search_fields = ("name",)
+
+    def get_queryset(self, request):
+        # One query for the counts, not one per row.
+        return super().get_queryset(request).annotate(member_total=Count("members", distinct=True))
+
+    @admin.display(description=_("会员数"), ordering="member_total")
+    def member_count(self, obj: MemberTag) -> int:
+        return obj.member_total
 
 
 @admin.register(ImportantDate)
@@ -231,3 +234,19 @@ class TierReviewAdmin(ReadOnlyAdmin):
     list_filter = ("store",)
     list_select_related = ("store",)
     date_hierarchy = "date"
+
+
+@admin.register(TierHold)
+class TierHoldAdmin(ReadOnlyAdmin):
+    """Written by the month-end review; every later replay reads it to skip the held review, so
+    changing one here would rewrite tier history."""
+
+    list_display = ("member", "store", "date", "reason")
+    list_filter = ("member__home_store",)
+    list_select_related = ("member__home_store",)
+    search_fields = ("member__card_no", "member__name")
+    date_hierarchy = "date"
+
+    @admin.display(description=_("门店"), ordering="member__home_store__code")
+    def store(self, obj: TierHold):
+        return obj.member.home_store

@@ -38,7 +38,10 @@ def member_get(*, viewer: Staff, pk: int) -> Member:
 
 
 def can_edit_member(viewer: Staff, member: Member) -> bool:
-    """Consultants edit their own members; VIP specialists, managers and HQ any in scope."""
+    """Consultants edit their own members; VIP specialists, managers and HQ any in scope. Nobody
+    edits an erased member: there is no one left to describe."""
+    if member.erased_at is not None:
+        return False
     if viewer.is_hq:
         return True
     if member.home_store_id != viewer.store_id:
@@ -48,7 +51,7 @@ def can_edit_member(viewer: Staff, member: Member) -> bool:
 
 def can_see_full_contact(viewer: Staff, member: Member) -> bool:
     """Full phone and address: a signed agreement, and for consultants only their own members."""
-    if not viewer.has_signed_agreement:
+    if member.erased_at is not None or not viewer.has_signed_agreement:
         return False
     if viewer.is_hq or viewer.is_store_lead:
         return viewer.is_hq or member.home_store_id == viewer.store_id
@@ -99,7 +102,8 @@ class MemberFilters:
 def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None) -> QuerySet[Member]:
     """The member list: scoped, searched and filtered, with what the rows show joined in."""
     filters = filters or MemberFilters()
-    qs = member_scope(viewer=viewer).select_related("home_store", "consultant")
+    # Erased members hold no one's data any more; their page stays reachable for the ledger.
+    qs = member_scope(viewer=viewer).filter(erased_at__isnull=True).select_related("home_store", "consultant")
     q = filters.query.strip()
     if q:
         digits = q.replace(" ", "")
@@ -196,7 +200,10 @@ class MemberContact:
 
 
 def member_contact(*, viewer: Staff, member: Member) -> MemberContact:
-    """The phone is always masked here; its full number is revealed on request and audited."""
+    """The phone is always masked here; its full number is revealed on request and audited. An
+    erased member has no contact details at all."""
+    if member.erased_at is not None:
+        return MemberContact(phone="", address="", email="", wechat="", full=False)
     full = can_see_full_contact(viewer, member)
     return MemberContact(
         phone=displayed_phone(viewer, member),

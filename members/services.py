@@ -176,6 +176,34 @@ def member_assign_consultant(*, member: Member, consultant: Staff | None, by: St
 
 
 @transaction.atomic
+def member_erase(*, member: Member, by: Staff) -> Member:
+    """A member's erasure request (DOMAIN §11): everything that identifies the person goes (name,
+    phone, birthday, contact details, sizes, notes, important dates, tags, consent); the card, the
+    store, the purchases and the tier history stay, anonymous, so reports stay right. Not undoable."""
+    member = Member.objects.select_for_update().get(pk=member.pk)
+    if member.erased_at is not None:
+        raise ValidationError(_("该会员已匿名化。"))
+    member.name = _("已注销会员")
+    # Unique and not a number anyone can have, so it never matches a real phone.
+    member.phone = f"erased-{member.pk}"
+    member.birthday = None
+    member.birthday_lunar = False
+    member.gender = ""
+    for field in ("address", "email", "wechat", "top_size", "bottom_size", "shoe_size", "style_preferences", "notes"):
+        setattr(member, field, "")
+    member.marketing_consent = False
+    member.marketing_consent_at = None
+    member.erased_at = timezone.now()
+    member.save()
+    member.phone_last4 = ""
+    Member.objects.filter(pk=member.pk).update(phone_last4="")
+    member.important_dates.all().delete()
+    member.tags.clear()
+    audit_log(actor=by, action="member.erased", obj=member, store=member.home_store)
+    return member
+
+
+@transaction.atomic
 def member_set_tier(
     *, member: Member, tier: str, by: Staff | None, lock: bool, on: date | None = None, note: str = ""
 ) -> Member:

@@ -6,6 +6,7 @@ app_name = "members"
 urlpatterns = [
     path("", views.member_list, name="list"),
     path("export.csv", views.member_export, name="export"),
+    path("<int:pk>/erase/", views.member_erase_view, name="erase"),
     path("new/", views.member_create, name="create"),
     path("import/", include("members.import_urls")),  # members:import, members:import_commit
     path("<int:pk>/", views.member_detail, name="detail"),

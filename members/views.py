@@ -41,6 +41,7 @@ from .services import (
     important_date_delete,
     member_assign_consultant,
     member_enroll,
+    member_erase,
     member_set_tier,
     member_update,
     purchase_record,
@@ -90,6 +91,24 @@ def member_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="members-{stamp}.csv"'
     return response
+
+
+@role_required(*MANAGERS)
+def member_erase_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member's erasure request, confirmed by a manager: anonymise, keep the totals."""
+    member = member_get(viewer=request.user, pk=pk)
+    if request.method == "POST":
+        if request.POST.get("confirm") != member.card_no:
+            messages.error(request, _("请输入会员卡号以确认匿名化。"))
+        else:
+            try:
+                member_erase(member=member, by=request.user)
+            except ValidationError as e:
+                messages.error(request, " ".join(e.messages))
+            else:
+                messages.success(request, _("会员已匿名化；消费记录以匿名方式保留。"))
+                return redirect("members:detail", pk=member.pk)
+    return render(request, "members/member_erase.html", {"member": member})
 
 
 # --- Detail ----------------------------------------------------------------------------------
