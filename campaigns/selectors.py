@@ -6,13 +6,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.models import Staff
+from accounts.models import Role, Staff, Store
+from members.models import Member, MemberTag, Tier
 from visits.models import InvitationStatus
 
-from .models import Campaign, CampaignMember
+from .models import Campaign, CampaignMember, CampaignStatus
+from .segments import Segment, segment_members
 
 CONFIRMED = {InvitationStatus.CONFIRMED, InvitationStatus.ARRIVED, InvitationStatus.BOUGHT}
 ATTENDED = {InvitationStatus.ARRIVED, InvitationStatus.BOUGHT}
@@ -51,6 +55,7 @@ def rate(numerator, denominator) -> dict:
 @dataclass
 class Figures:
     label: str = ""
+    consultant_id: int | None = None
     invited: int = 0
     confirmed: int = 0
     attended: int = 0
@@ -67,6 +72,7 @@ class Figures:
     def as_json(self, budget: Decimal | None = None) -> dict:
         data = {
             "label": self.label,
+            "consultant_id": self.consultant_id,
             "invited": self.invited,
             "confirmed": self.confirmed,
             "attended": self.attended,
@@ -129,7 +135,140 @@ def campaign_results(*, campaign: Campaign, with_rows: bool = False) -> Campaign
         status = cm.invitation.status if cm.invitation else InvitationStatus.INVITED
         total.add(status, amount)
         label = str(cm.consultant) if cm.consultant else "—"
-        per.setdefault(cm.consultant_id, Figures(label=label)).add(status, amount)
+        per.setdefault(cm.consultant_id, Figures(label=label, consultant_id=cm.consultant_id)).add(status, amount)
         if with_rows:
             rows.append((cm, amount))
     return CampaignResults(campaign, total, sorted(per.values(), key=lambda f: -f.sales), rows)
+
+
+# --- Reads for the campaign pages (issue 5 item 5) -----------------------------------------------
+# Added with the pages: the list and calendar, the results as a viewer may see them, a preview of a
+# segment not saved yet, the segment in words. Nothing above this line changed.
+
+# The list's status filter: a launched campaign whose last day has passed counts as ended even
+# before its summary moves it to `ended`, because that is what staff mean by "已结束".
+STATUS_FILTERS = {
+    "draft": Q(status=CampaignStatus.DRAFT),
+    "launched": Q(status=CampaignStatus.LAUNCHED),  # narrowed by date in campaign_list
+    "ended": Q(status=CampaignStatus.ENDED),  # widened by date in campaign_list
+    "archived": Q(status=CampaignStatus.ARCHIVED),
+}
+
+
+def campaign_phase(campaign: Campaign, *, today: date) -> tuple[str, str]:
+    """Where a campaign stands today, for its badge: (key, label)."""
+    if campaign.status == CampaignStatus.LAUNCHED:
+        if today < campaign.start_date:
+            return "upcoming", _("已发布·未开始")
+        if today <= campaign.end_date:
+            return "running", _("进行中")
+        return "ended", _("已结束")
+    return campaign.status, CampaignStatus(campaign.status).label
+
+
+def campaign_list(*, viewer: Staff, status: str = "", today: date | None = None) -> QuerySet[Campaign]:
+    """The campaigns the viewer may see, newest first, with their stores and audience size:
+    two queries however many there are."""
+    today = today or timezone.localdate()
+    qs = campaign_scope(viewer=viewer)
+    if status == "launched":
+        qs = qs.filter(STATUS_FILTERS["launched"], end_date__gte=today)
+    elif status == "ended":
+        qs = qs.filter(STATUS_FILTERS["ended"] | Q(status=CampaignStatus.LAUNCHED, end_date__lt=today))
+    elif status in STATUS_FILTERS:
+        qs = qs.filter(STATUS_FILTERS[status])
+    return (
+        qs.annotate(audience_size=Count("audience", distinct=True))
+        .prefetch_related(Prefetch("stores", queryset=Store.objects.order_by("code")))
+        .order_by("-start_date", "-id")
+    )
+
+
+def campaign_month(*, viewer: Staff, first: date, last: date) -> list[Campaign]:
+    """The campaigns the viewer may see that run on any day of [first, last]: two queries."""
+    return list(
+        campaign_scope(viewer=viewer)
+        .filter(start_date__lte=last, end_date__gte=first)
+        .prefetch_related(Prefetch("stores", queryset=Store.objects.order_by("code")))
+        .order_by("start_date", "-end_date", "id")
+    )
+
+
+def campaign_is_own(viewer: Staff, campaign: Campaign) -> bool:
+    """HQ, or staff of the campaign's one store: campaign_save refuses other stores, so a campaign
+    across stores is HQ's to change. Uses `campaign.stores.all()` (prefetched, or one query)."""
+    return viewer.is_hq or {s.pk for s in campaign.stores.all()} == {viewer.store_id}
+
+
+def campaign_can_plan(viewer: Staff, campaign: Campaign) -> bool:
+    """The VIP specialist, the manager and HQ plan (edit, preview, launch) until it is archived."""
+    planner = viewer.role in (Role.VIP_SPECIALIST, Role.MANAGER, Role.HQ)
+    return planner and not campaign.is_archived and campaign_is_own(viewer, campaign)
+
+
+def campaign_can_summarise(viewer: Staff, campaign: Campaign) -> bool:
+    """The manager and HQ write the summary and archive it, until it is archived."""
+    manager = viewer.role in (Role.MANAGER, Role.HQ)
+    return manager and not campaign.is_archived and campaign_is_own(viewer, campaign)
+
+
+@dataclass
+class ViewerResults:
+    """The results as one viewer may see them. `figures` is shaped like `CampaignResults.as_json()`
+    (and like the frozen `Campaign.summary_figures`), so one template shows live and frozen figures;
+    a consultant's `by_consultant` holds their own line only and `rows` their own invitees."""
+
+    figures: dict
+    rows: list[tuple[CampaignMember, Decimal]]
+    own_only: bool
+
+
+def campaign_results_for(*, viewer: Staff, campaign: Campaign, with_rows: bool = True) -> ViewerResults:
+    """campaign_results for a page: the totals for everyone; a consultant's own line and invitees
+    only. Same queries as campaign_results (two)."""
+    results = campaign_results(campaign=campaign, with_rows=with_rows or viewer.is_consultant)
+    figures = results.as_json()
+    rows = results.rows
+    if viewer.is_consultant:
+        rows = [(cm, amount) for cm, amount in rows if cm.consultant_id == viewer.pk]
+        mine = Figures(label=str(viewer))
+        for cm, amount in rows:
+            mine.add(cm.invitation.status if cm.invitation else InvitationStatus.INVITED, amount)
+        figures["by_consultant"] = [mine.as_json()] if rows else []
+        if not with_rows:
+            rows = []
+    return ViewerResults(figures=figures, rows=rows, own_only=viewer.is_consultant)
+
+
+def segment_preview(
+    *, segment: Segment, stores: list[Store] | QuerySet[Store], on: date | None = None, sample: int = 10
+) -> tuple[int, list[Member]]:
+    """What campaign_preview gives, for a segment still in the edit form (not saved yet)."""
+    on = on or timezone.localdate()
+    qs = segment_members(segment, stores=stores, on=on)
+    return qs.count(), list(qs.select_related("consultant").order_by("tier", "name")[:sample])  # A first
+
+
+def segment_in_words(segment: Segment) -> list[tuple[str, str]]:
+    """The segment's conditions as (what, value) lines, consent first because it always applies.
+    One query each for a chosen consultant and chosen tags."""
+    lines = [(_("营销同意"), _("必须（始终生效）"))]
+    if segment.tiers:
+        lines.append((_("等级"), "、".join(str(Tier(t).label) for t in segment.tiers)))
+    if segment.last_purchase_from or segment.last_purchase_to:
+        start = segment.last_purchase_from.isoformat() if segment.last_purchase_from else "…"
+        end = segment.last_purchase_to.isoformat() if segment.last_purchase_to else "…"
+        lines.append((_("最近消费"), f"{start} ~ {end}"))
+    if segment.spend_min is not None or segment.spend_max is not None:
+        low = f"¥{segment.spend_min:.2f}" if segment.spend_min is not None else "…"
+        high = f"¥{segment.spend_max:.2f}" if segment.spend_max is not None else "…"
+        lines.append((_("近 12 个月消费"), f"{low} ~ {high}"))
+    if segment.birthday_month:
+        lines.append((_("生日月份"), _("%(month)d 月（含农历生日）") % {"month": segment.birthday_month}))
+    if segment.consultant_id:
+        consultant = Staff.objects.filter(pk=segment.consultant_id).first()
+        lines.append((_("专属顾问"), str(consultant) if consultant else "—"))
+    if segment.tag_ids:
+        names = MemberTag.objects.filter(pk__in=segment.tag_ids).order_by("name").values_list("name", flat=True)
+        lines.append((_("标签"), "、".join(names) or "—"))
+    return lines

@@ -84,7 +84,7 @@ def campaign_preview(*, campaign: Campaign, on: date | None = None, sample: int 
     """How many members the segment selects now, and a few of them, before launch."""
     on = on or timezone.localdate()
     qs = segment_members(Segment.from_json(campaign.segment), stores=campaign.stores.all(), on=on)
-    return qs.count(), list(qs.select_related("consultant").order_by("-tier", "name")[:sample])
+    return qs.count(), list(qs.select_related("consultant").order_by("tier", "name")[:sample])  # A first
 
 
 @transaction.atomic
@@ -149,6 +149,7 @@ def campaign_summary_save(*, campaign: Campaign, by: Staff, findings: str, probl
     """The manager's summary, written after the campaign ends and until it is archived."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _check_not_archived(campaign)
+    _stores_allowed(by, list(campaign.stores.all()))
     if not campaign_has_ended(campaign):
         raise ValidationError(_("活动结束后才能写总结。"))
     campaign.findings, campaign.problems, campaign.solutions = findings.strip(), problems.strip(), solutions.strip()
@@ -166,6 +167,7 @@ def campaign_archive(*, campaign: Campaign, by: Staff) -> Campaign:
 
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _check_not_archived(campaign)
+    _stores_allowed(by, list(campaign.stores.all()))
     today = timezone.localdate()
     last_day = campaign.end_date + timedelta(days=campaign.attribution_days)
     if campaign.status == CampaignStatus.DRAFT or today <= last_day:

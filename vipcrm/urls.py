@@ -10,6 +10,7 @@ urlpatterns = [
     path("complaints/", include("complaints.urls")),
     path("visits/", include("visits.urls")),
     path("reports/", include("reports.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("api/v1/", include("vipcrm.api_urls")),
     # Public: the login page offers the language switch too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
