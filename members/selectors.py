@@ -381,3 +381,95 @@ def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int, D
         .order_by()
     )
     return dict(rows)
+
+
+# --- Targets and dashboards (reports.targets, reports.dashboards) -------------------------------
+# Grouped reads for achievement against targets: one query each whatever the number of members or
+# purchases. Sales and new members follow DOMAIN §6 (by the member's home store; "old" = joined
+# before the period, "new" = joined in it), the same split as reports.kpis.
+
+
+def vip_sales_by_store(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, tuple[Decimal, Decimal]]:
+    """(old-VIP sales, new-VIP sales) in [start, end] per home store: net of returns."""
+    purchases = Purchase.objects.filter(date__gte=start, date__lte=end, member__joined_on__lte=end)
+    if store_ids is not None:
+        purchases = purchases.filter(member__home_store_id__in=store_ids)
+    rows = (
+        purchases.values_list("member__home_store_id")
+        .annotate(
+            old=Sum("amount", filter=Q(member__joined_on__lt=start)),
+            new=Sum("amount", filter=Q(member__joined_on__gte=start)),
+        )
+        .order_by()
+    )
+    return {store_id: (old or ZERO, new or ZERO) for store_id, old, new in rows}
+
+
+def new_members_by_store(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, int]:
+    """Members joined in [start, end] per home store (新开卡数)."""
+    members = Member.objects.filter(joined_on__gte=start, joined_on__lte=end)
+    if store_ids is not None:
+        members = members.filter(home_store_id__in=store_ids)
+    return dict(members.values_list("home_store_id").annotate(n=Count("pk")).order_by())
+
+
+def sales_by_consultant_split(*, store_id: int, start: date, end: date) -> dict[int, tuple[Decimal, Decimal]]:
+    """(old-VIP, new-VIP) sales credited to each consultant on the store's receipts in the period:
+    the personal side of `sales_by_consultant`, split as DOMAIN §6 splits the store's."""
+    rows = (
+        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, consultant__isnull=False)
+        .values_list("consultant_id")
+        .annotate(
+            old=Sum("amount", filter=Q(member__joined_on__lt=start)),
+            new=Sum("amount", filter=Q(member__joined_on__gte=start)),
+        )
+        .order_by()
+    )
+    return {staff_id: (old or ZERO, new or ZERO) for staff_id, old, new in rows}
+
+
+def new_members_by_opener(*, store_id: int, start: date, end: date) -> dict[int, int]:
+    """Members of the store joined in the period, per member of staff who opened the card."""
+    rows = (
+        Member.objects.filter(home_store_id=store_id, joined_on__gte=start, joined_on__lte=end, opened_by__isnull=False)
+        .values_list("opened_by_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def members_by_consultant(*, store_id: int) -> dict[int, int]:
+    """How many of the store's members each consultant serves now."""
+    rows = (
+        Member.objects.filter(home_store_id=store_id, consultant__isnull=False, erased_at__isnull=True)
+        .values_list("consultant_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def member_tier_counts(*, store_id: int, consultant_id: int | None = None) -> dict[str, int]:
+    """The store's members (a consultant's only, if given) per current tier: one query."""
+    members = Member.objects.filter(home_store_id=store_id, erased_at__isnull=True)
+    if consultant_id is not None:
+        members = members.filter(consultant_id=consultant_id)
+    return dict(members.values_list("tier").annotate(n=Count("pk")).order_by())
+
+
+def member_ids_of_consultant(*, store_id: int, consultant_id: int) -> set[int]:
+    """The ids of the members a consultant serves, to narrow a report's lists to their own."""
+    return set(Member.objects.filter(home_store_id=store_id, consultant_id=consultant_id).values_list("pk", flat=True))
+
+
+def vip_sales_by_store_and_day(
+    *, store_ids: list[int] | None, start: date, end: date
+) -> dict[tuple[int, date], Decimal]:
+    """VIP sales (old and new members together, net of returns) per home store and day: to set
+    against the days whose store totals were entered when some are missing. One query."""
+    purchases = Purchase.objects.filter(date__gte=start, date__lte=end, member__joined_on__lte=end)
+    if store_ids is not None:
+        purchases = purchases.filter(member__home_store_id__in=store_ids)
+    rows = purchases.values_list("member__home_store_id", "date").annotate(total=Sum("amount")).order_by()
+    return {(store_id, day): total for store_id, day, total in rows}

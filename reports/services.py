@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
@@ -177,7 +178,7 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
     return {
         "snapshot": snapshot,
         "f": f,
-        "vip_sales": f"{float(f['old_vip_sales']) + float(f['new_vip_sales']):,.2f}",
+        "vip_sales": Decimal(f["old_vip_sales"]) + Decimal(f["new_vip_sales"]),
         "visits_by_channel": [(channels.get(k, k), v) for k, v in f.get("visits_by_channel", {}).items()],
         "invitations": [(statuses.get(k, k), v) for k, v in f.get("invitations", {}).items()],
         "people": people,

@@ -20,6 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Role
+from campaigns.segments import Segment
+from campaigns.services import campaign_save
 from complaints.services import complaint_register
 from members.models import Member, Tier
 from reports.models import DutyRun
@@ -79,12 +81,95 @@ def on_complaint(o):
     return {"pk": o.complaint.pk}
 
 
+def on_campaign(o):
+    return {"pk": o.campaign.pk}
+
+
+def a_campaign_plan(o):
+    """A valid plan: store staff plan for their own store (the stores field is HQ's only)."""
+    start = timezone.localdate() + timedelta(days=10)
+    return {
+        "name": "秋季新品会",
+        "type": "new_season",
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=2)).isoformat(),
+        "attribution_days": 7,
+        "budget": "2000",
+        "goal_invitees": 10,
+        "goal_attendance": 5,
+        "goal_sales": "30000",
+        "stores": [o.member.home_store.pk],
+    }
+
+
 def in_three_days(o):
     return {"for_date": (timezone.localdate() + timedelta(days=3)).isoformat(), "purpose": "新品到店试穿"}
 
 
 def to_the_specialist(o):
     return {"assignee": o.users["specialist"].pk}
+
+
+# --- Reports (issue 6): the objects and parameters the report pages address, made on first use ---
+
+
+def in_store_a(o):
+    return {"store": o.member.home_store.pk}
+
+
+def _last_month():
+    first = timezone.localdate().replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), first - timedelta(days=1)
+
+
+def a_store_a_snapshot(o):
+    from reports.services import snapshot_take
+
+    start, end = _last_month()
+    snapshot = snapshot_take(store=o.member.home_store, kind="monthly", start=start, end=end)
+    return {"snapshot": snapshot.pk, "figure": "churned"}
+
+
+def a_live_store_a_figure(o):
+    return {"store": o.member.home_store.pk, "month": _last_month()[0].strftime("%Y-%m"), "figure": "base"}
+
+
+def _store_a_target(o):
+    from reports.targets import annual_target_set
+
+    return annual_target_set(
+        store=o.member.home_store,
+        year=timezone.localdate().year,
+        metric="old_vip_sales",
+        amount="120000",
+        by=o.users["manager"],
+    )
+
+
+def on_annual_target(o):
+    return {"pk": _store_a_target(o).pk}
+
+
+def on_monthly_target(o):
+    return {"pk": _store_a_target(o).months.get(month=timezone.localdate().month).pk}
+
+
+def a_store_a_target(o):
+    return {
+        "store": o.member.home_store.pk,
+        "year": timezone.localdate().year,
+        "metric": "new_members",
+        "amount": "120",
+    }
+
+
+def to_the_consultant(o):
+    return {f"staff_{o.users['consultant'].pk}": "1000"}
+
+
+def store_a_sales_today(o):
+    today = timezone.localdate()
+    return {"store": o.member.home_store.pk, "month": today.strftime("%Y-%m"), f"sales_{today.isoformat()}": "8800"}
 
 
 PAGES: list[Page] = [
@@ -95,6 +180,8 @@ PAGES: list[Page] = [
     Page("set_language", expected=expect(302), method="post", data={"language": "en"}, public=True),
     # --- Members (Foundation item 5) ---
     Page("members:list", expected=expect(200)),
+    Page("members:export", expected=expect(200)),
+    Page("members:erase", on_member, expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404)),
     Page("members:create", expected=expect(200)),
     Page("members:detail", on_member, expect(200, outsider=404)),
     Page("members:edit", on_member, expect(200, other_consultant=403, outsider=404)),
@@ -203,6 +290,104 @@ PAGES: list[Page] = [
         method="post",
         data={"to": "accepted"},
     ),
+    # --- Campaigns (issue 5): everyone views their store's; the VIP specialist, manager and HQ plan;
+    # the manager and HQ write the summary and archive. `campaign` is a store-A draft. ---
+    Page("campaigns:list", expected=expect(200)),
+    Page("campaigns:list", expected=expect(200), data={"status": "ended"}, note="by status"),
+    Page("campaigns:calendar", expected=expect(200)),
+    Page("campaigns:calendar", expected=expect(200), data={"month": "2026-03"}, note="a month"),
+    Page("campaigns:create", expected=expect(200, consultant=403, other_consultant=403)),
+    # The outsider creates a campaign for store B, their own.
+    Page(
+        "campaigns:create",
+        expected=expect(302, consultant=403, other_consultant=403),
+        method="post",
+        data=a_campaign_plan,
+    ),
+    Page("campaigns:edit", on_campaign, expect(200, consultant=403, other_consultant=403, outsider=404)),
+    Page(
+        "campaigns:edit",
+        on_campaign,
+        expect(302, consultant=403, other_consultant=403, outsider=404),
+        method="post",
+        data=a_campaign_plan,
+    ),
+    Page("campaigns:preview", on_campaign, expect(200, consultant=403, other_consultant=403, outsider=404)),
+    # Launching answers with a redirect whatever the service says (its message is flashed).
+    Page(
+        "campaigns:launch", on_campaign, expect(302, consultant=403, other_consultant=403, outsider=404), method="post"
+    ),
+    Page("campaigns:launch", on_campaign, expect(405, outsider=405), method="get"),
+    Page("campaigns:results", on_campaign, expect(200, outsider=404)),
+    Page("campaigns:summary", on_campaign, expect(200, outsider=404)),
+    Page("campaigns:summary", on_campaign, expect(200, outsider=404), data={"print": "1"}, note="printable"),
+    # A draft cannot be summarised: the page shows the service's refusal (200), nothing saved.
+    Page(
+        "campaigns:summary",
+        on_campaign,
+        expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data={"findings": "到场率高", "problems": "", "solutions": ""},
+    ),
+    Page(
+        "campaigns:archive",
+        on_campaign,
+        expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+    ),
+    # --- Reports (issue 6): the dashboard for everyone (a consultant's own figures; HQ without a store
+    # goes to the stores side by side); reports for the store's leads, their drill-down for all (a
+    # consultant sees only their own members); targets viewed by all, set by the manager and HQ; daily
+    # sales for the manager and HQ. "store A" rows name store A, which the outsider may not open. ---
+    Page("reports:dashboard", expected=expect(200, hq=302)),
+    Page("reports:dashboard", expected=expect(200, outsider=404), data=in_store_a, note="store A"),
+    Page("reports:hq", expected=expect(403, hq=200)),
+    Page("reports:monthly", expected=expect(200, consultant=403, other_consultant=403)),
+    Page(
+        "reports:monthly",
+        expected=expect(200, consultant=403, other_consultant=403, outsider=404),
+        data=in_store_a,
+        note="store A",
+    ),
+    Page("reports:weekly", expected=expect(200, consultant=403, other_consultant=403)),
+    Page(
+        "reports:weekly",
+        expected=expect(200, consultant=403, other_consultant=403, outsider=404),
+        data=in_store_a,
+        note="store A",
+    ),
+    Page("reports:members", expected=expect(200, outsider=404), data=a_store_a_snapshot, note="snapshot"),
+    Page("reports:members", expected=expect(200, outsider=404), data=a_live_store_a_figure, note="live"),
+    Page("reports:targets", expected=expect(200)),
+    Page("reports:targets", expected=expect(200, outsider=404), data=in_store_a, note="store A"),
+    Page(
+        "reports:target_annual",
+        expected=expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data=a_store_a_target,
+    ),
+    Page(
+        "reports:target_weights",
+        on_annual_target,
+        expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data={"w12": "2"},
+    ),
+    Page(
+        "reports:target_allocation",
+        on_monthly_target,
+        expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data=to_the_consultant,
+    ),
+    Page("reports:daily_sales", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
+    Page(
+        "reports:daily_sales",
+        expected=expect(302, consultant=403, other_consultant=403, specialist=403, outsider=404),
+        method="post",
+        data=store_a_sales_today,
+        note="store A",
+    ),
     # --- API v1: DRF authenticates; anonymous callers get 403, not a login redirect ---
     Page("api:members", expected=expect(200, anonymous=403), public=True),
     Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
@@ -246,6 +431,15 @@ def people(staff_a, staff_b, hq, member_a):
             category="alteration",
             description="裤长改短了",
             member=member_a,
+        ),
+        campaign=campaign_save(
+            by=staff_a.specialist,
+            stores=[member_a.home_store],
+            segment=Segment(),
+            name="春季私享会",
+            type="private_viewing",
+            start_date=today + timedelta(days=7),
+            end_date=today + timedelta(days=9),
         ),
         duty_run=DutyRun.objects.create(duty="daily", store=member_a.home_store, date=today, started_at=timezone.now()),
         users={

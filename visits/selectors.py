@@ -511,3 +511,41 @@ def week_figures(*, store: Store, start: date, end: date) -> dict:
         "people": people,
         "birthdays_next_week": birthdays,
     }
+
+
+# --- Targets and dashboards (reports.targets, reports.dashboards) -------------------------------
+# The follow-up completion of DOMAIN §6 grouped by store or by person, and satisfaction by person:
+# one query each.
+
+
+def follow_up_figures_by(*, by: str, store_ids: list[int] | None, start: date, end: date) -> dict[int, dict]:
+    """`follow_up_figures` per store (`by="store"`) or per assignee (`by="assignee"`):
+    {id: {"due", "done", "on_time"}}."""
+    key = {"store": "store_id", "assignee": "assignee_id"}[by]
+    tasks = FollowUpTask.objects.filter(due_date__gte=start, due_date__lte=end).exclude(status=TaskStatus.CANCELLED)
+    if store_ids is not None:
+        tasks = tasks.filter(store_id__in=store_ids)
+    rows = (
+        tasks.values(key)
+        .annotate(
+            due=Count("pk"),
+            done=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=end)),
+            on_time=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
+        )
+        .order_by()
+    )
+    return {row[key]: {"due": row["due"], "done": row["done"], "on_time": row["on_time"]} for row in rows if row[key]}
+
+
+def satisfaction_by_staff(*, store_id: int, start: date, end: date) -> dict[int, dict]:
+    """`satisfaction_figures` per member of staff who made the visits: {id: {"scored", "mean",
+    "satisfied"}}."""
+    lo = timezone.make_aware(datetime.combine(start, time.min))
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    rows = (
+        Visit.objects.filter(store_id=store_id, at__gte=lo, at__lt=hi, satisfaction__isnull=False, staff__isnull=False)
+        .values("staff_id")
+        .annotate(scored=Count("pk"), mean=Avg("satisfaction"), satisfied=Count("pk", filter=Q(satisfaction__gte=4)))
+        .order_by()
+    )
+    return {row["staff_id"]: {k: row[k] for k in ("scored", "mean", "satisfied")} for row in rows}

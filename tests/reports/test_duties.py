@@ -85,12 +85,12 @@ def test_the_weekly_report_for_a_hand_made_week(store_a, staff_a):
     body = mail.outbox[0].body
     assert "周报" in mail.outbox[0].subject
     assert "新开卡: 1" in body
-    assert "VIP 销售: ¥4,200.00（老会员 ¥3000.00，新会员 ¥1200.00）" in body
+    assert "VIP 销售: ¥4,200.00（老会员 ¥3,000.00，新会员 ¥1,200.00）" in body
     assert "到期 2，完成 1，按时 1" in body
     assert "微信 1" in body and "满意度: 5.0（1 次评分）" in body
     assert "已到店 1" in body
     assert "2026-03-12 新会员（C）" in body  # birthday in the coming week
-    assert "a_consultant: 到期 2，完成 1，按时 1，回访 1，销售 ¥4200.00" in body
+    assert "a_consultant: 到期 2，完成 1，按时 1，回访 1，销售 ¥4,200.00" in body
     # Monday's duty again: nothing new, no second email.
     with at("2026-03-09 08:00"):
         call_command("run_duties", "weekly", "--store", "SHA", stdout=StringIO())

@@ -1,0 +1,866 @@
+"""Reads for the report pages and dashboards (DOMAIN §6, §11).
+
+- Monthly and weekly reports: from the period's `ReportSnapshot` when one was taken (frozen: the
+  figures and the members behind them as they were then), else live from `compute_kpis`.
+- The drill-down: the members behind a figure, narrowed to what the viewer may see (a consultant:
+  their own members).
+- The store dashboard: the month so far against target (live), the tier mix, a 12-month trend of
+  the upgrade, churn and repurchase rates read from the monthly snapshots (never recomputed from
+  the ledger), and a table per person. The consultant's: their own figures. HQ's: the stores side
+  by side, from their latest monthly snapshots and grouped month-to-date reads.
+
+Every read takes the store (resolved from the viewer: another store's is a 404) and runs a fixed
+number of queries whatever the number of members or purchases.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.models import Staff, Store
+from complaints.selectors import complaint_figures
+from members.models import Member, Tier
+from members.selectors import (
+    member_ids_of_consultant,
+    member_scope,
+    member_tier_counts,
+    members_by_consultant,
+    new_members_by_store,
+    sales_by_consultant,
+    store_staff,
+    vip_sales_by_store,
+    vip_sales_by_store_and_day,
+)
+from members.validators import mask_phone
+from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_figures
+
+from .kpis import compute_kpis, parse_month
+from .models import MonthlyTarget, ReportSnapshot, SnapshotKind, TargetMetric
+from .services import DRILL_DOWN, weekly_context
+from .targets import (
+    METRICS,
+    Achievement,
+    Actual,
+    StaffAchievement,
+    staff_achievement,
+    store_achievement,
+    store_sales_entered,
+    store_vip_sales_share,
+    target_plans,
+    vip_sales_share,
+)
+
+ZERO = Decimal("0.00")
+TIER_FIGURES = tuple(f"tier_{t}" for t in Tier.values)
+FIGURES = (*DRILL_DOWN, *TIER_FIGURES)
+TREND_MONTHS = 12
+
+# What each figure is, for the drill-down's heading.
+FIGURE_LABELS = {
+    "base": gettext_lazy("期初活跃会员"),
+    "churned": gettext_lazy("流失会员"),
+    "repurchased": gettext_lazy("返单会员"),
+    "win_backs": gettext_lazy("回流会员"),
+    "upgrade_base": gettext_lazy("期初 B/C 级会员"),
+    "upgraded": gettext_lazy("升级会员"),
+    "downgraded": gettext_lazy("降级会员"),
+    "new_members": gettext_lazy("新开卡会员"),
+    "tier_A": gettext_lazy("期末 A 级会员"),
+    "tier_B": gettext_lazy("期末 B 级会员"),
+    "tier_C": gettext_lazy("期末 C 级会员"),
+}
+
+# The formula behind each rate (DOMAIN §6), shown on hover with its numerator and denominator.
+FORMULAS = {
+    "churn_rate": gettext_lazy("流失率 = 期初活跃会员中期末不再活跃的人数 / 期初活跃会员数"),
+    "repurchase_rate": gettext_lazy("返单率 = 期初活跃会员中期内有消费的人数 / 期初活跃会员数"),
+    "upgrade_rate": gettext_lazy("升级率 = 期初 B/C 级会员中期内升级的人数 / 期初 B/C 级会员数"),
+    "follow_up_completion": gettext_lazy("回访完成率 = 期内到期且期末前完成的任务 / 期内到期的任务（不含已取消）"),
+    "follow_up_on_time": gettext_lazy("按时率 = 在到期日当天或之前完成的任务 / 期内到期的任务"),
+    "satisfied": gettext_lazy("满意占比 = 评分 4 分及以上的回访 / 有评分的回访"),
+    "response_within_sla": gettext_lazy("响应及时率 = 时限内首次响应的投诉 / 接收的投诉"),
+    "solution_within_sla": gettext_lazy("解决及时率 = 时限内执行方案的投诉 / 接收的投诉"),
+    "vip_sales_share": gettext_lazy("VIP销售占比 = VIP销售额 / 门店销售总额"),
+    "tier_share": gettext_lazy("等级占比 = 该等级会员数 / 期末会员总数"),
+}
+RATE_LABELS = {
+    "churn_rate": gettext_lazy("流失率"),
+    "repurchase_rate": gettext_lazy("返单率"),
+    "upgrade_rate": gettext_lazy("升级率"),
+    "follow_up_completion": gettext_lazy("回访完成率"),
+    "follow_up_on_time": gettext_lazy("按时率"),
+    "satisfied": gettext_lazy("满意占比"),
+}
+
+
+# --- Rates with their formula --------------------------------------------------------------------
+
+
+@dataclass
+class Rate:
+    """A rate as the KPIs give it ({"numerator", "denominator", "rate"}) with its formula."""
+
+    key: str
+    numerator: int | Decimal | None
+    denominator: int | Decimal | None
+    rate: float | None
+
+    @classmethod
+    def of(cls, key: str, obj: dict | None) -> Rate:
+        obj = obj or {}
+        rate = obj.get("rate")
+        return cls(key, obj.get("numerator"), obj.get("denominator"), None if rate is None else float(rate))
+
+    @property
+    def label(self) -> str:
+        return str(RATE_LABELS.get(self.key, ""))
+
+    @property
+    def percent(self) -> float | None:
+        return None if self.rate is None else round(self.rate * 100, 1)
+
+    @property
+    def title(self) -> str:
+        """流失率 = … / … = 12 / 240 (or why there is no rate)."""
+        formula = str(FORMULAS.get(self.key, ""))
+        if self.denominator is None:
+            return formula
+        if not self.denominator:
+            return _("%(formula)s：分母为 0，无比率") % {"formula": formula}
+        return f"{formula} = {self.numerator} / {self.denominator}"
+
+
+def money(value) -> Decimal:
+    """A money figure from a snapshot (a decimal string; SQLite's JSON may hand back a number)."""
+    if value is None or value == "":
+        return ZERO
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+# --- Store and period from the request -----------------------------------------------------------
+
+
+def store_for(viewer: Staff, raw: str | None) -> Store | None:
+    """The store a page is about. HQ names one (None if not named); everyone else has their own,
+    and naming another store is a 404: it does not exist for them."""
+    raw = (raw or "").strip()
+    if viewer.is_hq:
+        if not raw:
+            return None
+        if not raw.isdigit():
+            raise Http404
+        store = Store.objects.filter(pk=int(raw)).first()
+        if store is None:
+            raise Http404
+        return store
+    if viewer.store_id is None or (raw and raw != str(viewer.store_id)):
+        raise Http404
+    return viewer.store
+
+
+def month_bounds(raw: str | None, today: date) -> tuple[date, date]:
+    """?month=YYYY-MM (default: this month) as a full month; ValueError with a message to show."""
+    if not raw:
+        return parse_month(today.strftime("%Y-%m"))
+    try:
+        start, end = parse_month(raw)
+    except ValueError:
+        raise ValueError(_("月份格式应为 YYYY-MM，例如 %(example)s。") % {"example": today.strftime("%Y-%m")}) from None
+    if start > today:
+        raise ValueError(_("%(month)s 还没开始。") % {"month": raw})
+    if start.year < 2000:
+        raise ValueError(_("月份太早。"))
+    return start, end
+
+
+def week_bounds(raw: str | None, today: date) -> tuple[date, date]:
+    """?week=<a date in the week> as its Monday–Sunday (default: last week, the latest complete)."""
+    if raw:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(_("周应为该周的周一日期，例如 %(example)s。") % {"example": today.isoformat()}) from None
+    else:
+        day = today - timedelta(days=7)
+    monday = day - timedelta(days=day.weekday())
+    if monday > today:
+        raise ValueError(_("%(week)s 这一周还没开始。") % {"week": monday.isoformat()})
+    if monday.year < 2000:
+        raise ValueError(_("日期太早。"))
+    return monday, monday + timedelta(days=6)
+
+
+def shift_month(start: date, months: int) -> date:
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_end(start: date) -> date:
+    return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+
+
+# --- Monthly and weekly reports ------------------------------------------------------------------
+
+
+@dataclass
+class FigureRow:
+    """A line of the report: a count (and its rate) with the members behind it."""
+
+    label: str
+    count: int | None
+    figure: str = ""  # drill-down key ("" when the members are not kept)
+    rate: Rate | None = None
+    share: float | None = None  # tier mix: share of the members at the end
+    of_figure: str = ""  # the denominator's members (upgrade base)
+    of_count: int | None = None
+
+
+@dataclass
+class Report:
+    store: Store
+    kind: str
+    start: date
+    end: date  # the period's end
+    figures: dict
+    snapshot: ReportSnapshot | None = None
+    live_until: date | None = None  # live and the period not over: figures up to this day
+    weekly: dict = field(default_factory=dict)  # the weekly report's extras, named (weekly_context)
+    vip_share: Actual | None = None
+
+    @property
+    def frozen(self) -> bool:
+        return self.snapshot is not None
+
+    def rate(self, key: str) -> Rate:
+        return Rate.of(key, self.figures.get(key))
+
+    @property
+    def drill_down(self) -> set[str]:
+        """The figures whose members can be listed: a snapshot's kept lists, or any when live."""
+        if self.snapshot is not None:
+            return set(self.figures.get("members", {}))
+        return set(FIGURES)
+
+    @property
+    def member_rows(self) -> list[FigureRow]:
+        f = self.figures
+        kept = self.drill_down
+        churn, repurchase, upgrade = self.rate("churn_rate"), self.rate("repurchase_rate"), self.rate("upgrade_rate")
+
+        def key(name: str) -> str:
+            return name if name in kept else ""
+
+        return [
+            FigureRow(_("期初活跃会员"), f.get("active_at_start", churn.denominator), key("base")),
+            FigureRow(_("流失"), churn.numerator, key("churned"), churn, of_figure=key("base")),
+            FigureRow(
+                _("返单（再次消费）"), repurchase.numerator, key("repurchased"), repurchase, of_figure=key("base")
+            ),
+            FigureRow(
+                _("升级"),
+                upgrade.numerator,
+                key("upgraded"),
+                upgrade,
+                of_figure=key("upgrade_base"),
+                of_count=upgrade.denominator,
+            ),
+            FigureRow(_("回流（沉睡后再消费）"), f.get("win_backs"), key("win_backs")),
+            FigureRow(_("降级（月末评审）"), f.get("downgrades"), key("downgraded")),
+            FigureRow(_("新开卡"), f.get("new_members"), key("new_members")),
+        ]
+
+    @property
+    def tier_rows(self) -> list[FigureRow]:
+        mix = self.figures.get("tier_mix", {})
+        labels = dict(Tier.choices)
+        return [
+            FigureRow(
+                str(labels[t]),
+                mix.get(t, {}).get("count"),
+                f"tier_{t}" if f"tier_{t}" in self.drill_down else "",
+                share=mix.get(t, {}).get("share"),
+            )
+            for t in Tier.values
+        ]
+
+    @property
+    def old_vip_sales(self) -> Decimal:
+        return money(self.figures.get("old_vip_sales"))
+
+    @property
+    def new_vip_sales(self) -> Decimal:
+        return money(self.figures.get("new_vip_sales"))
+
+    @property
+    def vip_sales(self) -> Decimal:
+        return self.old_vip_sales + self.new_vip_sales
+
+    @property
+    def rate_completion(self) -> Rate:
+        return self.rate("follow_up_completion")
+
+    @property
+    def rate_on_time(self) -> Rate:
+        return self.rate("follow_up_on_time")
+
+    @property
+    def complaint_categories(self) -> list[tuple[str, dict]]:
+        from complaints.models import Category
+
+        labels = dict(Category.choices)
+        by = self.figures.get("complaints", {}).get("by_category", {})
+        return [(str(labels.get(k, k)), v) for k, v in by.items()]
+
+    @property
+    def satisfaction(self) -> dict:
+        s = self.figures.get("satisfaction", {})
+        return {
+            "scored": s.get("scored", 0),
+            "mean": s.get("mean"),
+            "satisfied": Rate.of("satisfied", s.get("satisfied")),
+        }
+
+    @property
+    def complaint_rates(self) -> tuple[Rate, Rate]:
+        c = self.figures.get("complaints", {})
+        return Rate.of("response_within_sla", c.get("response_within_sla")), Rate.of(
+            "solution_within_sla", c.get("solution_within_sla")
+        )
+
+
+def report_for(*, store: Store, kind: str, start: date, end: date, today: date) -> Report:
+    """The period's report: its snapshot if taken, else live (up to today if the period is not
+    over). Live: `compute_kpis` once, plus for a week the weekly extras."""
+    snapshot = ReportSnapshot.objects.filter(store=store, kind=kind, period_start=start, period_end=end).first()
+    if snapshot is not None:
+        report = Report(store, kind, start, end, snapshot.figures, snapshot=snapshot)
+    else:
+        until = min(end, today)
+        figures = compute_kpis(start=start, end=until, store_ids=[store.pk], store_label=store.code).as_json()
+        if kind == SnapshotKind.WEEKLY:
+            extra = week_figures(store=store, start=start, end=until)
+            sales = sales_by_consultant(store_id=store.pk, start=start, end=until)
+            extra["sales_by_consultant"] = {str(k): f"{v:.2f}" for k, v in sales.items()}
+            extra["people"] = {str(k): v for k, v in extra["people"].items()}
+            figures.update(extra)
+        report = Report(store, kind, start, end, figures, live_until=until if until < end else None)
+    if kind == SnapshotKind.WEEKLY:
+        unsaved = report.snapshot or ReportSnapshot(
+            store=store, kind=kind, period_start=start, period_end=end, figures=report.figures
+        )
+        report.weekly = weekly_context(unsaved)
+    report.vip_share = store_vip_sales_share(
+        store=store, start=start, end=report.live_until or end, vip_sales=report.vip_sales
+    )
+    return report
+
+
+# --- The drill-down ------------------------------------------------------------------------------
+
+
+@dataclass
+class DrillDown:
+    store: Store
+    figure: str
+    start: date
+    end: date
+    ids: set[int]
+    snapshot: ReportSnapshot | None = None
+    mine_only: bool = False
+
+    @property
+    def label(self) -> str:
+        return str(FIGURE_LABELS.get(self.figure, self.figure))
+
+
+def snapshot_get(*, viewer: Staff, pk) -> ReportSnapshot:
+    """A snapshot of the viewer's store (HQ: any), else 404."""
+    qs = ReportSnapshot.objects.select_related("store")
+    if not viewer.is_hq:
+        qs = qs.filter(store_id=viewer.store_id)
+    try:
+        return qs.get(pk=int(pk))
+    except (ReportSnapshot.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def drill_down_for(
+    *, viewer: Staff, figure: str, snapshot: ReportSnapshot | None, store: Store | None, start: date, end: date
+) -> DrillDown:
+    """The members behind a figure: a snapshot's kept list, or the live figure's for the period."""
+    if figure not in FIGURES:
+        raise Http404
+    if snapshot is not None:
+        kept = snapshot.figures.get("members", {})
+        if figure not in kept:
+            raise Http404
+        found = DrillDown(
+            snapshot.store, figure, snapshot.period_start, snapshot.period_end, set(kept[figure]), snapshot
+        )
+    else:
+        kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
+        found = DrillDown(store, figure, start, end, set(kpis.members_behind(figure)))
+    found.mine_only = viewer.is_consultant
+    return found
+
+
+def drill_down_members(*, viewer: Staff, drill: DrillDown):
+    """The listed members as the viewer may see them, by name: their scope (a consultant's own
+    members only), with the consultant joined in."""
+    qs = member_scope(viewer=viewer).filter(pk__in=drill.ids)
+    if viewer.is_consultant:
+        qs = qs.filter(consultant=viewer)
+    return qs.select_related("consultant").order_by("name", "pk")
+
+
+def masked(member: Member) -> str:
+    return mask_phone(member.phone)
+
+
+# --- The store dashboard -------------------------------------------------------------------------
+
+
+@dataclass
+class TrendPoint:
+    month: str
+    snapshot_id: int | None
+    churn: Rate | None
+    repurchase: Rate | None
+    upgrade: Rate | None
+
+
+def rate_trend(*, store: Store, through: date, months: int = TREND_MONTHS) -> list[TrendPoint]:
+    """The upgrade, churn and repurchase rates of the last `months` months, from the store's
+    monthly snapshots (one query, reading only those keys of the figures): the months up to the
+    latest snapshot, or up to last month if this month has none yet. A month without a snapshot
+    is a gap, not a recomputation."""
+    this_month = through.replace(day=1)
+    first = shift_month(this_month, -months)
+    rows = (
+        ReportSnapshot.objects.filter(
+            store=store, kind=SnapshotKind.MONTHLY, period_start__gte=first, period_end__lte=through
+        )
+        .order_by("period_start")
+        .values("pk", "period_start", "figures__churn_rate", "figures__repurchase_rate", "figures__upgrade_rate")
+    )
+    by_month = {row["period_start"]: row for row in rows}
+    last = this_month if this_month in by_month else shift_month(this_month, -1)
+    points = []
+    for offset in range(months - 1, -1, -1):
+        start = shift_month(last, -offset)
+        row = by_month.get(start)
+        points.append(
+            TrendPoint(
+                month=start.strftime("%Y-%m"),
+                snapshot_id=row["pk"] if row else None,
+                churn=Rate.of("churn_rate", row["figures__churn_rate"]) if row else None,
+                repurchase=Rate.of("repurchase_rate", row["figures__repurchase_rate"]) if row else None,
+                upgrade=Rate.of("upgrade_rate", row["figures__upgrade_rate"]) if row else None,
+            )
+        )
+    return points
+
+
+def trend_chart(points: list[TrendPoint]) -> dict:
+    """The line chart's data: percentages (null for a gap) and the hover text of each point."""
+
+    def series(name: str, key: str, label: str, color: str) -> dict:
+        rates = [getattr(p, name) for p in points]
+        return {
+            "label": label,
+            "color": color,
+            "data": [r.percent if r else None for r in rates],
+            "titles": [r.title if r else _("该月没有月报快照") for r in rates],
+            # The hover: "流失率 4.1%（9 / 220）", with the formula below it.
+            "details": [f"{r.numerator} / {r.denominator}" if r and r.denominator is not None else "" for r in rates],
+            "formula": str(FORMULAS[key]),
+        }
+
+    return {
+        "type": "line",
+        "labels": [p.month for p in points],
+        "percent": True,
+        "datasets": [
+            series("upgrade", "upgrade_rate", _("升级率"), "#198754"),
+            series("churn", "churn_rate", _("流失率"), "#dc3545"),
+            series("repurchase", "repurchase_rate", _("返单率"), "#0d6efd"),
+        ],
+    }
+
+
+TIER_COLORS = {"A": "#b8860b", "B": "#4a6fa5", "C": "#6c757d"}
+
+
+def tier_chart(tier_mix: dict) -> dict:
+    labels = dict(Tier.choices)
+    return {
+        "type": "doughnut",
+        "labels": [str(labels[t]) for t in Tier.values],
+        "datasets": [
+            {
+                "label": _("会员数"),
+                "data": [tier_mix.get(t, {}).get("count", 0) for t in Tier.values],
+                "colors": [TIER_COLORS[t] for t in Tier.values],
+            }
+        ],
+    }
+
+
+@dataclass
+class StaffRow:
+    staff: Staff
+    members: int
+    due: int
+    done: int
+    on_time: int
+    satisfaction_mean: float | None
+    scored: int
+    sales: Decimal
+    sales_target: Decimal | None
+    complaints: int
+    achievement: StaffAchievement
+
+    @property
+    def completion(self) -> Rate:
+        return Rate("follow_up_completion", self.done, self.due, self.done / self.due if self.due else None)
+
+    @property
+    def on_time_rate(self) -> Rate:
+        return Rate("follow_up_on_time", self.on_time, self.due, self.on_time / self.due if self.due else None)
+
+    @property
+    def sales_percent(self) -> float | None:
+        if not self.sales_target:
+            return None
+        return round(float(self.sales / self.sales_target) * 100, 1)
+
+    @property
+    def sales_bar(self) -> float:
+        return min(100.0, max(0.0, self.sales_percent or 0.0))
+
+
+def staff_table(*, store: Store, people: list[Staff], start: date, end: date) -> list[StaffRow]:
+    """Per person of the store, the month so far: members served, tasks due / done / on time,
+    satisfaction of their visits, sales against their target, complaints they are responsible
+    for. A fixed number of grouped queries."""
+    achievements = {
+        a.staff.pk: a
+        for a in staff_achievement(store=store, people=people, year=start.year, month=start.month, start=start, end=end)
+    }
+    served = members_by_consultant(store_id=store.pk)
+    tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
+    scores = satisfaction_by_staff(store_id=store.pk, start=start, end=end)
+    _total, by_staff = complaint_figures(store_ids=[store.pk], start=start, end=end, by="staff")
+    complaints = {f.key: f.received for f in by_staff}
+    rows = []
+    for person in people:
+        a = achievements[person.pk]
+        old, new = a.get(TargetMetric.OLD_VIP_SALES), a.get(TargetMetric.NEW_VIP_SALES)
+        targets = [t for t in (old.target, new.target) if t is not None]
+        t = tasks.get(person.pk, {"due": 0, "done": 0, "on_time": 0})
+        s = scores.get(person.pk, {})
+        rows.append(
+            StaffRow(
+                staff=person,
+                members=served.get(person.pk, 0),
+                due=t["due"],
+                done=t["done"],
+                on_time=t["on_time"],
+                satisfaction_mean=round(float(s["mean"]), 2) if s.get("mean") is not None else None,
+                scored=s.get("scored", 0),
+                sales=Decimal(old.actual.value) + Decimal(new.actual.value),
+                sales_target=sum(targets, ZERO) if targets else None,
+                complaints=complaints.get(str(person.pk), 0),
+                achievement=a,
+            )
+        )
+    return rows
+
+
+@dataclass
+class StoreDashboard:
+    store: Store
+    start: date
+    end: date
+    achievement: list[Achievement]
+    figures: dict
+    trend: list[TrendPoint]
+    staff: list[StaffRow]
+
+    @property
+    def rates(self) -> list[Rate]:
+        f = self.figures
+        return [
+            Rate.of("churn_rate", f["churn_rate"]),
+            Rate.of("repurchase_rate", f["repurchase_rate"]),
+            Rate.of("upgrade_rate", f["upgrade_rate"]),
+            Rate.of("follow_up_completion", f["follow_up_completion"]),
+            Rate.of("follow_up_on_time", f["follow_up_on_time"]),
+            Rate.of("satisfied", f["satisfaction"]["satisfied"]),
+        ]
+
+    @property
+    def tier_rows(self) -> list[tuple[str, str, int, float | None]]:
+        labels = dict(Tier.choices)
+        mix = self.figures["tier_mix"]
+        return [(t, str(labels[t]), mix[t]["count"], mix[t]["share"]) for t in Tier.values]
+
+    @property
+    def tier_chart(self) -> dict:
+        return tier_chart(self.figures["tier_mix"])
+
+    @property
+    def trend_chart(self) -> dict:
+        return trend_chart(self.trend)
+
+    @property
+    def has_trend(self) -> bool:
+        return any(p.snapshot_id for p in self.trend)
+
+
+def store_dashboard(*, store: Store, viewer: Staff, today: date) -> StoreDashboard:
+    """The store's month so far (live, against target), its trend (snapshots) and its people."""
+    start, end = today.replace(day=1), today
+    kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
+    plans = target_plans(store=store, year=today.year)
+    achievement = store_achievement(store=store, plans=plans, months=[today.month], start=start, end=end, kpis=kpis)
+    people = list(store_staff(viewer=viewer, store_id=store.pk).order_by("role", "display_name", "username"))
+    return StoreDashboard(
+        store=store,
+        start=start,
+        end=end,
+        achievement=achievement,
+        figures=kpis.as_json(),
+        trend=rate_trend(store=store, through=today),
+        staff=staff_table(store=store, people=people, start=start, end=end),
+    )
+
+
+# --- The consultant's own dashboard --------------------------------------------------------------
+
+
+@dataclass
+class MineInReport:
+    """How many of my members are behind a figure of the latest monthly report."""
+
+    figure: str
+    label: str
+    count: int
+
+
+@dataclass
+class ConsultantDashboard:
+    staff: Staff
+    start: date
+    end: date
+    row: StaffRow
+    tiers: list[tuple[str, str, int]]
+    snapshot: ReportSnapshot | None
+    mine_in_report: list[MineInReport]
+
+    @property
+    def achievement(self) -> list[Achievement]:
+        return list(self.row.achievement.rows.values())
+
+    @property
+    def members(self) -> int:
+        return sum(n for _t, _l, n in self.tiers)
+
+
+def consultant_dashboard(*, viewer: Staff, today: date) -> ConsultantDashboard:
+    """A consultant's own month so far: tasks, sales, members, target achievement, satisfaction,
+    and their members among the latest monthly report's figures."""
+    store = viewer.store
+    start, end = today.replace(day=1), today
+    row = staff_table(store=store, people=[viewer], start=start, end=end)[0]
+    counts = member_tier_counts(store_id=store.pk, consultant_id=viewer.pk)
+    labels = dict(Tier.choices)
+    tiers = [(t, str(labels[t]), counts.get(t, 0)) for t in Tier.values]
+    snapshot = (
+        ReportSnapshot.objects.filter(store=store, kind=SnapshotKind.MONTHLY, period_end__lte=today)
+        .order_by("-period_end")
+        .first()
+    )
+    mine_in_report = []
+    if snapshot is not None:
+        mine = member_ids_of_consultant(store_id=store.pk, consultant_id=viewer.pk)
+        kept = snapshot.figures.get("members", {})
+        for figure in ("churned", "repurchased", "upgraded", "win_backs", "downgraded", "new_members"):
+            if figure in kept:
+                mine_in_report.append(
+                    MineInReport(figure, str(FIGURE_LABELS[figure]), len(mine.intersection(kept[figure])))
+                )
+    return ConsultantDashboard(viewer, start, end, row, tiers, snapshot, mine_in_report)
+
+
+# --- HQ: the stores side by side -----------------------------------------------------------------
+
+
+@dataclass
+class StoreRow:
+    store: Store
+    snapshot: dict | None  # the latest monthly snapshot's headline figures
+    achievement: dict[str, Achievement]
+
+    @property
+    def snapshot_month(self) -> str:
+        return self.snapshot["period_start"].strftime("%Y-%m") if self.snapshot else ""
+
+    @property
+    def rates(self) -> list[Rate | None]:
+        if not self.snapshot:
+            return [None, None, None]
+        return [
+            Rate.of("churn_rate", self.snapshot["figures__churn_rate"]),
+            Rate.of("repurchase_rate", self.snapshot["figures__repurchase_rate"]),
+            Rate.of("upgrade_rate", self.snapshot["figures__upgrade_rate"]),
+        ]
+
+    @property
+    def vip_sales(self) -> Decimal:
+        return sum(
+            (
+                Decimal(self.achievement[m].actual.value)
+                for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES)
+            ),
+            ZERO,
+        )
+
+    @property
+    def vip_target(self) -> Decimal | None:
+        targets = [self.achievement[m].target for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES)]
+        targets = [t for t in targets if t is not None]
+        return sum(targets, ZERO) if targets else None
+
+    def get(self, metric: str) -> Achievement:
+        return self.achievement[metric]
+
+
+@dataclass
+class HqOverview:
+    start: date
+    end: date
+    rows: list[StoreRow]
+    total: dict[str, Achievement]
+
+    @property
+    def chart(self) -> dict:
+        """Month-to-date VIP sales per store against the month's target."""
+        return {
+            "type": "bar",
+            "labels": [r.store.name for r in self.rows],
+            "money": True,
+            "datasets": [
+                {
+                    "label": _("VIP销售额（本月至今）"),
+                    "color": "#0d6efd",
+                    "data": [float(r.vip_sales) for r in self.rows],
+                },
+                {
+                    "label": _("本月目标"),
+                    "color": "#adb5bd",
+                    "data": [float(r.vip_target) if r.vip_target is not None else None for r in self.rows],
+                },
+            ],
+        }
+
+
+def hq_overview(*, today: date) -> HqOverview:
+    """Every active store: the latest monthly snapshot's rates (one query over the snapshots of
+    the last 13 months, reading only headline keys) and the month so far against the month's
+    targets (grouped reads: one query per measure for all stores)."""
+    start, end = today.replace(day=1), today
+    stores = list(Store.objects.filter(is_active=True).order_by("code"))
+    ids = [s.pk for s in stores]
+    latest: dict[int, dict] = {}
+    for row in (
+        ReportSnapshot.objects.filter(
+            store_id__in=ids,
+            kind=SnapshotKind.MONTHLY,
+            period_end__lte=today,
+            period_start__gte=shift_month(start, -13),
+        )
+        .order_by("store_id", "-period_end")
+        .values(
+            "pk",
+            "store_id",
+            "period_start",
+            "taken_at",
+            "figures__churn_rate",
+            "figures__repurchase_rate",
+            "figures__upgrade_rate",
+            "figures__active_at_start",
+        )
+    ):
+        latest.setdefault(row["store_id"], row)
+    sales = vip_sales_by_store(store_ids=ids, start=start, end=end)
+    opened = new_members_by_store(store_ids=ids, start=start, end=end)
+    tasks = follow_up_figures_by(by="store", store_ids=ids, start=start, end=end)
+    entered = store_sales_entered(store_ids=ids, start=start, end=end)
+    days = (end - start).days + 1
+    # A store that left days out is compared on its entered days only: one query for all stores,
+    # made only then.
+    day_sales: dict[int, dict[date, Decimal]] = {}
+    if any(0 < len(entered.get(pk, {})) < days for pk in ids):
+        for (store_id, day), amount in vip_sales_by_store_and_day(store_ids=ids, start=start, end=end).items():
+            day_sales.setdefault(store_id, {})[day] = amount
+    targets: dict[tuple[int, str], Decimal] = {
+        (store_id, metric): amount
+        for store_id, metric, amount in MonthlyTarget.objects.filter(
+            annual__store_id__in=ids, annual__year=start.year, month=start.month
+        ).values_list("annual__store_id", "annual__metric", "amount")
+    }
+    rows = []
+    for store in stores:
+        old, new = sales.get(store.pk, (ZERO, ZERO))
+        t = tasks.get(store.pk, {"due": 0, "done": 0})
+        actuals = {
+            TargetMetric.OLD_VIP_SALES: Actual(old),
+            TargetMetric.NEW_VIP_SALES: Actual(new),
+            TargetMetric.NEW_MEMBERS: Actual(Decimal(opened.get(store.pk, 0))),
+            TargetMetric.VIP_SALES_SHARE: vip_sales_share(
+                vip_sales=old + new, entered=entered.get(store.pk), days=days, vip_by_day=day_sales.get(store.pk, {})
+            ),
+            TargetMetric.FOLLOW_UP_COMPLETION: _completion(t["done"], t["due"]),
+        }
+        achievement = {m: Achievement(m, targets.get((store.pk, m)), actuals[m]) for m in METRICS}
+        rows.append(StoreRow(store=store, snapshot=latest.get(store.pk), achievement=achievement))
+    return HqOverview(start=start, end=end, rows=rows, total=_chain_total(rows))
+
+
+def _completion(done: int, due: int) -> Actual:
+    return Actual((Decimal(done) / Decimal(due)).quantize(Decimal("0.0001")) if due else None, done, due)
+
+
+def _chain_total(rows: list[StoreRow]) -> dict[str, Achievement]:
+    """The chain's month so far: sums of the stores' figures and targets; the VIP share over the
+    stores (and days) with entered totals; completion over all tasks."""
+
+    def summed(metric: str) -> Achievement:
+        actual = sum((Decimal(r.get(metric).actual.value) for r in rows), ZERO)
+        targets = [r.get(metric).target for r in rows if r.get(metric).target is not None]
+        return Achievement(metric, sum(targets, ZERO) if targets else None, Actual(actual))
+
+    total = {m: summed(m) for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES, TargetMetric.NEW_MEMBERS)}
+    shares = [r.get(TargetMetric.VIP_SALES_SHARE).actual for r in rows]
+    shares = [a for a in shares if a.value is not None]
+    vip = sum((a.numerator for a in shares), ZERO)
+    till = sum((a.denominator for a in shares), ZERO)
+    total[TargetMetric.VIP_SALES_SHARE] = Achievement(
+        TargetMetric.VIP_SALES_SHARE,
+        None,
+        Actual((vip / till).quantize(Decimal("0.0001")), vip, till) if till else Actual(None),
+    )
+    done = sum(r.get(TargetMetric.FOLLOW_UP_COMPLETION).actual.numerator or 0 for r in rows)
+    due = sum(r.get(TargetMetric.FOLLOW_UP_COMPLETION).actual.denominator or 0 for r in rows)
+    total[TargetMetric.FOLLOW_UP_COMPLETION] = Achievement(
+        TargetMetric.FOLLOW_UP_COMPLETION, None, _completion(done, due)
+    )
+    return total
