@@ -1,5 +1,6 @@
 """Admin for support and HQ. It reads everything, but it does not go around the tier engine: the
 ledger (purchases) and tier history are written by the services only, so here they are read-only."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -23,9 +24,19 @@ class ProgramRulesForm(forms.ModelForm):
     class Meta:
         model = ProgramRules
         fields = (
-            "tier_a_min", "tier_b_min", "spend_window_days", "upgrade_candidate_ratio", "churn_days", "win_back_days",
-            "care_days_a", "care_days_b", "care_days_c", "post_purchase_days", "lead_days",
-            "complaint_response_hours", "complaint_solution_hours",
+            "tier_a_min",
+            "tier_b_min",
+            "spend_window_days",
+            "upgrade_candidate_ratio",
+            "churn_days",
+            "win_back_days",
+            "care_days_a",
+            "care_days_b",
+            "care_days_c",
+            "post_purchase_days",
+            "lead_days",
+            "complaint_response_hours",
+            "complaint_solution_hours",
         )
 
     def clean(self):
@@ -44,8 +55,20 @@ class ProgramRulesAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_at",)
     fieldsets = (
         (_("等级"), {"fields": ("tier_a_min", "tier_b_min", "spend_window_days", "upgrade_candidate_ratio")}),
-        (_("回访与关怀"), {"fields": ("churn_days", "win_back_days", "care_days_a", "care_days_b", "care_days_c",
-                                   "post_purchase_days", "lead_days")}),
+        (
+            _("回访与关怀"),
+            {
+                "fields": (
+                    "churn_days",
+                    "win_back_days",
+                    "care_days_a",
+                    "care_days_b",
+                    "care_days_c",
+                    "post_purchase_days",
+                    "lead_days",
+                )
+            },
+        ),
         (_("投诉"), {"fields": ("complaint_response_hours", "complaint_solution_hours")}),
         (None, {"fields": ("updated_at",)}),
     )
@@ -63,8 +86,12 @@ class ProgramRulesAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.changed_data:
-            audit_log(actor=request.user, action="program_rules.changed", obj=obj,
-                      changes={name: str(form.cleaned_data[name]) for name in form.changed_data})
+            audit_log(
+                actor=request.user,
+                action="program_rules.changed",
+                obj=obj,
+                changes={name: str(form.cleaned_data[name]) for name in form.changed_data},
+            )
         if set(form.changed_data) & set(TIER_RULES):
             messages.warning(
                 request, _("等级门槛或统计窗口已修改：运行 manage.py rebuild_tiers 按新规则重算所有会员的等级。")
@@ -77,9 +104,27 @@ class MemberAdminForm(forms.ModelForm):
     class Meta:
         model = Member
         fields = (
-            "card_no", "name", "gender", "phone", "birthday", "birthday_lunar", "home_store", "consultant", "opened_by",
-            "joined_on", "address", "email", "wechat", "marketing_consent", "marketing_consent_at", "top_size",
-            "bottom_size", "shoe_size", "style_preferences", "notes", "tags",
+            "card_no",
+            "name",
+            "gender",
+            "phone",
+            "birthday",
+            "birthday_lunar",
+            "home_store",
+            "consultant",
+            "opened_by",
+            "joined_on",
+            "address",
+            "email",
+            "wechat",
+            "marketing_consent",
+            "marketing_consent_at",
+            "top_size",
+            "bottom_size",
+            "shoe_size",
+            "style_preferences",
+            "notes",
+            "tags",
         )
 
     def clean_phone(self):
@@ -126,8 +171,20 @@ class MemberAdmin(admin.ModelAdmin):
     actions = ("replay_tiers",)
     fieldsets = (
         (None, {"fields": ("card_no", "name", "gender", "phone", "birthday", "birthday_lunar")}),
-        (_("门店"), {"fields": ("home_store", "consultant", "opened_by", "joined_on", "tier", "tier_locked",
-                              "open_complaints")}),
+        (
+            _("门店"),
+            {
+                "fields": (
+                    "home_store",
+                    "consultant",
+                    "opened_by",
+                    "joined_on",
+                    "tier",
+                    "tier_locked",
+                    "open_complaints",
+                )
+            },
+        ),
         (_("联系与营销"), {"fields": ("address", "email", "wechat", "marketing_consent", "marketing_consent_at")}),
         (_("偏好"), {"fields": ("top_size", "bottom_size", "shoe_size", "style_preferences", "notes", "tags")}),
         (None, {"fields": ("erased_at", "created_at", "updated_at")}),
@@ -158,8 +215,14 @@ class MemberAdmin(admin.ModelAdmin):
         if not change and obj.opened_by_id is None:
             obj.opened_by = request.user
         super().save_model(request, obj, form, change)
-        audit_log(actor=request.user, action="member.edited" if change else "member.created", obj=obj,
-                  store=obj.home_store, fields=sorted(form.changed_data), via="admin")
+        audit_log(
+            actor=request.user,
+            action="member.edited" if change else "member.created",
+            obj=obj,
+            store=obj.home_store,
+            fields=sorted(form.changed_data),
+            via="admin",
+        )
         if change and "joined_on" in form.changed_data:
             tiers_replay(member_ids=[obj.pk])
 
