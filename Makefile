@@ -11,13 +11,14 @@ BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v pyth
 export VENV
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test e2e lint bench clean distclean
+.PHONY: help venv run test e2e lint messages bench clean distclean
 
 help:
 	@echo "make run    set up (first time), migrate, seed the demo once, then run web + worker + beat"
 	@echo "make test   set up (first time), then run the whole test suite (pytest tests/)"
 	@echo "make e2e    only the browser tests (tests/e2e; needs Debian's chromium)"
-	@echo "make lint   ruff check and makemigrations --check"
+	@echo "make lint   ruff check, djlint on the templates and makemigrations --check"
+	@echo "make messages  update the English catalog (locale/en) from the code and compile it (needs gettext)"
 	@echo "make bench  run every bench/bench_*.py"
 	@echo "make clean  remove caches and collected static files (keeps the database and the login)"
 	@echo "make distclean  also remove var/ (database, demo data, saved login) and the virtualenv"
@@ -43,7 +44,16 @@ e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/djlint templates --lint
 	$(PY) manage.py makemigrations --check --dry-run
+
+# The msgids are the Chinese UI. Translate what is new, empty or fuzzy in locale/en/LC_MESSAGES/django.po,
+# then run this again to compile django.mo; both are committed (a fresh machine may lack msgfmt),
+# and tests/test_i18n.py fails on an untranslated, fuzzy, stale or uncompiled message.
+MESSAGES_IGNORE := --ignore=.venv --ignore=$(VENV) --ignore=var --ignore=static --ignore=tests --ignore=node_modules
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l en --no-obsolete $(MESSAGES_IGNORE)
+	$(PY) manage.py compilemessages -l en $(MESSAGES_IGNORE)
 
 bench: $(STAMP)
 	@found=0; for script in bench/bench_*.py; do \

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Store(models.Model):
@@ -15,7 +16,7 @@ class Store(models.Model):
 
     class Meta:
         verbose_name = _("门店")
-        verbose_name_plural = _("门店")
+        verbose_name_plural = pgettext_lazy("plural", "门店")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -42,7 +43,7 @@ class Staff(AbstractUser):
 
     class Meta:
         verbose_name = _("员工")
-        verbose_name_plural = _("员工")
+        verbose_name_plural = pgettext_lazy("plural", "员工")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(role="hq") | models.Q(store__isnull=False),
@@ -103,7 +104,7 @@ class ConfidentialityAgreement(models.Model):
 
     class Meta:
         verbose_name = _("保密协议")
-        verbose_name_plural = _("保密协议")
+        verbose_name_plural = pgettext_lazy("plural", "保密协议")
         constraints = [
             models.UniqueConstraint(fields=["staff", "version"], name="agreement_once_per_version"),
         ]
@@ -127,7 +128,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         verbose_name = _("审计日志")
-        verbose_name_plural = _("审计日志")
+        verbose_name_plural = pgettext_lazy("plural", "审计日志")
         ordering = ["-at"]
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
@@ -148,7 +149,7 @@ class Notification(models.Model):
 
     class Meta:
         verbose_name = _("通知")
-        verbose_name_plural = _("通知")
+        verbose_name_plural = pgettext_lazy("plural", "通知")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
 

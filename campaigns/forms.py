@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Staff, Store
-from members.forms import ServiceErrorsMixin, StaffChoiceField, date_widget, staff_choices
+from members.forms import BIRTHDAY_MONTHS, ServiceErrorsMixin, StaffChoiceField, date_widget, staff_choices
 from members.models import MemberTag, Tier
 from visits.forms import add_months, month_widget
 
@@ -42,7 +42,7 @@ SEGMENT_FIELDS = [
     "consultant",
     "tags",
 ]
-MONTH_CHOICES = [("", _("不限"))] + [(m, _("%(month)d 月") % {"month": m}) for m in range(1, 13)]
+MONTH_CHOICES = [("", _("不限")), *BIRTHDAY_MONTHS]
 
 
 class SegmentForm(ServiceErrorsMixin, forms.Form):

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Store
 from members.models import MONEY, Member
@@ -63,7 +64,7 @@ class Campaign(models.Model):
 
     class Meta:
         verbose_name = _("活动")
-        verbose_name_plural = _("活动")
+        verbose_name_plural = pgettext_lazy("plural", "活动")
         ordering = ["-start_date", "-id"]
         indexes = [models.Index(fields=["status", "start_date"], name="campaign_status_start_idx")]
         constraints = [
@@ -98,7 +99,7 @@ class CampaignMember(models.Model):
 
     class Meta:
         verbose_name = _("活动名单")
-        verbose_name_plural = _("活动名单")
+        verbose_name_plural = pgettext_lazy("plural", "活动名单")
         constraints = [models.UniqueConstraint(fields=["campaign", "member"], name="campaign_member_once")]
         indexes = [models.Index(fields=["campaign", "consultant"], name="campaign_member_consultant_idx")]
 

@@ -254,7 +254,7 @@ def segment_in_words(segment: Segment) -> list[tuple[str, str]]:
     One query each for a chosen consultant and chosen tags."""
     lines = [(_("营销同意"), _("必须（始终生效）"))]
     if segment.tiers:
-        lines.append((_("等级"), "、".join(str(Tier(t).label) for t in segment.tiers)))
+        lines.append((_("等级"), _("、").join(str(Tier(t).label) for t in segment.tiers)))
     if segment.last_purchase_from or segment.last_purchase_to:
         start = segment.last_purchase_from.isoformat() if segment.last_purchase_from else "…"
         end = segment.last_purchase_to.isoformat() if segment.last_purchase_to else "…"
@@ -270,5 +270,5 @@ def segment_in_words(segment: Segment) -> list[tuple[str, str]]:
         lines.append((_("专属顾问"), str(consultant) if consultant else "—"))
     if segment.tag_ids:
         names = MemberTag.objects.filter(pk__in=segment.tag_ids).order_by("name").values_list("name", flat=True)
-        lines.append((_("标签"), "、".join(names) or "—"))
+        lines.append((_("标签"), _("、").join(names) or "—"))
     return lines

@@ -1,10 +1,10 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ComplaintsConfig(AppConfig):
     name = "complaints"
-    verbose_name = _("投诉")
+    verbose_name = pgettext_lazy("plural", "投诉")
 
     def ready(self) -> None:
         from visits.signals import task_completed

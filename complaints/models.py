@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Store
 from members.models import MONEY, Member
@@ -110,7 +111,7 @@ class Complaint(models.Model):
 
     class Meta:
         verbose_name = _("投诉")
-        verbose_name_plural = _("投诉")
+        verbose_name_plural = pgettext_lazy("plural", "投诉")
         ordering = ["-received_at", "-id"]
         indexes = [
             models.Index(fields=["store", "status"], name="complaint_store_status_idx"),
@@ -157,7 +158,7 @@ class ComplaintEvent(models.Model):
 
     class Meta:
         verbose_name = _("投诉记录")
-        verbose_name_plural = _("投诉记录")
+        verbose_name_plural = pgettext_lazy("plural", "投诉记录")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["complaint", "at"], name="complaint_event_idx")]
 

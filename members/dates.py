@@ -5,6 +5,8 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from lunardate import LunarDate
 
 _LUNAR_MONTHS = "正二三四五六七八九十冬腊"
@@ -70,10 +72,17 @@ def occurrences_between(original: date, *, lunar: bool, start: date, end: date) 
 
 
 def lunar_label(original: date) -> str:
-    """农历 month and day in words, e.g. 农历三月初八 (闰 for a leap month)."""
+    """农历 month and day in words, e.g. 农历三月初八 (闰 for a leap month); in numbers outside Chinese."""
     lunar_date = to_lunar(original)
     if lunar_date is None:
         return ""
+    if not (get_language() or "zh-hans").startswith("zh"):
+        # Other languages have no words for the lunar months and days (正月, 初八): numbers, as in
+        # "lunar 3/8" (leap months marked).
+        numbers = {"month": lunar_date.month, "day": lunar_date.day}
+        if lunar_date.is_leap_month:
+            return _("农历闰%(month)s月%(day)s日") % numbers
+        return _("农历%(month)s月%(day)s日") % numbers
     month = ("闰" if lunar_date.is_leap_month else "") + _LUNAR_MONTHS[lunar_date.month - 1] + "月"
     d = lunar_date.day
     if d == 10:

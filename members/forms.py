@@ -66,6 +66,24 @@ def staff_choices(*, viewer: Staff, store_id: int | None = None):
 # --- The member list's filters ---------------------------------------------------------------
 
 
+# Lazy and one literal each: formatting a lazy "%(month)d 月" at import time would freeze it in the
+# language of the moment, and English reads month names (May), not numbers.
+BIRTHDAY_MONTHS = [
+    (1, _("1 月")),
+    (2, _("2 月")),
+    (3, _("3 月")),
+    (4, _("4 月")),
+    (5, _("5 月")),
+    (6, _("6 月")),
+    (7, _("7 月")),
+    (8, _("8 月")),
+    (9, _("9 月")),
+    (10, _("10 月")),
+    (11, _("11 月")),
+    (12, _("12 月")),
+]
+
+
 class MemberFilterForm(forms.Form):
     q = forms.CharField(
         label=_("搜索"),
@@ -85,7 +103,7 @@ class MemberFilterForm(forms.Form):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[("", _("全部月份"))] + [(m, _("%(month)d 月") % {"month": m}) for m in range(1, 13)],
+        choices=[("", _("全部月份")), *BIRTHDAY_MONTHS],
     )
 
     def __init__(self, *args, viewer: Staff, **kwargs):

@@ -39,7 +39,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
@@ -217,7 +217,7 @@ class ImportPreview:
 
     @property
     def kind_label(self) -> str:
-        return _("会员") if self.kind == MEMBERS else _("消费记录")
+        return pgettext("plural", "会员") if self.kind == MEMBERS else _("消费记录")
 
     def samples(self, n: int = 5) -> list[MemberRow | PurchaseRow]:
         """A few good rows to show, new and updated ones first."""
@@ -377,9 +377,9 @@ def map_header(header: Sequence[Any], kind: str, *, store_given: bool) -> tuple[
     missing = [f"{COLUMN_LABELS[c]}（{c}）" for c in required if c not in index]
     problems = []
     if missing:
-        problems.append(_("第 1 行（表头）缺少必填列：%(columns)s。") % {"columns": "、".join(missing)})
+        problems.append(_("第 1 行（表头）缺少必填列：%(columns)s。") % {"columns": _("、").join(missing)})
     if twice:
-        problems.append(_("第 1 行（表头）这些列出现了两次：%(columns)s。") % {"columns": "、".join(twice)})
+        problems.append(_("第 1 行（表头）这些列出现了两次：%(columns)s。") % {"columns": _("、").join(twice)})
     if problems:
         raise ImportFileError(" ".join(problems))
     return index, ignored

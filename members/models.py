@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import ExtractMonth
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Store
 
@@ -52,7 +53,7 @@ class ProgramRules(models.Model):
 
     class Meta:
         verbose_name = _("会员计划规则")
-        verbose_name_plural = _("会员计划规则")
+        verbose_name_plural = pgettext_lazy("plural", "会员计划规则")
         constraints = [
             models.CheckConstraint(condition=models.Q(pk=1), name="program_rules_single_row"),
             models.CheckConstraint(condition=models.Q(tier_a_min__gt=models.F("tier_b_min")), name="tier_a_above_b"),
@@ -85,7 +86,7 @@ class MemberTag(models.Model):
 
     class Meta:
         verbose_name = _("会员标签")
-        verbose_name_plural = _("会员标签")
+        verbose_name_plural = pgettext_lazy("plural", "会员标签")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -152,7 +153,7 @@ class Member(models.Model):
 
     class Meta:
         verbose_name = _("会员")
-        verbose_name_plural = _("会员")
+        verbose_name_plural = pgettext_lazy("plural", "会员")
         ordering = ["-joined_on", "-id"]
         indexes = [
             models.Index(fields=["home_store", "tier"], name="member_store_tier_idx"),
@@ -192,7 +193,7 @@ class ImportantDate(models.Model):
 
     class Meta:
         verbose_name = _("重要日期")
-        verbose_name_plural = _("重要日期")
+        verbose_name_plural = pgettext_lazy("plural", "重要日期")
         ordering = ["date"]
 
     def __str__(self) -> str:
@@ -233,7 +234,7 @@ class Purchase(models.Model):
 
     class Meta:
         verbose_name = _("消费记录")
-        verbose_name_plural = _("消费记录")
+        verbose_name_plural = pgettext_lazy("plural", "消费记录")
         ordering = ["-date", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["store", "receipt_no"], name="purchase_receipt_unique_per_store"),
@@ -281,7 +282,7 @@ class TierChange(models.Model):
 
     class Meta:
         verbose_name = _("等级变更")
-        verbose_name_plural = _("等级变更")
+        verbose_name_plural = pgettext_lazy("plural", "等级变更")
         ordering = ["date", "id"]
         indexes = [
             models.Index(fields=["member", "date"], name="tierchange_member_date_idx"),
@@ -306,7 +307,7 @@ class TierHold(models.Model):
 
     class Meta:
         verbose_name = _("等级评审暂缓")
-        verbose_name_plural = _("等级评审暂缓")
+        verbose_name_plural = pgettext_lazy("plural", "等级评审暂缓")
         constraints = [models.UniqueConstraint(fields=["member", "date"], name="tier_hold_once_per_member_date")]
 
     def __str__(self) -> str:
@@ -324,7 +325,7 @@ class TierReview(models.Model):
 
     class Meta:
         verbose_name = _("月末等级评审")
-        verbose_name_plural = _("月末等级评审")
+        verbose_name_plural = pgettext_lazy("plural", "月末等级评审")
         constraints = [models.UniqueConstraint(fields=["store", "date"], name="tier_review_once_per_store_date")]
 
     def __str__(self) -> str:

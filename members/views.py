@@ -59,6 +59,11 @@ def _editable_member(request: HttpRequest, pk: int) -> Member:
     return member
 
 
+def _member_action(request: HttpRequest, member: Member, form, *, heading: str, submit_label: str) -> HttpResponse:
+    context = {"form": form, "member": member, "heading": heading, "submit_label": submit_label}
+    return render(request, "members/member_action.html", context)
+
+
 # --- List ------------------------------------------------------------------------------------
 
 
@@ -230,7 +235,7 @@ def purchase_add(request: HttpRequest, pk: int) -> HttpResponse:
                     % {"before": Tier(tier_before).label, "after": member.get_tier_display()},
                 )
             return redirect("members:detail", pk=member.pk)
-    return render(request, "members/purchase_form.html", {"form": form, "member": member})
+    return _member_action(request, member, form, heading=_("登记消费/退货"), submit_label=_("登记"))
 
 
 def _receipt(purchase) -> dict:
@@ -304,7 +309,7 @@ def member_assign(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("已取消 %(member)s 的专属顾问。") % {"member": member.name})
             return redirect("members:detail", pk=member.pk)
-    return render(request, "members/member_assign.html", {"form": form, "member": member})
+    return _member_action(request, member, form, heading=_("分配专属顾问"), submit_label=_("保存"))
 
 
 @role_required(*MANAGERS)
@@ -333,4 +338,4 @@ def member_tier(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, _("等级已设为 %(tier)s。") % {"tier": member.get_tier_display()})
             return redirect("members:detail", pk=member.pk)
-    return render(request, "members/member_tier.html", {"form": form, "member": member})
+    return _member_action(request, member, form, heading=_("调整等级"), submit_label=_("保存"))

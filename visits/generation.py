@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
 from members.dates import next_occurrence
@@ -171,7 +172,7 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.POST_PURCHASE,
             due=on + timedelta(days=rules.post_purchase_days),
             origin=f"purchase:{pk}",
-            note=f"小票 {receipt_no}",
+            note=_("小票 %(receipt)s") % {"receipt": receipt_no},
         )
 
 
@@ -198,7 +199,7 @@ def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.BIRTHDAY_PREP,
             due=on,
             origin=f"birthday:{prep_day}",
-            note=f"生日 {prep_day}",
+            note=_("生日 %(date)s") % {"date": prep_day},
         )
         batch.gift(member_id=member_id, tier=tier, occasion=Occasion.BIRTHDAY, on=prep_day)
     for member_id, consultant_id, _tier in _birthdays_on(batch.store, on):
@@ -220,7 +221,7 @@ def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.OCCASION,
             due=on,
             origin=f"occasion-prep:{pk}:{prep_day}",
-            note=f"准备：{what} {prep_day}",
+            note=_("准备：%(what)s %(date)s") % {"what": what, "date": prep_day},
         )
         batch.gift(member_id=member_id, tier=tier, occasion=occasion_of(kind), on=prep_day, label=what)
     for pk, member_id, consultant_id, _tier, kind, label in _important_dates_on(batch.store, on):
@@ -255,5 +256,5 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.WIN_BACK,
             due=on,
             origin=f"win_back:{last_activity_day}",
-            note=f"{lapse_day} 将流失",
+            note=_("%(date)s 将流失") % {"date": lapse_day},
         )

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Store
 from members.models import MONEY, Member, Tier
@@ -55,7 +56,7 @@ class Visit(models.Model):
 
     class Meta:
         verbose_name = _("回访记录")
-        verbose_name_plural = _("回访记录")
+        verbose_name_plural = pgettext_lazy("plural", "回访记录")
         ordering = ["-at", "-id"]
         indexes = [
             models.Index(fields=["member", "-at"], name="visit_member_at_idx"),
@@ -101,7 +102,7 @@ class FollowUpTask(models.Model):
 
     class Meta:
         verbose_name = _("回访任务")
-        verbose_name_plural = _("回访任务")
+        verbose_name_plural = pgettext_lazy("plural", "回访任务")
         ordering = ["due_date", "id"]
         constraints = [
             models.UniqueConstraint(fields=["member", "kind", "origin"], name="task_once_per_member_kind_origin"),
@@ -147,7 +148,7 @@ class Invitation(models.Model):
 
     class Meta:
         verbose_name = _("邀约")
-        verbose_name_plural = _("邀约")
+        verbose_name_plural = pgettext_lazy("plural", "邀约")
         ordering = ["-for_date", "-id"]
         indexes = [
             models.Index(fields=["store", "for_date"], name="invitation_store_date_idx"),
@@ -174,7 +175,7 @@ class GiftPolicy(models.Model):
 
     class Meta:
         verbose_name = _("礼品标准")
-        verbose_name_plural = _("礼品标准")
+        verbose_name_plural = pgettext_lazy("plural", "礼品标准")
         ordering = ["occasion", "tier"]
         constraints = [models.UniqueConstraint(fields=["tier", "occasion"], name="gift_policy_once_per_tier_occasion")]
 
@@ -214,7 +215,7 @@ class GiftPlan(models.Model):
 
     class Meta:
         verbose_name = _("礼品计划")
-        verbose_name_plural = _("礼品计划")
+        verbose_name_plural = pgettext_lazy("plural", "礼品计划")
         ordering = ["occasion_date", "id"]
         constraints = [
             models.UniqueConstraint(

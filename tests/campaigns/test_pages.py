@@ -303,8 +303,8 @@ def test_it_shows_the_results_of_a_small_campaign(client, small_campaign, staff_
     page = response.content.decode()
     assert "业绩归因期：2026-03-10 至 2026-03-19（含结束后 7 天）" in page
     assert "2/4" in page  # attendance with its numerator and denominator
-    # Money as the Chinese locale writes it: no thousands separator.
-    assert "¥18000.00" in page and "¥50000.00" in page and "¥3000.00" in page
+    # Money with thousands separators (the money filter), although the Chinese locale groups none.
+    assert "¥18,000.00" in page and "¥50,000.00" in page and "¥3,000.00" in page
     assert 'style="width: 66.7%"' in page  # the attendance goal's bar
     assert reverse("members:detail", args=[small_campaign.people["甲"].pk]) in page
     assert "已成交" in page and "已婉拒" in page
@@ -382,13 +382,13 @@ def test_it_refuses_changes_to_an_archived_campaign_and_shows_its_frozen_figures
     assert live.context["figures"]["total"]["sales"] == "25000.00"
     for response in (page, printable):
         assert response.context["figures"]["total"]["sales"] == "18000.00"
-        assert "¥18000.00" in response.content.decode() and "¥25000.00" not in response.content.decode()
+        assert "¥18,000.00" in response.content.decode() and "¥25,000.00" not in response.content.decode()
     assert "<form" not in page.content.decode().split("店长总结")[1]  # read-only
     assert "<nav" not in printable.content.decode()  # a sheet for paper
     # A consultant reads the frozen totals; the frozen lines name consultants, so they are not shown.
     client.force_login(staff_a.consultant)
     theirs = client.get(reverse("campaigns:summary", args=[small_campaign.pk])).content.decode()
-    assert "¥18000.00" in theirs and "李顾问" not in theirs
+    assert "¥18,000.00" in theirs and "李顾问" not in theirs
 
 
 # --- List and calendar -----------------------------------------------------------------------

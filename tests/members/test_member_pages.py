@@ -84,8 +84,8 @@ def test_it_shows_the_spend_and_what_is_missing_to_the_next_tier(client, staff_a
 
     html = detail(client, member_a).content.decode()
 
-    assert "¥7000.00" in html  # zh-hans groups no thousands
-    assert "距 B 级 还差" in html and "¥3000.00" in html
+    assert "¥7,000.00" in html  # grouped by the money filter, although zh-hans groups no thousands
+    assert "距 B 级 还差" in html and "¥3,000.00" in html
 
 
 def test_it_shows_the_tier_history_and_the_lock(client, staff_a, member_a):
