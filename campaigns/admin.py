@@ -15,20 +15,7 @@ from accounts.admin import ReadOnlyAdmin
 
 from .models import Campaign, CampaignMember, CampaignStatus
 from .segments import Segment
-from .services import campaign_save
-
-# campaign_save's plan fields, in the order the form shows them.
-PLAN_FIELDS = (
-    "name",
-    "type",
-    "start_date",
-    "end_date",
-    "attribution_days",
-    "budget",
-    "goal_invitees",
-    "goal_attendance",
-    "goal_sales",
-)
+from .services import PLAN_FIELDS, campaign_save
 
 
 class CampaignAdminForm(forms.ModelForm):

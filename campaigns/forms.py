@@ -20,18 +20,8 @@ from visits.forms import add_months, month_widget
 
 from .models import Campaign, CampaignStatus
 from .segments import Segment
+from .services import PLAN_FIELDS
 
-PLAN_FIELDS = [
-    "name",
-    "type",
-    "start_date",
-    "end_date",
-    "attribution_days",
-    "budget",
-    "goal_invitees",
-    "goal_attendance",
-    "goal_sales",
-]
 SEGMENT_FIELDS = [
     "tiers",
     "last_purchase_from",

@@ -18,7 +18,8 @@ from visits.services import invitations_bulk_create
 from .models import Campaign, CampaignMember, CampaignStatus
 from .segments import Segment, segment_members
 
-PLAN_FIELDS = {
+# campaign_save's plan fields, in the order forms show them.
+PLAN_FIELDS = (
     "name",
     "type",
     "start_date",
@@ -28,7 +29,7 @@ PLAN_FIELDS = {
     "goal_invitees",
     "goal_attendance",
     "goal_sales",
-}
+)
 
 
 def _stores_allowed(by: Staff, stores: list[Store]) -> None:
@@ -48,7 +49,7 @@ def campaign_save(
     *, by: Staff, stores: list[Store], segment: Segment, campaign: Campaign | None = None, **fields: Any
 ) -> Campaign:
     """Create or edit a campaign's plan. The segment can change only before launch."""
-    unknown = set(fields) - PLAN_FIELDS
+    unknown = set(fields) - set(PLAN_FIELDS)
     if unknown:
         raise ValueError(f"not plan fields: {sorted(unknown)}")
     # Read the campaign afresh under a lock: the caller's copy may predate a launch or archiving.
