@@ -49,6 +49,12 @@ class ProgramRules(models.Model):
     )
     complaint_response_hours = models.PositiveIntegerField(_("投诉首次响应时限（小时）"), default=24)
     complaint_solution_hours = models.PositiveIntegerField(_("投诉解决时限（小时）"), default=48)
+    daily_care_capacity = models.PositiveIntegerField(
+        _("每人每天关怀任务上限"), default=15, validators=[MinValueValidator(1)]
+    )
+    attempts_before_escalation = models.PositiveIntegerField(
+        _("未接通几次后转 VIP 专员"), default=3, validators=[MinValueValidator(1)]
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

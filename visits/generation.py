@@ -21,7 +21,7 @@ from accounts.models import Role, Staff, Store
 from members.dates import next_occurrence
 from members.models import ImportantDate, ImportantDateKind, Member, ProgramRules, Purchase, Tier
 
-from .models import FollowUpTask, GiftPlan, GiftPolicy, Occasion, TaskKind, TaskStatus, Visit
+from .models import CONTACT_KINDS, FollowUpTask, GiftPlan, GiftPolicy, Occasion, TaskKind, TaskStatus, Visit
 
 
 @dataclass
@@ -112,7 +112,9 @@ class Batch:
                 member_id=member_id,
                 assignee_id=self.assign(consultant_id),
                 kind=kind,
+                is_contact=kind in CONTACT_KINDS,
                 due_date=due,
+                scheduled_for=due,
                 origin=origin,
                 note=note[:200],
             )

@@ -17,8 +17,37 @@ class TaskKind(models.TextChoices):
     WIN_BACK = "win_back", _("流失挽回")
     COMPLAINT_REVISIT = "complaint_revisit", _("投诉回访")
     UPGRADE_PUSH = "upgrade_push", _("升级推动")
+    KEEP_TIER = "keep_tier", _("保级提醒")
     INVITATION = "invitation", _("邀约")
     MANUAL = "manual", _("手动回访")
+
+
+# Contact kinds (DOMAIN §7): a person has at most one open contact task per member, its "card";
+# a new reason joins it. Preparation (gift for a birthday or occasion) and complaint revisits stay
+# their own tasks.
+CONTACT_KINDS = frozenset(
+    {
+        TaskKind.POST_PURCHASE,
+        TaskKind.CARE,
+        TaskKind.BIRTHDAY,
+        TaskKind.OCCASION,
+        TaskKind.WIN_BACK,
+        TaskKind.UPGRADE_PUSH,
+        TaskKind.KEEP_TIER,
+        TaskKind.INVITATION,
+        TaskKind.MANUAL,
+    }
+)
+# Kinds the daily capacity spreads over the following days; every other kind is never capped.
+CAPPED_KINDS = frozenset({TaskKind.CARE, TaskKind.WIN_BACK})
+# Sales pushes: never to a member with an open complaint.
+SALES_PUSH_KINDS = frozenset({TaskKind.UPGRADE_PUSH, TaskKind.KEEP_TIER, TaskKind.INVITATION})
+# Reasons any reached contact or purchase meets whenever it happens: they ask for "be in touch".
+# Dated reasons (a greeting on the day, a post-purchase call, an invitation reminder, a chosen
+# follow-up date) are met by a reached contact on or after their due date only.
+TOUCH_KINDS = frozenset({TaskKind.CARE, TaskKind.WIN_BACK, TaskKind.UPGRADE_PUSH, TaskKind.KEEP_TIER})
+# What a purchase meets (DOMAIN §7): the same "be in touch" reasons.
+PURCHASE_MEETS = TOUCH_KINDS
 
 
 class TaskStatus(models.TextChoices):
@@ -35,6 +64,20 @@ class Channel(models.TextChoices):
     HOME_VISIT = "home_visit", _("上门拜访")
 
 
+class VisitResult(models.TextChoices):
+    REACHED = "reached", _("已联系上")
+    NO_ANSWER = "no_answer", _("未接通")
+    SWITCHED_OFF = "switched_off", _("关机/停机")
+    DECLINED = "declined", _("拒绝沟通")
+
+
+class ClosedBy(models.TextChoices):
+    CONTACT = "contact", _("本任务回访")
+    OTHER_CONTACT = "other_contact", _("其他回访")
+    PURCHASE = "purchase", _("消费")
+    GIFT = "gift", _("礼品备好")
+
+
 class Visit(models.Model):
     """回访记录: one contact with a member, with or without a task behind it."""
 
@@ -46,12 +89,24 @@ class Visit(models.Model):
     channel = models.CharField(_("方式"), max_length=12, choices=Channel.choices)
     at = models.DateTimeField(_("时间"))
     purpose = models.CharField(_("目的"), max_length=100, blank=True)
+    # Reached or not (DOMAIN §7): only a reached contact closes tasks and resets the care clock;
+    # an unreached one is an attempt on the task it was made for.
+    result = models.CharField(_("联系结果"), max_length=12, choices=VisitResult.choices, default=VisitResult.REACHED)
     outcome = models.CharField(_("结果"), max_length=200)
     satisfaction = models.PositiveSmallIntegerField(
         _("满意度"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
     notes = models.TextField(_("备注"), blank=True)
     next_follow_up = models.DateField(_("下次回访"), null=True, blank=True)
+    # An unreached contact made for a task: the card lists its attempts.
+    attempt_of = models.ForeignKey(
+        "FollowUpTask",
+        verbose_name=_("尝试任务"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="attempt_visits",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -72,10 +127,16 @@ class Visit(models.Model):
     def __str__(self) -> str:
         return f"{self.member} {self.get_channel_display()} {self.at:%Y-%m-%d}"
 
+    @property
+    def reached(self) -> bool:
+        return self.result == VisitResult.REACHED
+
 
 class FollowUpTask(models.Model):
-    """回访任务 on the day's list. `origin` says what generated it and makes generation idempotent:
-    the same member, kind and origin can exist only once (a database constraint)."""
+    """回访任务 on the day's list. A contact task is a *card*: one open per member and person (a
+    partial unique constraint), with every reason it is due for in `reasons`. `due_date` is the
+    earliest reason's first due date, the measure of lateness (DOMAIN §6): snoozes and unreached
+    attempts move only the working date `scheduled_for`. `kind` and `origin` are the first reason's."""
 
     store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="tasks")
     member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="tasks")
@@ -88,15 +149,29 @@ class FollowUpTask(models.Model):
         related_name="tasks",
     )
     kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
+    # Set from `kind` when the task is made (a contact kind): what the one-card constraint covers.
+    is_contact = models.BooleanField(_("联系任务"), default=False, editable=False)
     due_date = models.DateField(_("到期日"))
+    scheduled_for = models.DateField(_("安排日期"))
     status = models.CharField(_("状态"), max_length=10, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     origin = models.CharField(_("来源"), max_length=60)
     note = models.CharField(_("说明"), max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("未接通次数"), default=0)
+    # The visit logged on this task itself (task_complete).
     visit = models.OneToOneField(
         Visit, verbose_name=_("回访记录"), on_delete=models.SET_NULL, null=True, blank=True, related_name="task"
     )
     done_on = models.DateField(_("完成日期"), null=True, blank=True)
-    snoozed_from = models.DateField(_("原到期日"), null=True, blank=True)
+    closed_by = models.CharField(_("完成方式"), max_length=14, choices=ClosedBy.choices, blank=True)
+    # The reached contact that closed it, logged on this task or anywhere else.
+    closed_by_visit = models.ForeignKey(
+        Visit,
+        verbose_name=_("完成回访"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="closed_tasks",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -106,6 +181,11 @@ class FollowUpTask(models.Model):
         ordering = ["due_date", "id"]
         constraints = [
             models.UniqueConstraint(fields=["member", "kind", "origin"], name="task_once_per_member_kind_origin"),
+            models.UniqueConstraint(
+                fields=["member", "assignee"],
+                condition=models.Q(status="open", is_contact=True),
+                name="task_one_open_card_per_member_assignee",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(status="done") | models.Q(done_on__isnull=False), name="task_done_has_date"
             ),
@@ -115,10 +195,49 @@ class FollowUpTask(models.Model):
             models.Index(fields=["store", "status", "due_date"], name="task_store_status_due_idx"),
             models.Index(fields=["store", "due_date"], name="task_store_due_idx"),
             models.Index(fields=["member", "kind", "status"], name="task_member_kind_status_idx"),
+            models.Index(fields=["assignee", "status", "scheduled_for"], name="task_assignee_status_sched_idx"),
+            models.Index(fields=["store", "status", "scheduled_for"], name="task_store_status_sched_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.member} {self.due_date}"
+
+    def save(self, *args, **kwargs):
+        self.is_contact = self.kind in CONTACT_KINDS
+        if self.scheduled_for is None:
+            self.scheduled_for = self.due_date
+        super().save(*args, **kwargs)
+
+    @property
+    def snoozed(self) -> bool:
+        """Moved past its due date by a snooze or an unreached attempt."""
+        return self.scheduled_for > self.due_date
+
+
+class TaskReason(models.Model):
+    """Why a task is on the list: one row per (member, kind, origin) ever generated, so generating a
+    day twice adds nothing (a database constraint). A card has one or more; `due_date` is the
+    first date this reason was due."""
+
+    task = models.ForeignKey(FollowUpTask, verbose_name=_("任务"), on_delete=models.CASCADE, related_name="reasons")
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
+    origin = models.CharField(_("来源"), max_length=60)
+    note = models.CharField(_("说明"), max_length=200, blank=True)
+    due_date = models.DateField(_("到期日"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("任务原因")
+        verbose_name_plural = pgettext_lazy("plural", "任务原因")
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "kind", "origin"], name="task_reason_once_per_member_kind_origin")
+        ]
+        indexes = [models.Index(fields=["member", "kind"], name="task_reason_member_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.origin}"
 
 
 class InvitationStatus(models.TextChoices):

@@ -165,10 +165,9 @@ def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
         raise ValidationError(_("只能推迟待办任务。"))
     if until <= today or until > today + timedelta(days=90):
         raise ValidationError({"until": _("推迟到的日期须在明天到 90 天之内。")})
-    if task.snoozed_from is None:
-        task.snoozed_from = task.due_date
-    task.due_date = until
-    task.save(update_fields=["due_date", "snoozed_from", "updated_at"])
+    # The due date stays: lateness is measured from it (DOMAIN §6); only the working date moves.
+    task.scheduled_for = until
+    task.save(update_fields=["scheduled_for", "updated_at"])
     audit_log(actor=by, action="task.snoozed", obj=task, store=task.store, until=until.isoformat())
     return task
 
@@ -392,7 +391,9 @@ def invitations_bulk_create(
                 member_id=member_id,
                 assignee_id=inviter,
                 kind=TaskKind.INVITATION,
+                is_contact=True,
                 due_date=due,
+                scheduled_for=due,
                 origin=f"{origin}:{member_id}",
                 note=_("邀约：%(purpose)s（%(date)s）") % {"purpose": purpose, "date": for_date},
             )
