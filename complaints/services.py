@@ -7,15 +7,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Notification, Role, Staff, Store
+from duties.services import email_queue
 from members.models import Member, ProgramRules
 from members.services import member_open_complaints_set
 from members.validators import normalize_phone
@@ -322,7 +321,7 @@ def sla_check(*, store: Store, now: datetime | None = None) -> dict[str, int]:
             ]
         )
         managers = list(Staff.objects.filter(store=store, role=Role.MANAGER, is_active=True))
-        notes, mails = [], []
+        notes = []
         for c, kind, hours in breaches:
             text = _("投诉 #%(pk)s（%(who)s，%(category)s）超过 %(hours)s 小时未%(what)s。") % {
                 "pk": c.pk,
@@ -335,10 +334,12 @@ def sla_check(*, store: Store, now: datetime | None = None) -> dict[str, int]:
             for manager in managers:
                 notes.append(Notification(recipient=manager, text=text, url=url))
                 if manager.email:
-                    mails.append(
-                        (_("投诉超时升级：#%(pk)s") % {"pk": c.pk}, text, settings.DEFAULT_FROM_EMAIL, [manager.email])
+                    # Through the outbox: sent once the escalation is committed, once per breach.
+                    email_queue(
+                        to=[manager.email],
+                        subject=_("投诉超时升级：#%(pk)s") % {"pk": c.pk},
+                        body=text,
+                        key=f"complaint-sla:{c.pk}:{kind}:{manager.pk}",
                     )
         Notification.objects.bulk_create(notes)
-        if mails:
-            transaction.on_commit(lambda: send_mass_mail(mails, fail_silently=False))
     return {"response_breaches": len(response), "solution_breaches": len(solution), "notified": len(notes)}

@@ -6,13 +6,12 @@ import calendar
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
+from duties.services import email_queue
 from members.selectors import downgrade_risks, sales_by_consultant, upgrade_candidates
 from members.services import tiers_review
 from members.tiers import month_end
@@ -131,6 +130,8 @@ def weekly_work(store: Store, on: date) -> dict:
 
 
 def weekly_email_send(*, snapshot: ReportSnapshot) -> int:
+    """Queue the weekly report to the store's manager and VIP specialist in the outbox, keyed by
+    store, week and person: sent after the duty commits, once each."""
     recipients = list(
         Staff.objects.filter(
             store=snapshot.store, role__in=[Role.MANAGER, Role.VIP_SPECIALIST], is_active=True
@@ -145,8 +146,10 @@ def weekly_email_send(*, snapshot: ReportSnapshot) -> int:
         "end": snapshot.period_end,
     }
     body = render_to_string("reports/email/weekly.txt", context)
-    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]) for person in recipients]
-    return send_mass_mail(messages, fail_silently=False)
+    for person in recipients:
+        key = f"weekly:{snapshot.store_id}:{snapshot.period_start}:{person.pk}"
+        email_queue(to=[person.email], subject=subject, body=body, key=key)
+    return len(recipients)
 
 
 def weekly_context(snapshot: ReportSnapshot) -> dict:

@@ -30,7 +30,7 @@ from visits.services import gift_plans_for_month, invitation_create, task_create
 from .factories import MemberFactory, PurchaseFactory, StaffFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("accounts", "members", "visits", "complaints", "campaigns", "reports")
+APPS = ("accounts", "members", "visits", "complaints", "campaigns", "reports", "duties")
 
 
 @pytest.fixture

@@ -57,6 +57,14 @@ app.conf.beat_schedule = {
         "task": "complaints.sla_check_all_stores",
         "schedule": crontab(minute=5),
     },
+    # The email outbox's sweep: anything whose send was lost (broker down at commit, a worker killed
+    # mid-send) or failed (mail server down) goes out within minutes of being due, once.
+    "outbox-flush": {
+        "task": "duties.outbox_flush",
+        "schedule": crontab(minute="*/2"),
+        # A sweep nobody ran in its slot is superseded by the next one.
+        "options": {"expires": 110},
+    },
     # Proof of life for the worker and beat: a cheap task whose runs appear in the worker log
     # (`make run` shows them; the CI smoke test shortens the interval to see one quickly).
     "heartbeat": {

@@ -5,9 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
@@ -16,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
 from accounts.services import audit_log
+from duties.services import email_queue
 from members.dates import next_occurrence
 from members.models import ImportantDate, Member, ProgramRules, Purchase
 from members.validators import validate_past_date
@@ -333,7 +332,8 @@ def daily_work(store: Store, on: date) -> dict:
 
 def digest_send(*, store: Store, on: date) -> int:
     """Email each staff member with open tasks their list for the day: due today, overdue, and the
-    count for the next 7 days. One query for all the counts."""
+    count for the next 7 days. One query for all the counts. The emails go to the outbox, keyed by
+    store, date and person: sent once the duty commits, once each however often it runs."""
     week_end = on + timedelta(days=7)
     rows = (
         FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, due_date__lte=week_end)
@@ -346,7 +346,7 @@ def digest_send(*, store: Store, on: date) -> int:
     )
     counts = {row["assignee_id"]: row for row in rows if row["due_today"] or row["overdue"]}
     staff = Staff.objects.filter(pk__in=counts, is_active=True).exclude(email="")
-    messages = []
+    queued = 0
     for person in staff:
         context = {"staff": person, "store": store, "on": on, **counts[person.pk]}
         subject = _("%(date)s 今日回访：%(today)s 项到期，%(overdue)s 项逾期") % {
@@ -355,8 +355,9 @@ def digest_send(*, store: Store, on: date) -> int:
             "overdue": context["overdue"],
         }
         body = render_to_string("visits/email/digest.txt", context)
-        messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]))
-    return send_mass_mail(messages, fail_silently=False) if messages else 0
+        email_queue(to=[person.email], subject=subject, body=body, key=f"digest:{store.pk}:{on}:{person.pk}")
+        queued += 1
+    return queued
 
 
 # --- Invitations in bulk (campaign launches) ---------------------------------------------------

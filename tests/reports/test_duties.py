@@ -34,7 +34,7 @@ def test_a_snapshot_taken_twice_is_one_snapshot(store_a, member_a):
     assert set(first.figures["members"]) >= {"churned", "repurchased", "upgraded", "new_members", "tier_A"}
 
 
-def test_the_weekly_report_for_a_hand_made_week(store_a, staff_a):
+def test_the_weekly_report_for_a_hand_made_week(store_a, staff_a, django_capture_on_commit_callbacks):
     # Week Mon 2026-03-02 – Sun 03-08, sent Monday 03-09 07:00.
     old = MemberFactory(home_store=store_a, name="老会员", joined_on=D("2025-01-01"), consultant=staff_a.consultant)
     new = MemberFactory(
@@ -77,7 +77,8 @@ def test_the_weekly_report_for_a_hand_made_week(store_a, staff_a):
         purpose="新品",
         status="arrived",
     )
-    with at("2026-03-09 07:00"):
+    # (The emails leave the outbox once the duty commits.)
+    with at("2026-03-09 07:00"), django_capture_on_commit_callbacks(execute=True):
         call_command("run_duties", "weekly", "--store", "SHA", stdout=StringIO())
     snapshot = ReportSnapshot.objects.get(kind="weekly")
     assert (snapshot.period_start, snapshot.period_end) == (D("2026-03-02"), D("2026-03-08"))
@@ -92,7 +93,7 @@ def test_the_weekly_report_for_a_hand_made_week(store_a, staff_a):
     assert "2026-03-12 新会员（C）" in body  # birthday in the coming week
     assert "a_consultant: 到期 2，完成 1，按时 1，回访 1，销售 ¥4,200.00" in body
     # Monday's duty again: nothing new, no second email.
-    with at("2026-03-09 08:00"):
+    with at("2026-03-09 08:00"), django_capture_on_commit_callbacks(execute=True):
         call_command("run_duties", "weekly", "--store", "SHA", stdout=StringIO())
     assert ReportSnapshot.objects.count() == 1 and len(mail.outbox) == 2
 

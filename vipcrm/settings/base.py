@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "complaints",
     "campaigns",
     "reports",
+    "duties",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,9 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="vipcrm@localhost")
+# Seconds for each SMTP call: a mail server that hangs must not hold an outbox email in "sending"
+# past duties.services.SENDING_TIMEOUT, after which it is retried.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,0 +1,30 @@
+"""Celery tasks for the outbox: thin, they take ids and call the services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from .models import OutboxStatus
+from .services import MAX_ATTEMPTS, email_send, emails_flush
+
+
+@shared_task(name="duties.outbox_send", bind=True, ignore_result=True, max_retries=3)
+def outbox_send(self, email_id: int) -> str:
+    """Send one outbox email, queued when the transaction that wrote it committed. A failed send
+    is retried here after its backoff (1, 2, 4 minutes); after that the flush keeps trying. Safe to
+    run twice: the second finds the row sent (or being sent) and does nothing."""
+    email = email_send(email_id=email_id)
+    if email is None:
+        return "skipped"
+    retry = email.status == OutboxStatus.FAILED and email.attempts < MAX_ATTEMPTS
+    if retry and self.request.retries < self.max_retries:
+        wait = (email.next_attempt_at - timezone.now()).total_seconds()
+        raise self.retry(countdown=max(wait, 0) + 1)
+    return email.status
+
+
+@shared_task(name="duties.outbox_flush", ignore_result=True)
+def outbox_flush() -> dict:
+    """Beat's sweep: send whatever is still due (see duties.services.emails_flush)."""
+    return emails_flush()
