@@ -14,12 +14,11 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, Staff, Store
 from members.models import Member, MemberTag, Tier
 from visits.models import InvitationStatus
+from visits.selectors import invitation_reached_arrived, invitation_reached_confirmed
 
 from .models import Campaign, CampaignMember, CampaignStatus
 from .segments import Segment, segment_members
 
-CONFIRMED = {InvitationStatus.CONFIRMED, InvitationStatus.ARRIVED, InvitationStatus.BOUGHT}
-ATTENDED = {InvitationStatus.ARRIVED, InvitationStatus.BOUGHT}
 ZERO = Decimal("0.00")
 
 
@@ -64,8 +63,10 @@ class Figures:
 
     def add(self, status: str, amount: Decimal) -> None:
         self.invited += 1
-        self.confirmed += status in CONFIRMED
-        self.attended += status in ATTENDED
+        # The invitation funnel's meaning of confirmed and attended (visits.selectors), so the
+        # campaign page and the invitations page never disagree.
+        self.confirmed += invitation_reached_confirmed(status)
+        self.attended += invitation_reached_arrived(status)
         self.buyers += amount > 0
         self.sales += amount
 

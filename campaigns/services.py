@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
 from accounts.services import audit_log
+from visits.models import Invitation
 from visits.services import invitations_bulk_create
 
 from .models import Campaign, CampaignMember, CampaignStatus
@@ -88,29 +89,42 @@ def campaign_preview(*, campaign: Campaign, on: date | None = None, sample: int 
     return qs.count(), list(qs.select_related("consultant").order_by("tier", "name")[:sample])  # A first
 
 
-@transaction.atomic
-def campaign_launch(*, campaign: Campaign, by: Staff) -> int:
-    """发布: freeze the audience the segment gives today and invite each member through their
-    consultant (an Invitation and an `invitation` task each). Returns the audience size."""
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    if campaign.status != CampaignStatus.DRAFT:
-        raise ValidationError(_("只有草稿状态的活动可以发布。"))
-    today = timezone.localdate()
-    if campaign.end_date < today:
-        raise ValidationError(_("活动已经结束，不能发布。"))
-    stores = list(campaign.stores.all())
-    _stores_allowed(by, stores)
+def _invite_new_audience(*, campaign: Campaign, stores: list[Store], today: date) -> tuple[int, int]:
+    """Add to the audience the members the segment selects today who are not in it yet, and
+    invite each once. Skipped: members already in the audience, whatever their invitation's
+    status (invited, confirmed, declined…), so a member who declined is never asked again.
+    A member a consultant already invited by hand to this campaign (an invitation at one of its
+    stores, for one of its days, whose purpose is the campaign's name, not yet in any audience)
+    joins the audience with that invitation instead of a second one. Set-based.
+
+    Returns (members added, of whom newly invited)."""
+    in_audience = CampaignMember.objects.filter(campaign=campaign).values("member_id")
     rows = list(
-        segment_members(Segment.from_json(campaign.segment), stores=stores, on=today).values_list(
-            "pk", "home_store_id", "consultant_id", "tier"
-        )
+        segment_members(Segment.from_json(campaign.segment), stores=stores, on=today)
+        .exclude(pk__in=in_audience)
+        .values_list("pk", "home_store_id", "consultant_id", "tier")
     )
     if not rows:
-        raise ValidationError(_("人群条件没有选出任何会员（只包含同意营销的会员）。"))
+        return 0, 0
+    linked = CampaignMember.objects.filter(invitation__isnull=False).values("invitation_id")
+    by_hand: dict[int, tuple[int, int | None]] = {}
+    for invitation_id, member_id, invited_by_id in (
+        Invitation.objects.filter(
+            member_id__in=[row[0] for row in rows],
+            store__in=stores,
+            purpose=campaign.name.strip(),
+            for_date__range=(campaign.start_date, campaign.end_date),
+        )
+        .exclude(pk__in=linked)
+        .order_by("-pk")
+        .values_list("pk", "member_id", "invited_by_id")
+    ):
+        by_hand.setdefault(member_id, (invitation_id, invited_by_id))
     by_store: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
     for member_id, store_id, consultant_id, _tier in rows:
-        by_store[store_id].append((member_id, consultant_id))
-    invitations: dict[int, tuple[int, int | None]] = {}
+        if member_id not in by_hand:
+            by_store[store_id].append((member_id, consultant_id))
+    invitations = dict(by_hand)
     for store in stores:
         if by_store.get(store.pk):
             invitations |= invitations_bulk_create(
@@ -134,11 +148,48 @@ def campaign_launch(*, campaign: Campaign, by: Staff) -> int:
         ],
         batch_size=1000,
     )
+    return len(rows), len(rows) - len(by_hand)
+
+
+@transaction.atomic
+def campaign_launch(*, campaign: Campaign, by: Staff) -> int:
+    """发布: freeze the audience the segment gives today and invite each member through their
+    consultant (an Invitation and an `invitation` task each); members already invited by hand to
+    it keep that invitation. Returns the audience size."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != CampaignStatus.DRAFT:
+        raise ValidationError(_("只有草稿状态的活动可以发布。"))
+    today = timezone.localdate()
+    if campaign.end_date < today:
+        raise ValidationError(_("活动已经结束，不能发布。"))
+    stores = list(campaign.stores.all())
+    _stores_allowed(by, stores)
+    added, _invited = _invite_new_audience(campaign=campaign, stores=stores, today=today)
+    if not added:
+        raise ValidationError(_("人群条件没有选出任何会员（只包含同意营销的会员）。"))
     campaign.status = CampaignStatus.LAUNCHED
     campaign.launched_at = timezone.now()
     campaign.save(update_fields=["status", "launched_at", "updated_at"])
-    audit_log(actor=by, action="campaign.launched", obj=campaign, audience=len(rows))
-    return len(rows)
+    audit_log(actor=by, action="campaign.launched", obj=campaign, audience=added)
+    return added
+
+
+@transaction.atomic
+def campaign_extend(*, campaign: Campaign, by: Staff) -> int:
+    """补充邀约: while a launched campaign has not ended, add the members its segment selects
+    today who are not in the audience yet (new members, new consent, a tier reached since the
+    launch) and invite them. Never a second invitation for anyone already in the audience,
+    declined ones included. Returns how many were added (0 when nobody is new)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    today = timezone.localdate()
+    if campaign.status != CampaignStatus.LAUNCHED or campaign.end_date < today:
+        raise ValidationError(_("只有已发布且未结束的活动可以补充邀约。"))
+    stores = list(campaign.stores.all())
+    _stores_allowed(by, stores)
+    added, invited = _invite_new_audience(campaign=campaign, stores=stores, today=today)
+    if added:
+        audit_log(actor=by, action="campaign.extended", obj=campaign, added=added, invited=invited)
+    return added
 
 
 def campaign_has_ended(campaign: Campaign, today: date | None = None) -> bool:

@@ -12,3 +12,7 @@ class VisitsConfig(AppConfig):
         from .services import on_purchase_recorded
 
         purchase_recorded.connect(on_purchase_recorded, dispatch_uid="visits.post_purchase_task")
+
+        from .invitation_hooks import on_purchase_mark_invitation_bought
+
+        purchase_recorded.connect(on_purchase_mark_invitation_bought, dispatch_uid="visits.invitation_bought")

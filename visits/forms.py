@@ -275,11 +275,17 @@ class InvitationFilterForm(FilterMixin, forms.Form):
         label=_("状态"), required=False, choices=[("", _("全部状态")), *InvitationStatus.choices]
     )
     consultant = StaffChoiceField(label=_("邀约人"), required=False, queryset=Staff.objects.none())
+    # Upcoming first (the default): what is still to come is what staff act on. The page shows
+    # the views as tabs, so the field itself is hidden.
+    view = forms.ChoiceField(
+        required=False,
+        initial="upcoming",
+        choices=[("upcoming", _("即将到店")), ("past", _("已过去")), ("all", _("全部"))],
+        widget=forms.HiddenInput,
+    )
 
     def __init__(self, *args, viewer: Staff, today: date | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        first, last = month_of(today or timezone.localdate())
-        self.fields["start"].initial, self.fields["end"].initial = first, last
         if viewer.is_consultant:
             del self.fields["consultant"]
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,6 +29,7 @@ from .models import (
     TaskKind,
     TaskStatus,
     Visit,
+    VisitResult,
 )
 from .services import GIFT_NEXT, INVITATION_NEXT
 
@@ -307,6 +308,13 @@ def store_board(*, viewer: Staff, start: date, end: date, store: Store | None = 
 # --- Visits on the member page ---------------------------------------------------------------
 
 
+def last_contact_at() -> Subquery:
+    """When the member was last reached (DOMAIN §7), as an expression on a Member queryset: a
+    correlated lookup on the (member, -at) index, evaluated only for the rows returned."""
+    reached = Visit.objects.filter(member_id=OuterRef("pk"), result=VisitResult.REACHED).order_by("-at")
+    return Subquery(reached.values("at")[:1])
+
+
 def member_visits(*, member: Member) -> QuerySet[Visit]:
     """The member's visits, newest first (the member was fetched through the viewer's scope)."""
     return member.visits.select_related("staff", "task").order_by("-at", "-pk")
@@ -318,16 +326,31 @@ def member_open_tasks(*, member: Member) -> QuerySet[FollowUpTask]:
 
 # --- Invitations -----------------------------------------------------------------------------
 
-# How far each status got along invited → confirmed → arrived → bought. An invitation that arrived
-# or bought passed every earlier stage (a walk-in may skip "confirmed"); a no-show had confirmed;
-# a declined one is counted as invited only.
-REACHED_CONFIRMED = (
-    InvitationStatus.CONFIRMED,
-    InvitationStatus.NO_SHOW,
-    InvitationStatus.ARRIVED,
-    InvitationStatus.BOUGHT,
+# The one meaning of "confirmed" and "attended" for the invitation funnel here and the campaign
+# results (campaigns.selectors): how far an invitation got along invited → confirmed → arrived →
+# bought. Confirmed = reached "confirmed" or a later step: an arrival or a purchase passed it (a
+# walk-in may skip the click), and a no-show can only follow a confirmation (INVITATION_NEXT), so
+# leaving it out would hide every no-show from the arrival rate's denominator. A declined
+# invitation counts as invited only.
+REACHED_CONFIRMED = frozenset(
+    {InvitationStatus.CONFIRMED, InvitationStatus.NO_SHOW, InvitationStatus.ARRIVED, InvitationStatus.BOUGHT}
 )
-REACHED_ARRIVED = (InvitationStatus.ARRIVED, InvitationStatus.BOUGHT)
+REACHED_ARRIVED = frozenset({InvitationStatus.ARRIVED, InvitationStatus.BOUGHT})
+
+
+def invitation_reached_confirmed(status: str) -> bool:
+    """Whether an invitation in `status` counts as confirmed (funnel and campaign alike)."""
+    return status in REACHED_CONFIRMED
+
+
+def invitation_reached_arrived(status: str) -> bool:
+    """Whether an invitation in `status` counts as attended (funnel and campaign alike)."""
+    return status in REACHED_ARRIVED
+
+
+# The invitations page's views: upcoming (the default: what is still to come, soonest first), past
+# (most recent first) and all (by date). The date range and status filters apply within each.
+INVITATION_VIEWS = ("upcoming", "past", "all")
 
 
 @dataclass
@@ -337,12 +360,23 @@ class InvitationFilters:
     status: str = ""
     invited_by_id: int | None = None
     store: Store | None = None
+    view: str = "all"
+    today: date | None = None
 
 
 def invitation_list(*, viewer: Staff, filters: InvitationFilters, with_status: bool = True) -> QuerySet[Invitation]:
-    """Invitations in scope, by the date invited for. Consultants see only their own (DOMAIN §11:
-    own figures); `with_status` False leaves the status filter out, for the funnel."""
+    """Invitations in scope, by the date invited for, ordered for the view: upcoming (for_date on
+    or after today) soonest first, past most recent first, all by date. Consultants see only
+    their own (DOMAIN §11: own figures); `with_status` False leaves the status filter out, for the
+    funnel."""
     qs = invitation_scope(viewer=viewer)
+    today = filters.today or timezone.localdate()
+    if filters.view == "upcoming":
+        qs = qs.filter(for_date__gte=today).order_by("for_date", "pk")
+    elif filters.view == "past":
+        qs = qs.filter(for_date__lt=today).order_by("-for_date", "-pk")
+    else:
+        qs = qs.order_by("for_date", "pk")
     if viewer.is_consultant:
         qs = qs.filter(invited_by=viewer)
     elif filters.invited_by_id:
@@ -389,6 +423,7 @@ def invitation_funnel(*, viewer: Staff, filters: InvitationFilters) -> tuple[lis
     'bought' invitations would say nothing."""
     figures = list(
         invitation_list(viewer=viewer, filters=filters, with_status=False)
+        .order_by()
         .values("invited_by_id")
         .annotate(
             invited=Count("pk"),

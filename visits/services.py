@@ -215,14 +215,44 @@ def on_purchase_recorded(sender, purchase: Purchase, **kwargs) -> None:
 
 # --- Invitations -----------------------------------------------------------------------------
 
+# "Bought" may follow any step but a refusal, because a purchase in the window proves the visit
+# (invitation_advance checks that there is one): a member who walks in and buys, or who comes the
+# day after being marked a no-show, has bought.
 INVITATION_NEXT = {
-    InvitationStatus.INVITED: {InvitationStatus.CONFIRMED, InvitationStatus.ARRIVED, InvitationStatus.DECLINED},
-    InvitationStatus.CONFIRMED: {InvitationStatus.ARRIVED, InvitationStatus.NO_SHOW, InvitationStatus.DECLINED},
+    InvitationStatus.INVITED: {
+        InvitationStatus.CONFIRMED,
+        InvitationStatus.ARRIVED,
+        InvitationStatus.BOUGHT,
+        InvitationStatus.DECLINED,
+    },
+    InvitationStatus.CONFIRMED: {
+        InvitationStatus.ARRIVED,
+        InvitationStatus.BOUGHT,
+        InvitationStatus.NO_SHOW,
+        InvitationStatus.DECLINED,
+    },
     InvitationStatus.ARRIVED: {InvitationStatus.BOUGHT},
     InvitationStatus.BOUGHT: set(),
     InvitationStatus.DECLINED: set(),
-    InvitationStatus.NO_SHOW: set(),
+    InvitationStatus.NO_SHOW: {InvitationStatus.BOUGHT},
 }
+
+# An invitation is "bought" when the member has a receipt with a positive amount at the inviting
+# store dated from the invitation's day to this many days after it (the same span as a campaign's
+# default attribution days). The one rule for the manual step and the automatic one.
+INVITATION_BOUGHT_DAYS = 7
+
+
+def invitation_bought_window(for_date: date) -> tuple[date, date]:
+    """The purchase dates that make an invitation for `for_date` bought, both ends included."""
+    return for_date, for_date + timedelta(days=INVITATION_BOUGHT_DAYS)
+
+
+def invitation_purchase_exists(invitation: Invitation) -> bool:
+    start, end = invitation_bought_window(invitation.for_date)
+    return Purchase.objects.filter(
+        member_id=invitation.member_id, store_id=invitation.store_id, amount__gt=0, date__range=(start, end)
+    ).exists()
 
 
 @transaction.atomic
@@ -248,12 +278,20 @@ def invitation_create(*, member: Member, by: Staff, for_date: date, purpose: str
 
 
 @transaction.atomic
-def invitation_advance(*, invitation: Invitation, status: str, by: Staff) -> Invitation:
+def invitation_advance(*, invitation: Invitation, status: str, by: Staff | None) -> Invitation:
+    """Move an invitation along the funnel (INVITATION_NEXT). "Bought" needs a purchase in the
+    window (invitation_bought_window); `by` is None when a recorded purchase sets it."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if status not in INVITATION_NEXT.get(invitation.status, set()):
         raise ValidationError(
             _("邀约不能从“%(from)s”变为“%(to)s”。")
             % {"from": invitation.get_status_display(), "to": InvitationStatus(status).label}
+        )
+    if status == InvitationStatus.BOUGHT and not invitation_purchase_exists(invitation):
+        start, end = invitation_bought_window(invitation.for_date)
+        raise ValidationError(
+            _("%(start)s 至 %(end)s 该会员在本店没有消费记录，不能标为已成交；录入小票后会自动标记。")
+            % {"start": start, "end": end}
         )
     invitation.status = status
     invitation.status_changed_at = timezone.now()

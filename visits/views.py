@@ -198,10 +198,11 @@ class TelRedirect(HttpResponseRedirect):
 
 
 @never_cache
-@require_GET
+@require_POST
 def call_member(request: HttpRequest, pk: int) -> HttpResponse:
-    """The Today page's call link. The full number never sits on the page; dialing it goes
-    through here, so each call is one `member.phone.viewed` audit entry."""
+    """The Today page's call button. The full number never sits on the page; dialing it goes
+    through here, so each call is one `member.phone.viewed` audit entry. A POST (a form with a
+    CSRF token), so a link elsewhere cannot write that entry in someone's name."""
     member = member_get(viewer=request.user, pk=pk)
     if not can_see_full_contact(request.user, member):
         raise PermissionDenied
@@ -276,23 +277,38 @@ def invitations(request: HttpRequest) -> HttpResponse:
     viewer = request.user
     form = InvitationFilterForm(request.GET or None, viewer=viewer)
     consultant = form.value("consultant") if "consultant" in form.fields else None
+    today = timezone.localdate()
+    view = form.value("view") or "upcoming"
     filters = InvitationFilters(
         start=form.value("start"),
         end=form.value("end"),
         status=form.value("status") or "",
         invited_by_id=consultant.pk if consultant else None,
         store=form.value("store") if viewer.is_hq else None,
+        view=view,
+        today=today,
     )
     listed = invitation_list(viewer=viewer, filters=filters).select_related("member", "invited_by", "store")
-    page = Paginator(listed.order_by("for_date", "pk"), INVITATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(listed, INVITATIONS_PER_PAGE).get_page(request.GET.get("page"))
     for invitation in page:
         _annotate_invitation(viewer, invitation)
     funnel_rows, funnel_total = invitation_funnel(viewer=viewer, filters=filters)
     query = request.GET.copy()
     query.pop("page", None)
+    # Each tab keeps the other filters and drops the page number.
+    tab_query = request.GET.copy()
+    tab_query.pop("page", None)
+    tabs = []
+    for value, label in form.fields["view"].choices:
+        tab_query["view"] = value
+        tabs.append((value, label, tab_query.urlencode(), value == view))
+    first, last = month_of(today)
     context = {
         "form": form,
         "page": page,
+        "view": view,
+        "tabs": tabs,
+        "this_month": urlencode({"view": "all", "start": first.isoformat(), "end": last.isoformat()}),
         "funnel_rows": funnel_rows,
         "funnel_total": funnel_total,
         "query": query.urlencode(),

@@ -144,6 +144,12 @@ def test_results_and_attribution_on_hand_made_data(plan, store_a, store_b, staff
     with at("2026-03-01"):
         campaign_launch(campaign=campaign, by=staff_a.specialist)
     inv = {cm.member.name: cm.invitation for cm in CampaignMember.objects.select_related("member", "invitation")}
+    # The receipts first: "bought" needs a purchase in the invitation's window.
+    PurchaseFactory(member=people["甲"], date=D("2026-03-11"), amount=M("20000"))
+    PurchaseFactory(member=people["甲"], date=D("2026-03-19"), amount=M("-2000"))
+    PurchaseFactory(member=people["乙"], date=D("2026-03-20"), amount=M("5000"))
+    PurchaseFactory(member=people["丙"], date=D("2026-03-09"), amount=M("3000"))
+    PurchaseFactory(member=people["丁"], store=store_b, date=D("2026-03-15"), amount=M("8000"))
     for name, steps in {
         "甲": ["confirmed", "arrived", "bought"],
         "乙": ["confirmed"],
@@ -152,11 +158,6 @@ def test_results_and_attribution_on_hand_made_data(plan, store_a, store_b, staff
     }.items():
         for step in steps:
             invitation_advance(invitation=inv[name], status=step, by=staff_a.consultant)
-    PurchaseFactory(member=people["甲"], date=D("2026-03-11"), amount=M("20000"))
-    PurchaseFactory(member=people["甲"], date=D("2026-03-19"), amount=M("-2000"))
-    PurchaseFactory(member=people["乙"], date=D("2026-03-20"), amount=M("5000"))
-    PurchaseFactory(member=people["丙"], date=D("2026-03-09"), amount=M("3000"))
-    PurchaseFactory(member=people["丁"], store=store_b, date=D("2026-03-15"), amount=M("8000"))
 
     results = campaign_results(campaign=campaign, with_rows=True)
     t = results.total

@@ -266,13 +266,14 @@ def small_campaign(plan, store_a, store_b, staff_a):
     campaign = plan()
     with at("2026-03-01"):
         campaign_launch(campaign=campaign, by=staff_a.specialist)
-    steps = {"甲": ["confirmed", "arrived", "bought"], "乙": ["confirmed"], "丙": ["declined"], "丁": ["arrived"]}
-    advance(campaign, steps, staff_a.specialist)
     PurchaseFactory(member=people["甲"], date=D("2026-03-11"), amount=M("20000"))
     PurchaseFactory(member=people["甲"], date=D("2026-03-19"), amount=M("-2000"))
     PurchaseFactory(member=people["乙"], date=D("2026-03-20"), amount=M("5000"))
     PurchaseFactory(member=people["丙"], date=D("2026-03-09"), amount=M("3000"))
     PurchaseFactory(member=people["丁"], store=store_b, date=D("2026-03-15"), amount=M("8000"))
+    # After the receipts: "bought" needs a purchase in the invitation's window.
+    steps = {"甲": ["confirmed", "arrived", "bought"], "乙": ["confirmed"], "丙": ["declined"], "丁": ["arrived"]}
+    advance(campaign, steps, staff_a.specialist)
     campaign.other = other
     campaign.people = people
     return campaign
