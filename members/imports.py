@@ -21,6 +21,7 @@ A card number already on file:
   engine and to managers;
 - an anonymised (erased) member is skipped and never filled in again.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -28,13 +29,15 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -45,15 +48,26 @@ from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
 
 from .models import Gender, Member, Purchase, PurchaseSource, Tier, TierChange, TierChangeReason
+from .selectors import member_scope
 from .services import tiers_replay
 from .validators import EARLIEST, mask_phone, normalize_phone
 
 MEMBERS = "members"
 PURCHASES = "purchases"
 KINDS = (MEMBERS, PURCHASES)
+ROW = "_row"  # the "column" of an error about the whole row
 
 MEMBER_COLUMNS = (
-    "card_no", "name", "phone", "gender", "birthday", "birthday_lunar", "joined_on", "store", "consultant", "tier",
+    "card_no",
+    "name",
+    "phone",
+    "gender",
+    "birthday",
+    "birthday_lunar",
+    "joined_on",
+    "store",
+    "consultant",
+    "tier",
     "marketing_consent",
 )
 PURCHASE_COLUMNS = ("receipt_no", "card_no", "store", "date", "amount", "consultant", "items")
@@ -62,18 +76,24 @@ REQUIRED = {MEMBERS: ("card_no", "name", "phone", "joined_on"), PURCHASES: ("rec
 
 # Chinese headers as stores' spreadsheets and POS exports write them.
 HEADER_ALIASES = {
-    "卡号": "card_no", "会员卡号": "card_no",
+    "卡号": "card_no",
+    "会员卡号": "card_no",
     "姓名": "name",
-    "手机": "phone", "手机号": "phone", "手机号码": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "手机号码": "phone",
     "性别": "gender",
     "生日": "birthday",
-    "农历": "birthday_lunar", "农历生日": "birthday_lunar",
+    "农历": "birthday_lunar",
+    "农历生日": "birthday_lunar",
     "入会日期": "joined_on",
     "门店": "store",
-    "顾问": "consultant", "导购": "consultant",
+    "顾问": "consultant",
+    "导购": "consultant",
     "等级": "tier",
     "营销同意": "marketing_consent",
-    "小票号": "receipt_no", "单号": "receipt_no",
+    "小票号": "receipt_no",
+    "单号": "receipt_no",
     "日期": "date",
     "金额": "amount",
     "商品": "items",
@@ -95,6 +115,7 @@ COLUMN_LABELS = {
     "date": gettext_lazy("日期"),
     "amount": gettext_lazy("金额"),
     "items": gettext_lazy("商品"),
+    ROW: gettext_lazy("整行"),
 }
 
 # Row actions.
@@ -107,6 +128,18 @@ ACTION_LABELS = {NEW: gettext_lazy("新增"), UPDATED: gettext_lazy("更新"), U
 UPDATABLE_FIELDS = ("name", "gender", "birthday", "birthday_lunar", "marketing_consent", "consultant")
 
 MAX_ROWS = 200_000
+# The longest text each column may hold: the model's max_length where there is one; the raw phone
+# as typed (spaces, +86); `items` is free text on the receipt. An overlong cell refuses the row.
+FIELD_LIMITS = {
+    "card_no": 30,
+    "name": 50,
+    "phone": 30,
+    "store": 20,
+    "consultant": 150,
+    "receipt_no": 40,
+    "items": 500,
+}
+DEFAULT_FIELD_LIMIT = 40  # dates, amounts, yes/no, gender, tier
 BATCH_SIZE = 2000
 MAX_AMOUNT = Decimal("9999999999.99")
 CENT = Decimal("0.01")
@@ -117,11 +150,16 @@ _DATE_RE = re.compile(
     r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
 )
 _COMPACT_DATE_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
-_CURRENCY_RE = re.compile(r"[\s,¥￥]|元|rmb|cny", re.IGNORECASE)
 _YES = {"1", "y", "yes", "true", "是", "有", "同意"}
 _NO = {"0", "n", "no", "false", "否", "无", "不同意"}
-_GENDERS = {"f": Gender.FEMALE, "female": Gender.FEMALE, "女": Gender.FEMALE,
-            "m": Gender.MALE, "male": Gender.MALE, "男": Gender.MALE}
+_GENDERS = {
+    "f": Gender.FEMALE,
+    "female": Gender.FEMALE,
+    "女": Gender.FEMALE,
+    "m": Gender.MALE,
+    "male": Gender.MALE,
+    "男": Gender.MALE,
+}
 
 
 class ImportFileError(Exception):
@@ -160,8 +198,16 @@ class MemberRow:
 
     def content(self) -> tuple:
         return (
-            self.name, self.phone, self.joined_on, self.store.pk, self.gender, self.birthday, self.birthday_lunar,
-            self.consultant.pk if self.consultant else None, self.tier, self.marketing_consent,
+            self.name,
+            self.phone,
+            self.joined_on,
+            self.store.pk,
+            self.gender,
+            self.birthday,
+            self.birthday_lunar,
+            self.consultant.pk if self.consultant else None,
+            self.tier,
+            self.marketing_consent,
         )
 
 
@@ -240,11 +286,20 @@ class ImportPreview:
         if self.kind == MEMBERS:
             text = _(
                 "会员：共 %(total)s 行；新增 %(new)s，更新 %(updated)s，已存在跳过 %(unchanged)s，文件内重复 %(dup)s"
-            ) % {"total": self.total_rows, "new": c[NEW], "updated": c[UPDATED], "unchanged": c[UNCHANGED],
-                 "dup": c["duplicates"]}
+            ) % {
+                "total": self.total_rows,
+                "new": c[NEW],
+                "updated": c[UPDATED],
+                "unchanged": c[UNCHANGED],
+                "dup": c["duplicates"],
+            }
         else:
             text = _("消费记录：共 %(total)s 行；新增 %(new)s，已登记跳过 %(unchanged)s，文件内重复 %(dup)s") % {
-                "total": self.total_rows, "new": c[NEW], "unchanged": c[UNCHANGED], "dup": c["duplicates"]}
+                "total": self.total_rows,
+                "new": c[NEW],
+                "unchanged": c[UNCHANGED],
+                "dup": c["duplicates"],
+            }
         if c["erased"]:
             text += _("，已匿名化跳过 %(n)s") % {"n": c["erased"]}
         if self.errors:
@@ -253,43 +308,105 @@ class ImportPreview:
 
 
 # --- Reading the file ---------------------------------------------------------------------
+# An upload is untrusted: its size, its row count (blank rows included: a sheet of a million empty
+# rows costs as much to walk as a million full ones) and, for XLSX, what its zip says it unpacks
+# to are checked before anything is parsed, and rows are read one at a time. The limits are
+# settings so that a deployment can move them; these are the defaults.
 
-Table = tuple[list[Any], list[tuple[int, list[Any]]]]
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+# Real workbooks compress 3–30 times; a run of zeros or of identical empty rows, 1000 times.
+DEFAULT_XLSX_MAX_RATIO = 100
+# Below this size a zip member's ratio says nothing (a small styles.xml may compress 200 times).
+XLSX_RATIO_FLOOR = 1024 * 1024
+XLSX_MAX_MEMBERS = 1000
+PROGRESS_EVERY = 2000
+
+Progress = Callable[[int, int | None], None]
 
 
-def read_table(data: bytes) -> Table:
+def max_bytes() -> int:
+    return int(getattr(settings, "IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def max_rows() -> int:
+    return int(getattr(settings, "IMPORT_MAX_ROWS", MAX_ROWS))
+
+
+class Table(NamedTuple):
+    header: list[Any]
+    body: list[tuple[int, list[Any]]]
+    # CSV only: a row with more cells than the header is refused (an unquoted "¥1,280.00" splits
+    # into two cells and would otherwise import as 1.00). XLSX cells cannot split.
+    strict_width: bool
+
+
+def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
     """The header cells and the data rows as (row number as the user sees it, cells).
 
     XLSX is recognised by its content (a zip), whatever the file is called; anything else is read
     as CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text") or GBK/GB18030.
-    Blank rows are dropped but keep their numbers, so errors point at the right line.
+    Blank rows are dropped but keep their numbers, so errors point at the right line; they count
+    toward the row limit all the same.
     """
+    if len(data) > max_bytes():
+        raise ImportFileError(_("文件不能超过 %(mb)s MB。") % {"mb": max_bytes() // (1024 * 1024)})
     if not data.strip():
         raise ImportFileError(_("文件是空的。"))
     if data.startswith(XLSX_MAGIC):
-        rows: Iterable[Sequence[Any]] = _xlsx_rows(data)
+        xlsx_check(data)
+        rows: Iterator[Sequence[Any]] = _xlsx_rows(data)
+        strict_width = False
     elif data.startswith(XLS_MAGIC):
         raise ImportFileError(_("不支持旧版 Excel（.xls）文件，请另存为 .xlsx 或 CSV 后再导入。"))
     else:
         rows = _csv_rows(_decode(data))
+        strict_width = True
+    limit = max_rows()
     header: list[Any] | None = None
     body: list[tuple[int, list[Any]]] = []
-    for number, cells in enumerate(rows, start=1):
-        cells = list(cells)
-        if not any(_text(c) for c in cells):
-            continue
-        if header is None:
-            header = cells
-            continue
-        body.append((number, cells))
-        if len(body) > MAX_ROWS:
-            raise ImportFileError(_("文件超过 %(max)s 行，请分批导入。") % {"max": MAX_ROWS})
+    try:
+        for number, cells in enumerate(rows, start=1):
+            if number > limit + 1:
+                raise ImportFileError(
+                    _("文件超过 %(max)s 行（空行也计算在内），请删除多余的行或分批导入。") % {"max": limit}
+                )
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress(number, None)
+            cells = list(cells)
+            if not any(_text(c) for c in cells):
+                continue
+            if header is None:
+                header = cells
+                continue
+            body.append((number, cells))
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
     if header is None:
         raise ImportFileError(_("文件是空的。"))
-    return header, body
+    return Table(header, body, strict_width)
+
+
+ACCEPTED_ENCODINGS = gettext_lazy("UTF-8、带 BOM 的 UTF-8 或 GBK/GB18030（简体中文）")
 
 
 def _decode(data: bytes) -> str:
+    """The text of a CSV in one of the accepted encodings, or a clear refusal.
+
+    GBK/GB18030 decodes almost any run of bytes without complaint, so a Big5 (traditional
+    Chinese) or Shift-JIS (Japanese) file would come through as plausible-looking nonsense
+    (陳大文 → 朝ゅ…). It is taken only when the result reads as simplified Chinese: see
+    `_looks_simplified_chinese`.
+    """
+    refused = ImportFileError(
+        _(
+            "无法识别文件编码：只接受 %(encodings)s 编码的 CSV，或 .xlsx 文件。这个文件可能是繁体（Big5）、"
+            "日文（Shift-JIS）或其他编码，请在 Excel 或 WPS 中“另存为”“CSV UTF-8”后再导入。"
+        )
+        % {"encodings": ACCEPTED_ENCODINGS}
+    )
     if data.startswith(codecs.BOM_UTF8):
         encodings = ["utf-8-sig"]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -299,10 +416,40 @@ def _decode(data: bytes) -> str:
         encodings = ["utf-8", "gb18030"]
     for encoding in encodings:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ImportFileError(_("无法识别文件编码：请保存为 UTF-8 或 GBK 编码的 CSV，或 .xlsx 文件。"))
+        if encoding == "gb18030" and not _looks_simplified_chinese(text):
+            raise refused
+        return text
+    raise refused
+
+
+# Japanese kana sit in GB2312's rows 4 and 5, exactly where Big5 keeps its most common characters.
+_KANA = re.compile(r"[\u3040-\u30fa\u30fc-\u30ff\uff66-\uff9f]")
+GB2312_SHARE = 0.9
+
+
+def _looks_simplified_chinese(text: str) -> bool:
+    """True when the non-ASCII characters of `text` are what a GBK file written in mainland China
+    holds: at least 90 % of them in GB2312 (the everyday simplified characters and full-width
+    punctuation; the rest leaves room for rare name characters), and no kana at all.
+
+    Big5 bytes read as GBK land half outside GB2312 and among the kana; Shift-JIS kanji land in
+    GBK's rare-character extension, outside GB2312."""
+    non_ascii = [c for c in text if ord(c) > 0x7F]
+    if not non_ascii:
+        return True
+    if _KANA.search(text):
+        return False
+    in_gb2312 = 0
+    for c in non_ascii:
+        try:
+            c.encode("gb2312")
+        except UnicodeEncodeError:
+            continue
+        in_gb2312 += 1
+    return in_gb2312 >= GB2312_SHARE * len(non_ascii)
 
 
 def _csv_rows(text: str) -> Iterator[list[str]]:
@@ -315,9 +462,54 @@ def _csv_rows(text: str) -> Iterator[list[str]]:
         raise ImportFileError(_("CSV 文件格式有误：%(error)s") % {"error": e}) from None
 
 
-def _xlsx_rows(data: bytes) -> Iterator[tuple[Any, ...]]:
-    import zipfile
+def xlsx_check(data: bytes) -> None:
+    """Refuse a zip bomb before any XML is parsed, from the zip's central directory alone.
 
+    Python's zipfile stops every member at the size its directory declares (and then fails on
+    the checksum), so a file that lies about its sizes cannot unpack to more than they add up to:
+    checking the declared sizes and each large member's compression ratio bounds what reading
+    the workbook can cost.
+    """
+    limit = int(getattr(settings, "IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", DEFAULT_XLSX_MAX_UNCOMPRESSED))
+    ratio_limit = float(getattr(settings, "IMPORT_XLSX_MAX_RATIO", DEFAULT_XLSX_MAX_RATIO))
+    unreadable = _("无法读取 Excel 文件，请确认是 .xlsx 文件。")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        raise ImportFileError(unreadable) from None
+    if len(members) > XLSX_MAX_MEMBERS:
+        raise ImportFileError(unreadable)
+    bomb = _(
+        "Excel 文件解压后过大（%(detail)s），可能是“压缩炸弹”，已拒绝，未读取任何内容。请确认文件来源，"
+        "或另存为 CSV 后再导入。"
+    )
+    total = 0
+    for info in members:
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > XLSX_RATIO_FLOOR and ratio > ratio_limit:
+            raise ImportFileError(
+                bomb
+                % {
+                    "detail": _("%(name)s 压缩比 %(ratio)s:1，上限 %(limit)s:1")
+                    % {"name": info.filename[:60], "ratio": int(ratio), "limit": int(ratio_limit)}
+                }
+            )
+    if total > limit:
+        raise ImportFileError(
+            bomb
+            % {
+                "detail": _("共 %(size)s MB，上限 %(limit)s MB")
+                % {"size": total // (1024 * 1024), "limit": limit // (1024 * 1024)}
+            }
+        )
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple[Any, ...]]:
+    """The first sheet's rows, streamed: openpyxl's read-only mode parses the sheet XML as it goes.
+
+    (python-calamine is faster but builds the whole sheet in memory before the first row.)"""
     import openpyxl
 
     try:
@@ -329,7 +521,7 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[Any, ...]]:
         # Some writers store a wrong sheet size; read what is actually there.
         sheet.reset_dimensions()
         yield from sheet.iter_rows(values_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as e:
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, EOFError) as e:
         raise ImportFileError(_("无法读取 Excel 文件（%(error)s），请确认是 .xlsx 文件。") % {"error": e}) from None
     finally:
         workbook.close()
@@ -386,6 +578,7 @@ def map_header(header: Sequence[Any], kind: str, *, store_given: bool) -> tuple[
 
 
 # --- Cells --------------------------------------------------------------------------------
+
 
 class CellError(Exception):
     pass
@@ -456,20 +649,33 @@ def parse_tier(value: Any) -> str | None:
     return text
 
 
+_AMOUNT_RE = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_CURRENCY_SIGNS = re.compile(r"[¥￥]|元|rmb|cny", re.IGNORECASE)
+
+
 def parse_amount(value: Any) -> Decimal | None:
-    """1,280.00 / ¥1280 / -500 (a return); two decimals at most; never zero."""
+    """1,280.00 / ¥1280 / "¥1,280.00" / -500 (a return); two decimals at most; never zero.
+
+    Thousands separators must sit every three digits (1,2,80 is refused, not read as 1280), and
+    exponents are refused (1e5 is a typo or a spreadsheet's rendering, not ¥100,000)."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         text = str(value)
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise CellError(_("“%(value)s”不是有效金额（例：1280.00 或 ¥1,280）。") % {"value": text}) from None
     else:
-        text = _CURRENCY_RE.sub("", unicodedata.normalize("NFKC", _text(value)))
+        raw = _text(value)
+        text = re.sub(r"\s", "", _CURRENCY_SIGNS.sub("", unicodedata.normalize("NFKC", raw)))
         if not text:
             return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise CellError(_("“%(value)s”不是有效金额（例：1280.00 或 ¥1,280）。") % {"value": _text(value)}) from None
+        if not _AMOUNT_RE.match(text):
+            raise CellError(
+                _("“%(value)s”不是有效金额（例：1280.00、1,280.00 或 ¥1,280；不能用科学计数法）。") % {"value": raw}
+            )
+        amount = Decimal(text.replace(",", ""))
     if not amount.is_finite():
         raise CellError(_("“%(value)s”不是有效金额（例：1280.00 或 ¥1,280）。") % {"value": _text(value)})
     if abs(amount) > MAX_AMOUNT:
@@ -483,6 +689,7 @@ def parse_amount(value: Any) -> Decimal | None:
 
 # --- Shared lookups -------------------------------------------------------------------------
 
+
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
     # Below SQLite's declared parameter limit; PostgreSQL takes bigger lists happily.
     size = 900 if connection.vendor == "sqlite" else 5000
@@ -493,11 +700,25 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class _Context:
     """What every row is checked against: loaded once per import."""
 
-    def __init__(self, *, kind: str, store: Store | None, viewer: Staff | None, today: date, columns: dict[str, int]):
+    def __init__(
+        self,
+        *,
+        kind: str,
+        store: Store | None,
+        viewer: Staff | None,
+        today: date,
+        columns: dict[str, int],
+        width: int | None = None,
+        progress: Progress | None = None,
+        total: int = 0,
+    ):
         self.kind = kind
         self.viewer = viewer
         self.today = today
         self.columns = columns
+        self.width = width
+        self.progress = progress
+        self.total = total
         # A store user imports into their own store only, whatever the file says.
         if store is None and viewer is not None and not viewer.is_hq and viewer.store_id:
             store = viewer.store
@@ -518,6 +739,39 @@ class _Context:
 
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(row, column, str(message)))
+
+    def tick(self, done: int) -> None:
+        if self.progress is not None and done % PROGRESS_EVERY == 0:
+            self.progress(done, self.total)
+
+    def refused_row(self, row: int, cells: list[Any]) -> bool:
+        """Record why a row cannot be read at all: more cells than the header (CSV), or a cell
+        longer than its column allows. Such a row is not checked further, and no overlong value
+        is repeated in a message."""
+        refused = False
+        if self.width is not None and len(cells) > self.width:
+            self.error(
+                row,
+                ROW,
+                _(
+                    "这一行有 %(cells)s 个单元格，比表头（%(width)s 列）多。常见原因是金额里的千位分隔符“,”没有加引号"
+                    '（¥1,280.00 要写成 "¥1,280.00" 或 1280.00），或多了分隔符；请改正后重新上传。'
+                )
+                % {"cells": len(cells), "width": self.width},
+            )
+            refused = True
+        for column in self.columns:
+            length = len(self.text(cells, column))
+            limit = FIELD_LIMITS.get(column, DEFAULT_FIELD_LIMIT)
+            if length > limit:
+                self.error(
+                    row,
+                    column,
+                    _("%(column)s过长（%(n)s 个字符），最多 %(max)s 个字符。")
+                    % {"column": COLUMN_LABELS[column], "n": length, "max": limit},
+                )
+                refused = True
+        return refused
 
     def cell(self, cells: list[Any], column: str) -> Any:
         i = self.columns.get(column)
@@ -540,11 +794,18 @@ class _Context:
             return None
         if self.store is not None and store.pk != self.store.pk:
             if self.viewer is not None and not self.viewer.is_hq:
-                self.error(row, "store", _("只能导入本店（%(own)s）的数据，这一行是门店 %(code)s。") % {
-                    "own": self.store.code, "code": code})
+                self.error(
+                    row,
+                    "store",
+                    _("只能导入本店（%(own)s）的数据，这一行是门店 %(code)s。")
+                    % {"own": self.store.code, "code": code},
+                )
             else:
-                self.error(row, "store", _("门店 %(code)s 与本次导入的门店 %(store)s 不一致。") % {
-                    "code": code, "store": self.store.code})
+                self.error(
+                    row,
+                    "store",
+                    _("门店 %(code)s 与本次导入的门店 %(store)s 不一致。") % {"code": code, "store": self.store.code},
+                )
             return None
         return store
 
@@ -568,8 +829,14 @@ class _Context:
         return staff
 
     def names_member(self, home_store_id: int) -> bool:
-        """May an error message name another member? Only inside the viewer's scope (DOMAIN §11)."""
-        return self.viewer is None or self.viewer.is_hq or self.viewer.store_id == home_store_id
+        """May an error message name another member (name, card, store)? Only inside the viewer's
+        scope, and only to a viewer with a confidentiality agreement (DOMAIN §11). The command
+        line without --user acts for HQ."""
+        if self.viewer is None:
+            return True
+        if not self.viewer.has_signed_agreement:
+            return False
+        return self.viewer.is_hq or self.viewer.store_id == home_store_id
 
     def required_text(self, row: int, cells: list[Any], column: str, max_length: int) -> str:
         value = self.text(cells, column)
@@ -596,15 +863,27 @@ class _Context:
             return None
 
     def date_value(self, row: int, cells: list[Any], column: str, *, required: bool = False) -> date | None:
-        return self.value(row, cells, column, parse_date, required=required, today=self.today,
-                          label=str(COLUMN_LABELS[column]))
+        return self.value(
+            row, cells, column, parse_date, required=required, today=self.today, label=str(COLUMN_LABELS[column])
+        )
 
 
 # --- Members ------------------------------------------------------------------------------
 
 _MEMBER_VALUES = (
-    "pk", "card_no", "name", "phone", "gender", "birthday", "birthday_lunar", "joined_on", "home_store_id",
-    "consultant_id", "marketing_consent", "marketing_consent_at", "erased_at",
+    "pk",
+    "card_no",
+    "name",
+    "phone",
+    "gender",
+    "birthday",
+    "birthday_lunar",
+    "joined_on",
+    "home_store_id",
+    "consultant_id",
+    "marketing_consent",
+    "marketing_consent_at",
+    "erased_at",
 )
 
 
@@ -613,7 +892,10 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
     rows: list[MemberRow] = []
     usernames = {u for _, cells in body if (u := ctx.text(cells, "consultant"))}
     ctx.load_staff(usernames)
-    for number, cells in body:
+    for done, (number, cells) in enumerate(body, start=1):
+        ctx.tick(done)
+        if ctx.refused_row(number, cells):
+            continue
         before = len(ctx.errors)
         card_no = ctx.required_text(number, cells, "card_no", 30)
         name = ctx.required_text(number, cells, "name", 50)
@@ -633,10 +915,22 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
         tier = ctx.value(number, cells, "tier", parse_tier)
         consent = ctx.value(number, cells, "marketing_consent", parse_bool)
         if len(ctx.errors) == before:
-            rows.append(MemberRow(
-                row=number, card_no=card_no, name=name, phone=phone, joined_on=joined_on, store=store, gender=gender,
-                birthday=birthday, birthday_lunar=lunar, consultant=consultant, tier=tier, marketing_consent=consent,
-            ))
+            rows.append(
+                MemberRow(
+                    row=number,
+                    card_no=card_no,
+                    name=name,
+                    phone=phone,
+                    joined_on=joined_on,
+                    store=store,
+                    gender=gender,
+                    birthday=birthday,
+                    birthday_lunar=lunar,
+                    consultant=consultant,
+                    tier=tier,
+                    marketing_consent=consent,
+                )
+            )
         elif card_no or phone:
             # Keep what is known, so duplicates against it are still reported.
             rows.append(
@@ -652,7 +946,7 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
             existing[values["card_no"]] = values
     phone_owners: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(phones):
-        for values in Member.objects.filter(phone__in=chunk).values("phone", "card_no", "name", "home_store_id"):
+        for values in Member.objects.filter(phone__in=chunk).values("pk", "phone", "card_no", "name", "home_store_id"):
             phone_owners[values["phone"]] = values
     store_codes = {s.pk: s.code for s in ctx.stores.values()}
 
@@ -670,25 +964,41 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
             elif valid and first.row > 0 and first.content() == r.content():
                 duplicate = True
             elif first.row > 0 and valid:
-                ctx.error(number, "card_no", _("卡号 %(card)s 与第 %(row)s 行重复，且内容不同。") % {
-                    "card": r.card_no, "row": first.row})
+                ctx.error(
+                    number,
+                    "card_no",
+                    _("卡号 %(card)s 与第 %(row)s 行重复，且内容不同。") % {"card": r.card_no, "row": first.row},
+                )
             else:
-                ctx.error(number, "card_no", _("卡号 %(card)s 与第 %(row)s 行重复。") % {
-                    "card": r.card_no, "row": abs(first.row)})
+                ctx.error(
+                    number,
+                    "card_no",
+                    _("卡号 %(card)s 与第 %(row)s 行重复。") % {"card": r.card_no, "row": abs(first.row)},
+                )
         owner = phone_owners.get(r.phone)
         first = first_phone.setdefault(r.phone, r) if r.phone else r
         if owner is not None and owner["card_no"] != r.card_no:
-            # Naming the member on file says more than naming another line of the file.
+            # Naming the member on file says more than naming another line of the file: only to
+            # a viewer who may see that member. Anyone else learns that the number is taken (the
+            # import cannot go on without saying so) and where to go, never whose it is.
             if ctx.names_member(owner["home_store_id"]):
                 message = _("手机号 %(phone)s 已属于会员 %(name)s（卡号 %(card)s）。") % {
-                    "phone": r.phone, "name": owner["name"], "card": owner["card_no"]}
+                    "phone": r.phone,
+                    "name": owner["name"],
+                    "card": owner["card_no"],
+                }
             else:
-                message = _("手机号 %(phone)s 已属于门店 %(store)s 的会员（卡号 %(card)s）。") % {
-                    "phone": r.phone, "store": store_codes.get(owner["home_store_id"], "?"), "card": owner["card_no"]}
+                message = _("手机号 %(phone)s 属于其他门店的会员：请联系总部核实，或按跨店服务办理。") % {
+                    "phone": r.phone
+                }
             ctx.error(number, "phone", message)
         elif first.card_no != r.card_no:
-            ctx.error(number, "phone", _("手机号 %(phone)s 与第 %(row)s 行（卡号 %(card)s）重复。") % {
-                "phone": r.phone, "row": abs(first.row), "card": first.card_no})
+            ctx.error(
+                number,
+                "phone",
+                _("手机号 %(phone)s 与第 %(row)s 行（卡号 %(card)s）重复。")
+                % {"phone": r.phone, "row": abs(first.row), "card": first.card_no},
+            )
         if not valid:
             continue
         on_file = existing.get(r.card_no)
@@ -704,34 +1014,64 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
             continue
         preview.counts[r.action] += 1
         preview.rows_ok.append(r)
+    _audit_foreign_phones(ctx, phone_owners.values(), preview)
+
+
+def _audit_foreign_phones(ctx: _Context, owners: Iterable[dict[str, Any]], preview: ImportPreview) -> None:
+    """A phone of another store's member found by a preview is an exact-phone lookup outside the
+    viewer's store, audited like the search (DOMAIN §11, §13); the message itself names no one."""
+    if ctx.viewer is None or ctx.viewer.is_hq:
+        return
+    foreign = sorted(o["pk"] for o in owners if o["home_store_id"] != ctx.viewer.store_id)
+    if foreign:
+        audit_log(
+            actor=ctx.viewer,
+            action="member.import.phone_matched",
+            store=ctx.viewer.store,
+            file=preview.filename,
+            member_ids=foreign,
+        )
 
 
 def _compare_existing(ctx: _Context, r: MemberRow, on_file: dict[str, Any], store_codes: dict[int, str]) -> None:
     """Decide unchanged / updated / error for a card number already on file (module docstring)."""
-    r.member_id = on_file["pk"]
-    if on_file["erased_at"] is not None:
-        r.action = "erased"
-        return
     number = r.row
     if on_file["home_store_id"] != r.store.pk:
         if ctx.names_member(on_file["home_store_id"]):
             message = _("卡号 %(card)s 已是门店 %(store)s 的会员 %(name)s；转店请在会员页面办理。") % {
-                "card": r.card_no, "store": store_codes.get(on_file["home_store_id"], "?"), "name": on_file["name"]}
+                "card": r.card_no,
+                "store": store_codes.get(on_file["home_store_id"], "?"),
+                "name": on_file["name"],
+            }
         else:
-            message = _("卡号 %(card)s 已被门店 %(store)s 的会员使用。") % {
-                "card": r.card_no, "store": store_codes.get(on_file["home_store_id"], "?")}
+            message = _("卡号 %(card)s 已被其他门店的会员使用：请核对卡号；转店请联系总部。") % {"card": r.card_no}
         ctx.error(number, "card_no", message)
         return
+    r.member_id = on_file["pk"]
+    if on_file["erased_at"] is not None:
+        r.action = "erased"
+        return
     if on_file["phone"] != r.phone:
-        ctx.error(number, "phone", _(
-            "卡号 %(card)s 已存在，但手机号不同（系统中为 %(phone)s）；请核对卡号，或在会员页面修改手机号。"
-        ) % {"card": r.card_no, "phone": mask_phone(on_file["phone"])})
+        ctx.error(
+            number,
+            "phone",
+            _("卡号 %(card)s 已存在，但手机号不同（系统中为 %(phone)s）；请核对卡号，或在会员页面修改手机号。")
+            % {"card": r.card_no, "phone": mask_phone(on_file["phone"])},
+        )
     if on_file["joined_on"] != r.joined_on:
-        ctx.error(number, "joined_on", _("卡号 %(card)s 已存在，但入会日期不同（系统中为 %(date)s）。") % {
-            "card": r.card_no, "date": on_file["joined_on"]})
+        ctx.error(
+            number,
+            "joined_on",
+            _("卡号 %(card)s 已存在，但入会日期不同（系统中为 %(date)s）。")
+            % {"card": r.card_no, "date": on_file["joined_on"]},
+        )
     given = {
-        "name": r.name, "gender": r.gender, "birthday": r.birthday, "birthday_lunar": r.birthday_lunar,
-        "marketing_consent": r.marketing_consent, "consultant": r.consultant.pk if r.consultant else None,
+        "name": r.name,
+        "gender": r.gender,
+        "birthday": r.birthday,
+        "birthday_lunar": r.birthday_lunar,
+        "marketing_consent": r.marketing_consent,
+        "consultant": r.consultant.pk if r.consultant else None,
     }
     current = dict(on_file, consultant=on_file["consultant_id"])
     for name in UPDATABLE_FIELDS:
@@ -744,12 +1084,21 @@ def _write_members(preview: ImportPreview, *, by: Staff | None, today: date) -> 
     new_rows = [r for r in preview.rows_ok if r.action == NEW]
     members = [
         Member(
-            card_no=r.card_no, name=r.name, phone=r.phone, phone_last4=r.phone[-4:], gender=r.gender or "",
-            birthday=r.birthday, birthday_lunar=bool(r.birthday_lunar), joined_on=r.joined_on, home_store=r.store,
-            consultant=r.consultant, marketing_consent=bool(r.marketing_consent),
+            card_no=r.card_no,
+            name=r.name,
+            phone=r.phone,
+            phone_last4=r.phone[-4:],
+            gender=r.gender or "",
+            birthday=r.birthday,
+            birthday_lunar=bool(r.birthday_lunar),
+            joined_on=r.joined_on,
+            home_store=r.store,
+            consultant=r.consultant,
+            marketing_consent=bool(r.marketing_consent),
             marketing_consent_at=r.joined_on if r.marketing_consent else None,
             # Who opened a legacy card is unknown; crediting the importer would skew new-card counts.
-            opened_by=None, tier=Tier.C,
+            opened_by=None,
+            tier=Tier.C,
         )
         for r in new_rows
     ]
@@ -763,9 +1112,17 @@ def _write_members(preview: ImportPreview, *, by: Staff | None, today: date) -> 
 
     # A tier from the old system is an input the engine keeps, dated the day it was imported.
     changes = [
-        TierChange(member_id=r.member_id, date=today, from_tier=Tier.C, to_tier=r.tier,
-                   reason=TierChangeReason.IMPORT, by=by, note=preview.filename[:200])
-        for r in new_rows if r.tier and r.tier != Tier.C
+        TierChange(
+            member_id=r.member_id,
+            date=today,
+            from_tier=Tier.C,
+            to_tier=r.tier,
+            reason=TierChangeReason.IMPORT,
+            by=by,
+            note=preview.filename[:200],
+        )
+        for r in new_rows
+        if r.tier and r.tier != Tier.C
     ]
     TierChange.objects.bulk_create(changes, batch_size=BATCH_SIZE)
     preview.tier_changes = len(changes)
@@ -818,11 +1175,15 @@ def _replay(member_ids: Iterable[int], *, today: date) -> int:
 
 # --- Purchases ----------------------------------------------------------------------------
 
+
 def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview: ImportPreview) -> None:
     usernames = {u for _, cells in body if (u := ctx.text(cells, "consultant"))}
     ctx.load_staff(usernames)
     parsed: list[tuple[int, str, str, Store | None, date | None, Decimal | None, Staff | None, str, bool]] = []
-    for number, cells in body:
+    for done, (number, cells) in enumerate(body, start=1):
+        ctx.tick(done)
+        if ctx.refused_row(number, cells):
+            continue
         before = len(ctx.errors)
         receipt_no = ctx.required_text(number, cells, "receipt_no", 40)
         card_no = ctx.required_text(number, cells, "card_no", 30)
@@ -833,13 +1194,17 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
         items = ctx.text(cells, "items")
         parsed.append((number, receipt_no, card_no, store, when, amount, consultant, items, len(ctx.errors) == before))
 
+    # Only members the importer may see, through the same scope as the pages and the API: a card
+    # outside it reads exactly like a card that does not exist, so a preview never tells which
+    # card numbers exist elsewhere in the chain.
+    scope = member_scope(viewer=ctx.viewer) if ctx.viewer is not None else Member.objects.all()
     cards = sorted({p[2] for p in parsed if p[2]})
-    members: dict[str, tuple[int, date, bool]] = {}
+    members: dict[str, tuple[int, date, bool, int]] = {}
     for chunk in _chunks(cards):
-        for card_no, pk, joined_on, erased_at in Member.objects.filter(card_no__in=chunk).values_list(
-            "card_no", "pk", "joined_on", "erased_at"
+        for card_no, pk, joined_on, erased_at, home_store_id in scope.filter(card_no__in=chunk).values_list(
+            "card_no", "pk", "joined_on", "erased_at", "home_store_id"
         ):
-            members[card_no] = (pk, joined_on, erased_at is not None)
+            members[card_no] = (pk, joined_on, erased_at is not None, home_store_id)
     receipts_by_store: dict[int, set[str]] = defaultdict(set)
     for p in parsed:
         if p[1] and p[3] is not None:
@@ -857,7 +1222,14 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
         errors_before = len(ctx.errors)
         member = members.get(card_no) if card_no else None
         if card_no and member is None:
-            ctx.error(number, "card_no", _("卡号 %(card)s 不存在：请先导入或登记该会员。") % {"card": card_no})
+            if ctx.store is not None:
+                message = _("门店 %(store)s 没有卡号为 %(card)s 的会员：请核对卡号，或先导入、登记该会员。") % {
+                    "store": ctx.store.code,
+                    "card": card_no,
+                }
+            else:
+                message = _("卡号 %(card)s 不存在：请先导入或登记该会员。") % {"card": card_no}
+            ctx.error(number, "card_no", message)
         elif member is not None and member[2]:
             ctx.error(number, "card_no", _("卡号 %(card)s 的会员已匿名化，不能再登记消费。") % {"card": card_no})
         elif member is not None and when is not None and when < member[1]:
@@ -866,19 +1238,36 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
             if receipt_no and store is not None:
                 first_receipt.setdefault((store.pk, receipt_no), number)
             continue
-        r = PurchaseRow(row=number, receipt_no=receipt_no, card_no=card_no, member_id=member[0], store=store,
-                        date=when, amount=amount, consultant=consultant, items=items)
+        r = PurchaseRow(
+            row=number,
+            receipt_no=receipt_no,
+            card_no=card_no,
+            member_id=member[0],
+            store=store,
+            date=when,
+            amount=amount,
+            consultant=consultant,
+            items=items,
+        )
         key = (store.pk, receipt_no)
         first = first_receipt.get(key)
         if first is not None:
             if not isinstance(first, PurchaseRow):
-                ctx.error(number, "receipt_no", _("门店 %(store)s 的小票 %(no)s 与第 %(row)s 行重复。") % {
-                    "store": store.code, "no": receipt_no, "row": first})
+                ctx.error(
+                    number,
+                    "receipt_no",
+                    _("门店 %(store)s 的小票 %(no)s 与第 %(row)s 行重复。")
+                    % {"store": store.code, "no": receipt_no, "row": first},
+                )
             elif first.content() == r.content():
                 preview.counts["duplicates"] += 1
             else:
-                ctx.error(number, "receipt_no", _("门店 %(store)s 的小票 %(no)s 与第 %(row)s 行重复，且内容不同。") % {
-                    "store": store.code, "no": receipt_no, "row": first.row})
+                ctx.error(
+                    number,
+                    "receipt_no",
+                    _("门店 %(store)s 的小票 %(no)s 与第 %(row)s 行重复，且内容不同。")
+                    % {"store": store.code, "no": receipt_no, "row": first.row},
+                )
             continue
         first_receipt[key] = r
         existing = on_file.get(key)
@@ -887,7 +1276,11 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
                 r.action = UNCHANGED
             else:
                 message = _("门店 %(store)s 的小票 %(no)s 已登记（%(date)s，%(amount)s 元）。") % {
-                    "store": store.code, "no": receipt_no, "date": existing[1], "amount": existing[2]}
+                    "store": store.code,
+                    "no": receipt_no,
+                    "date": existing[1],
+                    "amount": existing[2],
+                }
                 ctx.error(number, "receipt_no", message)
                 continue
         preview.counts[r.action] += 1
@@ -899,8 +1292,15 @@ def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -
     Purchase.objects.bulk_create(
         [
             Purchase(
-                store=r.store, receipt_no=r.receipt_no, member_id=r.member_id, consultant=r.consultant, date=r.date,
-                amount=r.amount, items=r.items, source=PurchaseSource.IMPORT, recorded_by=by,
+                store=r.store,
+                receipt_no=r.receipt_no,
+                member_id=r.member_id,
+                consultant=r.consultant,
+                date=r.date,
+                amount=r.amount,
+                items=r.items,
+                source=PurchaseSource.IMPORT,
+                recorded_by=by,
             )
             for r in new_rows
         ],
@@ -912,6 +1312,7 @@ def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -
 
 # --- Entry points -------------------------------------------------------------------------
 
+
 def import_preview(
     *,
     kind: str,
@@ -920,12 +1321,15 @@ def import_preview(
     store: Store | None = None,
     viewer: Staff | None = None,
     today: date | None = None,
+    progress: Progress | None = None,
 ) -> ImportPreview:
     """Read and check a file without writing anything.
 
     `store` (from `--store` or the upload form) applies to every row without a store column; a
-    store user (`viewer`) may only import into their own store. Returns the preview: file-level
-    errors, every bad row with its reason, the rows that would be written, and the counts.
+    store user (`viewer`) may only import into their own store, and only their store's members'
+    receipts. Returns the preview: file-level errors, every bad row with its reason, the rows that
+    would be written, and the counts. `progress(rows_done, rows_total or None)` is called now and
+    then for a progress bar.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}")
@@ -934,18 +1338,35 @@ def import_preview(
     if viewer is not None and not viewer.is_hq and store is not None and store.pk != viewer.store_id:
         preview.file_errors.append(_("只能导入本店的数据。"))
         return preview
+    if kind == MEMBERS and viewer is not None and not viewer.has_signed_agreement:
+        # A member import says which phone numbers are already on file; someone who may only see
+        # masked numbers could otherwise test candidates until one is "taken".
+        preview.file_errors.append(
+            _("导入会员需要先签署保密协议：预览会核对手机号是否已登记。请联系店长登记保密协议。")
+        )
+        return preview
     try:
-        header, body = read_table(data)
+        table = read_table(data, progress=progress)
         has_store = store is not None or (viewer is not None and not viewer.is_hq and viewer.store_id is not None)
-        columns, preview.ignored_columns = map_header(header, kind, store_given=has_store)
+        columns, preview.ignored_columns = map_header(table.header, kind, store_given=has_store)
     except ImportFileError as e:
         preview.file_errors.append(str(e))
         return preview
+    body = table.body
     preview.total_rows = len(body)
     if not body:
         preview.file_errors.append(_("文件里只有表头，没有数据行。"))
         return preview
-    ctx = _Context(kind=kind, store=store, viewer=viewer, today=today, columns=columns)
+    ctx = _Context(
+        kind=kind,
+        store=store,
+        viewer=viewer,
+        today=today,
+        columns=columns,
+        width=len(table.header) if table.strict_width else None,
+        progress=progress,
+        total=len(body),
+    )
     preview.store = ctx.store
     if kind == MEMBERS:
         _preview_members(ctx, body, preview)
@@ -964,6 +1385,7 @@ def import_commit(
     store: Store | None = None,
     by: Staff | None = None,
     today: date | None = None,
+    progress: Progress | None = None,
 ) -> ImportPreview:
     """Check the file again (the database may have changed since the preview) and, if every row is
     good, write it in one transaction; otherwise write nothing and return the errors.
@@ -973,7 +1395,9 @@ def import_commit(
     created and every member touched is replayed by the tier engine. One audit entry per import.
     """
     today = today or timezone.localdate()
-    preview = import_preview(kind=kind, data=data, filename=filename, store=store, viewer=by, today=today)
+    preview = import_preview(
+        kind=kind, data=data, filename=filename, store=store, viewer=by, today=today, progress=progress
+    )
     if not preview.is_valid:
         return preview
     if kind == MEMBERS:
@@ -982,16 +1406,26 @@ def import_commit(
         _write_purchases(preview, by=by, today=today)
     c = preview.counts
     details: dict[str, Any] = {
-        "file": filename, "rows": preview.total_rows, "created": c[NEW], "unchanged": c[UNCHANGED],
+        "file": filename,
+        "rows": preview.total_rows,
+        "created": c[NEW],
+        "unchanged": c[UNCHANGED],
         "duplicates": c["duplicates"],
     }
     if kind == MEMBERS:
-        details.update(updated=c[UPDATED], erased_skipped=c["erased"], tier_changes=preview.tier_changes,
-                       updated_cards=[r.card_no for r in preview.updates()])
+        details.update(
+            updated=c[UPDATED],
+            erased_skipped=c["erased"],
+            tier_changes=preview.tier_changes,
+            updated_cards=[r.card_no for r in preview.updates()],
+        )
     else:
-        details.update(members=preview.members_replayed,
-                       amount=str(sum((r.amount for r in preview.rows_ok if r.action == NEW), Decimal("0.00"))))
-    audit_log(actor=by, action="member.imported" if kind == MEMBERS else "purchase.imported", store=preview.store,
-              **details)
+        details.update(
+            members=preview.members_replayed,
+            amount=str(sum((r.amount for r in preview.rows_ok if r.action == NEW), Decimal("0.00"))),
+        )
+    audit_log(
+        actor=by, action="member.imported" if kind == MEMBERS else "purchase.imported", store=preview.store, **details
+    )
     preview.committed = True
     return preview

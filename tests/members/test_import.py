@@ -1,5 +1,6 @@
 """Imports of members and purchases (DOMAIN §12): every bad row with its reason, all or nothing,
 and the same file twice adds nothing."""
+
 import io
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -46,11 +47,19 @@ def days_ago(n: int) -> date:
 
 # --- Cells ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1,280.00", Decimal("1280.00")), ("¥1280", Decimal("1280.00")), ("￥1,280.5", Decimal("1280.50")),
-     ("-300", Decimal("-300.00")), ("1280元", Decimal("1280.00")), (1280, Decimal("1280.00")),
-     (99.5, Decimal("99.50")), ("", None)],
+    [
+        ("1,280.00", Decimal("1280.00")),
+        ("¥1280", Decimal("1280.00")),
+        ("￥1,280.5", Decimal("1280.50")),
+        ("-300", Decimal("-300.00")),
+        ("1280元", Decimal("1280.00")),
+        (1280, Decimal("1280.00")),
+        (99.5, Decimal("99.50")),
+        ("", None),
+    ],
 )
 def test_it_reads_amounts_as_shops_write_them(raw, expected):
     assert parse_amount(raw) == expected
@@ -63,27 +72,57 @@ def test_it_refuses_bad_or_zero_amounts(raw):
 
 
 @pytest.mark.parametrize(
-    "raw", ["2024-05-01", "2024/5/1", "2024.5.1", "2024年5月1日", "20240501", "2024-05-01 13:45:00",
-            date(2024, 5, 1), datetime(2024, 5, 1, 9, 30)],
+    "raw",
+    [
+        "2024-05-01",
+        "2024/5/1",
+        "2024.5.1",
+        "2024年5月1日",
+        "20240501",
+        "2024-05-01 13:45:00",
+        date(2024, 5, 1),
+        datetime(2024, 5, 1, 9, 30),
+    ],
 )
 def test_it_reads_dates_in_the_usual_spellings(raw):
     assert parse_date(raw, today=date(2025, 1, 1), label="日期") == date(2024, 5, 1)
 
 
-@pytest.mark.parametrize(("raw", "reason"), [("2024-02-30", "不是有效日期"), ("2025-01-02", "不能晚于今天"),
-                                             ("1899/12/31", "不能早于 1900 年"), ("May 1", "不是有效日期")])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("2024-02-30", "不是有效日期"),
+        ("2025-01-02", "不能晚于今天"),
+        ("1899/12/31", "不能早于 1900 年"),
+        ("May 1", "不是有效日期"),
+    ],
+)
 def test_it_refuses_impossible_future_and_ancient_dates(raw, reason):
     with pytest.raises(CellError, match=reason):
         parse_date(raw, today=date(2025, 1, 1), label="日期")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("是", True), ("Y", True), ("yes", True), ("TRUE", True),
-                                               ("0", False), ("否", False), ("n", False), ("No", False), ("", None)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("是", True),
+        ("Y", True),
+        ("yes", True),
+        ("TRUE", True),
+        ("0", False),
+        ("否", False),
+        ("n", False),
+        ("No", False),
+        ("", None),
+    ],
+)
 def test_it_reads_yes_and_no(raw, expected):
     assert parse_bool(raw) is expected
 
 
 # --- Members -------------------------------------------------------------------------------
+
 
 def test_it_imports_members_with_defaults_and_consent(store_a, staff_a):
     data = csv_bytes(
@@ -96,7 +135,12 @@ def test_it_imports_members_with_defaults_and_consent(store_a, staff_a):
     assert result.committed and result.counts["new"] == 2
     li = Member.objects.get(card_no="V100")
     assert (li.phone, li.phone_last4, li.gender, li.birthday, li.birthday_lunar) == (
-        "13800138000", "8000", "F", date(1990, 3, 8), True)
+        "13800138000",
+        "8000",
+        "F",
+        date(1990, 3, 8),
+        True,
+    )
     assert li.home_store == store_a and li.consultant == staff_a.consultant and li.tier == Tier.C
     # Consent from an import is dated the day the member joined.
     assert li.marketing_consent and li.marketing_consent_at == date(2023, 6, 1)
@@ -203,7 +247,12 @@ def test_it_imports_xlsx_recognised_by_content(store_a):
     assert preview.counts["new"] == 2
     first = preview.rows_ok[0]
     assert (first.card_no, first.phone, first.joined_on, first.birthday, first.marketing_consent) == (
-        "400", "13900000400", date(2022, 5, 1), date(1991, 2, 3), True)
+        "400",
+        "13900000400",
+        date(2022, 5, 1),
+        date(1991, 2, 3),
+        True,
+    )
 
 
 def test_it_adds_nothing_when_the_same_member_file_comes_again(store_a, staff_a):
@@ -238,7 +287,12 @@ def test_it_keeps_an_imported_tier_as_an_input_of_the_engine(store_a, staff_a):
     member = Member.objects.get(card_no="V600")
     change = member.tier_changes.get()
     assert (change.reason, change.date, change.from_tier, change.to_tier, change.by) == (
-        TierChangeReason.IMPORT, timezone.localdate(), Tier.C, Tier.A, staff_a.manager)
+        TierChangeReason.IMPORT,
+        timezone.localdate(),
+        Tier.C,
+        Tier.A,
+        staff_a.manager,
+    )
     assert member.tier == Tier.A
     # A full replay keeps it: import changes are inputs, not derived.
     tiers_replay()
@@ -248,26 +302,34 @@ def test_it_keeps_an_imported_tier_as_an_input_of_the_engine(store_a, staff_a):
 
 
 def test_it_updates_profile_fields_of_an_existing_card_and_refuses_identity_changes(store_a, staff_a):
-    kept = MemberFactory(card_no="V700", name="旧名", phone="13800000700", gender="", home_store=store_a,
-                         joined_on=date(2023, 1, 1))
-    other = MemberFactory(card_no="V701", name="某人", phone="13800000701", home_store=store_a,
-                          joined_on=date(2023, 1, 1))
+    kept = MemberFactory(
+        card_no="V700", name="旧名", phone="13800000700", gender="", home_store=store_a, joined_on=date(2023, 1, 1)
+    )
+    other = MemberFactory(
+        card_no="V701", name="某人", phone="13800000701", home_store=store_a, joined_on=date(2023, 1, 1)
+    )
     data = csv_bytes(
         "card_no,name,phone,gender,joined_on,marketing_consent",
         "V700,新名,13800000700,F,2023-01-01,1",
         "V701,某人,13800000799,,2023-01-01,",
     )
     bad = import_preview(kind=MEMBERS, data=data, store=store_a, viewer=staff_a.specialist)
-    assert errors_by_row(bad) == {3: [(
-        "phone", "卡号 V701 已存在，但手机号不同（系统中为 138****0701）；请核对卡号，或在会员页面修改手机号。")]}
+    assert errors_by_row(bad) == {
+        3: [("phone", "卡号 V701 已存在，但手机号不同（系统中为 138****0701）；请核对卡号，或在会员页面修改手机号。")]
+    }
 
-    good = import_commit(kind=MEMBERS, data=data.replace(b"13800000799", b"13800000701"), store=store_a,
-                         by=staff_a.specialist)
+    good = import_commit(
+        kind=MEMBERS, data=data.replace(b"13800000799", b"13800000701"), store=store_a, by=staff_a.specialist
+    )
 
     assert good.committed and good.counts["updated"] == 1 and good.counts["unchanged"] == 1
     kept.refresh_from_db()
     assert (kept.name, kept.gender, kept.marketing_consent, kept.marketing_consent_at) == (
-        "新名", "F", True, timezone.localdate())
+        "新名",
+        "F",
+        True,
+        timezone.localdate(),
+    )
     other.refresh_from_db()
     assert other.name == "某人"
     entry = AuditEntry.objects.get(action="member.imported")
@@ -292,8 +354,13 @@ def test_it_dry_runs_without_writing_and_fails_the_command_on_bad_rows(tmp_path,
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes("card_no,name,phone,joined_on,store", "V900,李娜,13800000900,2023-01-01,SHA"))
     bad = tmp_path / "bad.csv"
-    bad.write_bytes(csv_bytes("card_no,name,phone,joined_on,store", "V901,李娜,123,2023-01-01,SHA",
-                              "V902,李娜,13800000902,2023-01-01,NOPE"))
+    bad.write_bytes(
+        csv_bytes(
+            "card_no,name,phone,joined_on,store",
+            "V901,李娜,123,2023-01-01,SHA",
+            "V902,李娜,13800000902,2023-01-01,NOPE",
+        )
+    )
     out, err = io.StringIO(), io.StringIO()
 
     call_command("import_members", str(good), "--dry-run", stdout=out)
@@ -306,9 +373,11 @@ def test_it_dry_runs_without_writing_and_fails_the_command_on_bad_rows(tmp_path,
 
 
 def test_it_keeps_a_store_user_to_their_own_store(store_a, store_b, staff_b):
-    data = csv_bytes("card_no,name,phone,joined_on,store",
-                     "V1000,李娜,13800001000,2023-01-01,SHA",
-                     "V1001,陈静,13800001001,2023-01-01,")
+    data = csv_bytes(
+        "card_no,name,phone,joined_on,store",
+        "V1000,李娜,13800001000,2023-01-01,SHA",
+        "V1001,陈静,13800001001,2023-01-01,",
+    )
     result = import_commit(kind=MEMBERS, data=data, by=staff_b.specialist)
 
     assert errors_by_row(result) == {2: [("store", "只能导入本店（BJB）的数据，这一行是门店 SHA。")]}
@@ -323,7 +392,9 @@ def test_it_does_not_name_another_stores_member_to_a_store_user(store_a, staff_b
 
     result = import_preview(kind=MEMBERS, data=data, viewer=staff_b.specialist)
 
-    assert result.errors[0].message == f"手机号 {member_a.phone} 已属于门店 SHA 的会员（卡号 {member_a.card_no}）。"
+    message = result.errors[0].message
+    assert message == f"手机号 {member_a.phone} 属于其他门店的会员：请联系总部核实，或按跨店服务办理。"
+    assert member_a.card_no not in message and member_a.name not in message and "SHA" not in message
 
 
 def test_it_writes_one_audit_entry_per_import(store_a, staff_a):
@@ -336,17 +407,17 @@ def test_it_writes_one_audit_entry_per_import(store_a, staff_a):
 
 # --- Purchases -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def buyer(store_a):
-    return MemberFactory(card_no="C001", name="顾客", phone="13600000001", home_store=store_a,
-                         joined_on=days_ago(200))
+    return MemberFactory(card_no="C001", name="顾客", phone="13600000001", home_store=store_a, joined_on=days_ago(200))
 
 
 def test_it_imports_purchases_and_upgrades_on_the_purchase_day(store_a, staff_a, buyer):
     day1, day2 = days_ago(20), days_ago(10)
     data = csv_bytes(
         "小票号,卡号,门店,日期,金额,导购,商品",
-        f"R1,C001,SHA,{day1:%Y/%m/%d},\"6,000.00\",{staff_a.consultant.username},连衣裙",
+        f'R1,C001,SHA,{day1:%Y/%m/%d},"6,000.00",{staff_a.consultant.username},连衣裙',
         f"R2,C001,SHA,{day2.isoformat()},¥5000,,",
         f"R3,C001,SHA,{day2.isoformat()},-200,,退货",
     )
@@ -357,12 +428,21 @@ def test_it_imports_purchases_and_upgrades_on_the_purchase_day(store_a, staff_a,
     assert result.members_replayed == 1
     r1 = Purchase.objects.get(receipt_no="R1")
     assert (r1.amount, r1.consultant, r1.items, r1.source, r1.recorded_by) == (
-        Decimal("6000.00"), staff_a.consultant, "连衣裙", "import", staff_a.specialist)
+        Decimal("6000.00"),
+        staff_a.consultant,
+        "连衣裙",
+        "import",
+        staff_a.specialist,
+    )
     buyer.refresh_from_db()
     # 6,000 then 5,000 − 200 on day2 = 10,800 ≥ 10,000: B on day2, not before.
     upgrade = buyer.tier_changes.get()
     assert (upgrade.date, upgrade.from_tier, upgrade.to_tier, upgrade.reason) == (
-        day2, Tier.C, Tier.B, TierChangeReason.PURCHASE)
+        day2,
+        Tier.C,
+        Tier.B,
+        TierChangeReason.PURCHASE,
+    )
     assert buyer.tier == Tier.B
     assert AuditEntry.objects.get(action="purchase.imported").data["created"] == 3
 
@@ -388,7 +468,7 @@ def test_it_lists_every_bad_purchase_row(store_a, store_b, staff_a, buyer):
     assert not result.committed and Purchase.objects.count() == 1
     errors = errors_by_row(result)
     assert sorted(errors) == [3, 4, 5, 6, 7, 8, 9, 10]
-    assert errors[3] == [("card_no", "卡号 NOPE 不存在：请先导入或登记该会员。")]
+    assert errors[3] == [("card_no", "门店 SHA 没有卡号为 NOPE 的会员：请核对卡号，或先导入、登记该会员。")]
     assert errors[4] == [("date", f"消费日期早于会员入会日期（{buyer.joined_on}）。")]
     assert errors[5] == [("amount", "金额不能为 0；退货请填负数。")]
     assert errors[6][0][0] == "amount"
@@ -439,8 +519,14 @@ def test_it_checks_again_on_commit(store_a, staff_a):
 
 
 def test_it_skips_an_anonymised_member_and_never_fills_it_in_again(store_a):
-    erased = MemberFactory(card_no="V1400", name="已匿名", phone="10000000000", home_store=store_a,
-                           erased_at=timezone.now(), joined_on=date(2023, 1, 1))
+    erased = MemberFactory(
+        card_no="V1400",
+        name="已匿名",
+        phone="10000000000",
+        home_store=store_a,
+        erased_at=timezone.now(),
+        joined_on=date(2023, 1, 1),
+    )
     data = csv_bytes("card_no,name,phone,joined_on,store", "V1400,真名,13800001400,2023-01-01,SHA")
 
     result = import_commit(kind=MEMBERS, data=data)
@@ -474,8 +560,9 @@ def test_it_refuses_a_card_of_another_store_and_still_checks_phones_on_bad_rows(
 
 
 def test_it_finds_consultants_whatever_the_case_of_their_username(store_a, staff_a):
-    data = csv_bytes("card_no,name,phone,joined_on,store,consultant",
-                     "V1600,李娜,13800001600,2023-01-01,SHA,A_CONSULTANT")
+    data = csv_bytes(
+        "card_no,name,phone,joined_on,store,consultant", "V1600,李娜,13800001600,2023-01-01,SHA,A_CONSULTANT"
+    )
 
     result = import_commit(kind=MEMBERS, data=data)
 
