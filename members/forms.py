@@ -105,10 +105,31 @@ class MemberFilterForm(forms.Form):
         empty_value=None,
         choices=[("", _("全部月份")), *BIRTHDAY_MONTHS],
     )
+    scope = forms.ChoiceField(label=_("范围"), required=False)
+    sort = forms.ChoiceField(
+        label=_("排序"),
+        required=False,
+        choices=[
+            ("", _("按入会日期")),
+            ("last_contact", _("最久未联系")),
+            ("spend", _("12个月消费")),
+            ("tier", _("等级")),
+        ],
+    )
 
     def __init__(self, *args, viewer: Staff, **kwargs):
         super().__init__(*args, **kwargs)
         self.viewer = viewer
+        # A consultant opens on their own members; the store's leads on the whole store, and they
+        # (who hand members out) also on those without a consultant.
+        scopes = [("mine", _("我的会员")), ("store", _("全店会员") if not viewer.is_hq else _("全部会员"))]
+        if viewer.is_hq:
+            scopes = scopes[1:]
+        if viewer.is_store_lead:
+            scopes.append(("unassigned", _("未分配顾问")))
+        self.fields["scope"].choices = scopes
+        self.fields["scope"].initial = self.default_scope = "mine" if viewer.is_consultant else "store"
+        self.order_fields(["q", "scope"])
         self.fields["consultant"].queryset = staff_choices(viewer=viewer)
         self.fields["consultant"].show_store = viewer.is_hq
         self.fields["consultant"].empty_label = _("全部顾问")
@@ -135,11 +156,19 @@ class MemberFilterForm(forms.Form):
             consultant_id=consultant.pk if consultant else None,
             status=self.value("status") or "",
             birthday_month=self.value("birthday_month"),
+            scope=self.chosen_scope(),
         )
+
+    def chosen_scope(self) -> str:
+        """The scope asked for, else the viewer's default ("store" is every member in scope)."""
+        return self.value("scope") or self.default_scope
 
     @property
     def is_filtered(self) -> bool:
-        return self.is_bound and any(self.value(name) for name in self.fields)
+        if not self.is_bound:
+            return False
+        chosen = (name for name in self.fields if name not in ("scope", "sort"))
+        return self.chosen_scope() != self.default_scope or any(self.value(name) for name in chosen)
 
 
 # --- Create and edit -------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -97,6 +98,10 @@ class MemberFilters:
     consultant_id: int | None = None
     status: str = ""  # "active" / "lapsed" / ""
     birthday_month: int | None = None
+    # "mine": the viewer's own members; "unassigned": members without a consultant (store leads
+    # only, who hand them out); "": every member in scope.
+    scope: str = ""
+
 
 
 def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None) -> QuerySet[Member]:
@@ -104,6 +109,11 @@ def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: d
     filters = filters or MemberFilters()
     # Erased members hold no one's data any more; their page stays reachable for the ledger.
     qs = member_scope(viewer=viewer).filter(erased_at__isnull=True).select_related("home_store", "consultant")
+    # Before the search, so that an audited phone search records only the members it showed.
+    if filters.scope == "mine":
+        qs = qs.filter(consultant_id=viewer.pk)
+    elif filters.scope == "unassigned" and viewer.is_store_lead:
+        qs = qs.filter(consultant__isnull=True)
     q = filters.query.strip()
     if q:
         digits = q.replace(" ", "")
@@ -186,6 +196,41 @@ def member_list_rows(qs: QuerySet[Member]) -> QuerySet[Member]:
         .values("last")
     )
     return qs.annotate(last_purchase_on=Subquery(last))
+
+
+# The staff list's sort orders (default: newest members first, the model's ordering).
+MEMBER_SORTS = {
+    "last_contact": (F("last_contact_at").asc(nulls_first=True), "-pk"),  # longest without contact first
+    "spend": (F("spend_12m").desc(), "-pk"),
+    "tier": ("tier", F("spend_12m").desc(), "-pk"),  # A first, then by value
+}
+
+
+def spend_12m(*, on: date, window_days: int, member: str = "pk") -> Coalesce:
+    """A member's 12-month spend (DOMAIN §5) as an expression on a queryset whose `member` field
+    is the member's id (a Member queryset by default): a correlated SUM, so only the rows returned
+    are summed unless the query sorts or filters by it."""
+    total = (
+        Purchase.objects.filter(member_id=OuterRef(member), date__gt=on - timedelta(days=window_days), date__lte=on)
+        .order_by()
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total), Value(ZERO), output_field=DecimalField(max_digits=12, decimal_places=2))
+
+
+def member_list_page_rows(qs: QuerySet[Member], *, sort: str = "", today: date | None = None) -> QuerySet[Member]:
+    """`member_list_rows` and what the staff list shows and sorts by: the last reached contact
+    (`last_contact_at`) and the 12-month spend (`spend_12m`), in the same query."""
+    from visits.selectors import last_contact_at  # visits builds on members, not the reverse
+
+    today = today or timezone.localdate()
+    window = ProgramRules.load().spend_window_days
+    qs = member_list_rows(qs).annotate(
+        last_contact_at=last_contact_at(), spend_12m=spend_12m(on=today, window_days=window)
+    )
+    return qs.order_by(*MEMBER_SORTS[sort]) if sort in MEMBER_SORTS else qs
 
 
 @dataclass

@@ -24,12 +24,13 @@ from .exports import members_csv
 from .forms import AssignConsultantForm, ImportantDateForm, MemberFilterForm, MemberForm, PurchaseForm, TierForm
 from .models import Member, Tier
 from .selectors import (
+    MEMBER_SORTS,
     can_edit_member,
     can_see_full_contact,
     displayed_phone,
     member_contact,
     member_get,
-    member_list_rows,
+    member_list_page_rows,
     member_occasions,
     member_purchases,
     member_tier_history,
@@ -72,12 +73,19 @@ def member_list(request: HttpRequest) -> HttpResponse:
     members = select_members(viewer=request.user, filters=form.filters())
     if store := form.value("store"):
         members = members.filter(home_store=store)
-    page = Paginator(member_list_rows(members), MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = member_list_page_rows(members, sort=form.value("sort") or "")
+    page = Paginator(rows, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
     for member in page:
         member.masked_phone = displayed_phone(request.user, member)
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "sort_links": _sort_links(request),
+        "scope": form.chosen_scope(),
+    }
     # A search typed into the box swaps only the results (htmx); a full load renders the page.
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "member-results"
     response = render(request, "members/_member_results.html" if partial else "members/member_list.html", context)
@@ -85,6 +93,18 @@ def member_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _sort_links(request: HttpRequest) -> dict[str, str]:
+    """The column headers' links: the same filters, another order, back to the first page."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    links = {}
+    for sort in ("", *MEMBER_SORTS):
+        query["sort"] = sort
+        links[sort or "joined"] = query.urlencode()
+    return links
+
+
+@require_POST
 def member_export(request: HttpRequest) -> HttpResponse:
     """The filtered list as CSV: consultants their own members; audited (DOMAIN §11)."""
     form = MemberFilterForm(request.GET or None, viewer=request.user)

@@ -16,10 +16,10 @@ from ..factories import MemberFactory, PurchaseFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
-# Session, user, the consultant filter's value, the program rules (status filter), the count,
-# the page of rows, the navbar's store and unread notifications, and the consultant choices: the
-# same for 5 or 5,000 rows.
-MAX_QUERIES = 9
+# Session, user, the consultant filter's value, the program rules (status filter; the spend
+# window), the count, the page of rows (with the 12-month spend and the last contact), the
+# navbar's store and unread notifications, and the consultant choices: the same for 5 or 5,000 rows.
+MAX_QUERIES = 10
 BOUGHT_ON = timezone.localdate() - timedelta(days=20)
 RETURNED_ON = timezone.localdate() - timedelta(days=10)
 
@@ -117,7 +117,7 @@ def some_members(store_a, staff_a):
 def test_it_finds_members(client, staff_a, some_members, query, expected):
     client.force_login(staff_a.consultant)
 
-    response = client.get(reverse("members:list"), {"q": query})
+    response = client.get(reverse("members:list"), {"q": query, "scope": "store"})  # not only their own
 
     assert sorted(listed(response)) == sorted(expected)
 
@@ -157,12 +157,12 @@ def test_it_filters_by_birthday_month_on_the_calendar_the_member_celebrates(clie
     MemberFactory(home_store=store_a, name="农历生", birthday=date(1990, 3, 12), birthday_lunar=True)
     client.force_login(staff_a.consultant)
 
-    march = listed(client.get(reverse("members:list"), {"birthday_month": 3}))
-    lunar = listed(client.get(reverse("members:list"), {"birthday_month": lunar_month}))
+    march = listed(client.get(reverse("members:list"), {"birthday_month": 3, "scope": "store"}))
+    lunar = listed(client.get(reverse("members:list"), {"birthday_month": lunar_month, "scope": "store"}))
 
     assert "三月生" in march and "五月生" not in march
     assert "农历生" in lunar
-    assert listed(client.get(reverse("members:list"), {"birthday_month": 5})) == ["五月生"]
+    assert listed(client.get(reverse("members:list"), {"birthday_month": 5, "scope": "store"})) == ["五月生"]
 
 
 def test_it_ignores_filter_values_it_does_not_know(client, staff_a, member_a):
@@ -191,7 +191,123 @@ def test_it_keeps_the_filters_in_the_page_links(client, store_a, staff_a):
     MemberFactory.create_batch(51, home_store=store_a, tier=Tier.B)
     client.force_login(staff_a.consultant)
 
-    html = client.get(reverse("members:list"), {"tier": "B"}).content.decode()
+    html = client.get(reverse("members:list"), {"tier": "B", "scope": "store"}).content.decode()
 
-    assert "?tier=B&amp;page=2" in html
+    assert "?tier=B&amp;scope=store&amp;page=2" in html
     assert Member.objects.count() == 51
+
+
+# --- My members, the store, members without a consultant; sorting (issue 9) --------------------
+
+
+def visit(member, staff, days_ago, result="reached"):
+    from visits.models import Visit
+
+    return Visit.objects.create(
+        member=member,
+        store=member.home_store,
+        staff=staff,
+        channel="phone",
+        at=timezone.now() - timedelta(days=days_ago),
+        outcome="已联系",
+        result=result,
+    )
+
+
+@pytest.fixture
+def book(store_a, staff_a):
+    """Store A: two of the consultant's members, one of another consultant's, one without."""
+    other = StaffFactory(username="a_consultant2", role=Role.CONSULTANT, store=store_a)
+    mine = staff_a.consultant
+    return {
+        "mine_a": MemberFactory(home_store=store_a, consultant=mine, name="甲", tier=Tier.A),
+        "mine_c": MemberFactory(home_store=store_a, consultant=mine, name="乙", tier=Tier.C),
+        "theirs": MemberFactory(home_store=store_a, consultant=other, name="丙", tier=Tier.B),
+        "nobodys": MemberFactory(home_store=store_a, consultant=None, name="丁", tier=Tier.C),
+    }
+
+
+def test_it_opens_on_a_consultants_own_members_and_shows_the_store_on_request(client, staff_a, book):
+    client.force_login(staff_a.consultant)
+
+    mine = client.get(reverse("members:list"))
+    filtered = client.get(reverse("members:list"), {"tier": "A"})
+    store = client.get(reverse("members:list"), {"scope": "store"})
+
+    assert sorted(listed(mine)) == ["乙", "甲"]
+    assert listed(filtered) == ["甲"]  # other filters keep the default scope
+    assert sorted(listed(store)) == ["丁", "丙", "乙", "甲"]
+    assert "我的会员" in mine.content.decode()
+
+
+def test_it_offers_a_store_wide_search_from_my_members(client, staff_a, book):
+    client.force_login(staff_a.consultant)
+
+    response = client.get(reverse("members:list"), {"q": "丙"})
+
+    assert listed(response) == []
+    assert "scope=store" in response.content.decode() and "在全店搜索" in response.content.decode()
+
+
+def test_it_opens_on_the_whole_store_for_its_leads(client, staff_a, book):
+    client.force_login(staff_a.specialist)
+
+    assert len(listed(client.get(reverse("members:list")))) == 4
+
+
+def test_it_lists_members_without_a_consultant_for_the_store_leads_only(client, staff_a, book):
+    client.force_login(staff_a.specialist)
+    assert listed(client.get(reverse("members:list"), {"scope": "unassigned"})) == ["丁"]
+    client.force_login(staff_a.manager)
+    assert listed(client.get(reverse("members:list"), {"scope": "unassigned"})) == ["丁"]
+
+    client.force_login(staff_a.consultant)
+    response = client.get(reverse("members:list"), {"scope": "unassigned"})
+    assert sorted(listed(response)) == ["乙", "甲"]  # not a choice for them: their default instead
+
+
+def test_it_sorts_by_last_contact_spend_and_tier(client, staff_a, book):
+    today = timezone.localdate()
+    visit(book["mine_a"], staff_a.consultant, days_ago=3)
+    visit(book["theirs"], staff_a.consultant, days_ago=40)
+    visit(book["theirs"], staff_a.consultant, days_ago=1, result="no_answer")  # not a contact
+    PurchaseFactory(member=book["mine_c"], date=today - timedelta(days=5), amount=Decimal("9000.00"))
+    PurchaseFactory(member=book["theirs"], date=today - timedelta(days=30), amount=Decimal("3000.00"))
+    PurchaseFactory(member=book["theirs"], date=today - timedelta(days=400), amount=Decimal("90000.00"))  # too old
+    client.force_login(staff_a.specialist)
+
+    def sorted_by(sort):
+        return listed(client.get(reverse("members:list"), {"sort": sort}))
+
+    # Never contacted first (乙, 丁: newest first), then the longest ago (丙 40 days), then 甲 (3 days).
+    assert sorted_by("last_contact")[2:] == ["丙", "甲"]
+    assert set(sorted_by("last_contact")[:2]) == {"乙", "丁"}
+    assert sorted_by("spend")[:2] == ["乙", "丙"]  # 9,000 then 3,000 (the old 90,000 is outside the window)
+    assert sorted_by("tier") == ["甲", "丙", "乙", "丁"]  # A, B, then C by spend (乙 9,000, 丁 0)
+
+
+def test_it_shows_the_last_reached_contact_and_the_12_month_spend(client, staff_a, book):
+    contacted = visit(book["mine_a"], staff_a.consultant, days_ago=3)
+    visit(book["mine_a"], staff_a.consultant, days_ago=1, result="no_answer")
+    PurchaseFactory(member=book["mine_a"], date=timezone.localdate() - timedelta(days=5), amount=Decimal("12800"))
+    client.force_login(staff_a.consultant)
+
+    response = client.get(reverse("members:list"))
+
+    row = next(m for m in response.context["page"] if m.name == "甲")
+    assert row.last_contact_at == contacted.at
+    assert row.spend_12m == Decimal("12800.00")
+    html = response.content.decode()
+    assert timezone.localtime(contacted.at).strftime("%Y-%m-%d") in html
+    assert "¥12,800" in html
+
+
+def test_it_sorts_in_a_bounded_number_of_queries(client, staff_a, many_members, django_assert_max_num_queries):
+    for member in many_members[:50]:
+        visit(member, staff_a.consultant, days_ago=2)
+    client.force_login(staff_a.consultant)
+
+    for sort in ("last_contact", "spend", "tier"):
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = client.get(reverse("members:list"), {"sort": sort, "page": 2})
+        assert len(response.context["page"]) == 50
