@@ -345,3 +345,61 @@ class GiftPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} {self.get_occasion_display()} {self.occasion_date}: {self.gift}"
+
+
+# --- Message templates (issue 9, item 9) -----------------------------------------------------
+
+
+class MessageTemplate(models.Model):
+    """话术模板: a ready text for a kind of task, with variables ({称呼}, {顾问}…) filled in per
+    member on the card (visits.messages). HQ's templates (`store` empty) are every store's
+    defaults; a store's own template either adds to them or, with `replaces`, stands in for one
+    HQ default in that store."""
+
+    store = models.ForeignKey(
+        Store,
+        verbose_name=_("门店"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="message_templates",
+        help_text=_("留空为总部默认模板。"),
+    )
+    kind = models.CharField(_("任务类型"), max_length=20, choices=TaskKind.choices)
+    name = models.CharField(_("名称"), max_length=40)
+    body = models.TextField(_("内容"), max_length=500)
+    replaces = models.ForeignKey(
+        "self",
+        verbose_name=_("替代总部模板"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="overrides",
+    )
+    position = models.PositiveSmallIntegerField(_("排序"), default=0)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("修改人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("修改时间"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("话术模板")
+        verbose_name_plural = pgettext_lazy("plural", "话术模板")
+        ordering = ["kind", "position", "id"]
+        constraints = [
+            # One override of a default per store; an HQ default replaces nothing.
+            models.UniqueConstraint(fields=["store", "replaces"], name="message_template_one_override_per_store"),
+            models.CheckConstraint(
+                condition=models.Q(replaces__isnull=True) | models.Q(store__isnull=False),
+                name="message_template_only_stores_override",
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "kind"], name="msg_template_store_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.name}"
