@@ -33,6 +33,7 @@ from .models import Campaign, CampaignStatus
 from .segments import Segment
 from .services import (
     campaign_archive,
+    campaign_extend,
     campaign_has_ended,
     campaign_launch,
     campaign_preview,
@@ -90,6 +91,11 @@ def _header(request: HttpRequest, campaign: Campaign, tab: str) -> dict:
         "window_start": start,
         "window_end": end,
         "can_plan": selectors.campaign_can_plan(viewer, campaign),
+        "can_extend": (
+            campaign.status == CampaignStatus.LAUNCHED
+            and today <= campaign.end_date
+            and selectors.campaign_can_plan(viewer, campaign)
+        ),
         "can_summarise": selectors.campaign_can_summarise(viewer, campaign),
     }
 
@@ -257,8 +263,20 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(*STORE_LEADS)
 def launch(request: HttpRequest, pk: int) -> HttpResponse:
-    """发布: freeze the audience and invite each member through their consultant."""
+    """发布: freeze the audience and invite each member through their consultant. On a launched
+    campaign, 补充邀约: invite the members the segment selects now who are not in the audience."""
     campaign = _own_campaign(request, pk)
+    if campaign.status == CampaignStatus.LAUNCHED:
+        try:
+            added = campaign_extend(campaign=campaign, by=request.user)
+        except ValidationError as e:
+            messages.error(request, _error_text(e))
+        else:
+            if added:
+                messages.success(request, _("已补充邀约 %(count)s 位会员。") % {"count": added})
+            else:
+                messages.info(request, _("没有新的会员符合人群条件：名单里的会员（含已婉拒的）不会再次邀约。"))
+        return redirect("campaigns:results", pk=campaign.pk)
     try:
         invited = campaign_launch(campaign=campaign, by=request.user)
     except ValidationError as e:

@@ -12,6 +12,7 @@ from campaigns.segments import Segment, segment_members
 from campaigns.selectors import campaign_results
 from campaigns.services import (
     campaign_archive,
+    campaign_extend,
     campaign_launch,
     campaign_preview,
     campaign_save,
@@ -210,3 +211,62 @@ def test_launch_is_set_based(plan, store_a, staff_a, django_assert_max_num_queri
     campaign = plan()
     with at("2026-03-01"), django_assert_max_num_queries(25):
         assert campaign_launch(campaign=campaign, by=staff_a.specialist) == 80
+
+
+def test_launch_keeps_invitations_made_by_hand_and_extending_never_invites_twice(plan, store_a, staff_a):
+    # Before the launch a consultant invited 甲 by hand to the campaign (same purpose, one of its
+    # days) and 乙 declined such an invitation. The launch links both to their own invitation
+    # (no second invitation, no second task) and invites only 丙. Later 丁 joins; extending adds
+    # 丁 only, and 乙, who declined, is never asked again. A second extension adds nobody.
+    names = ["甲", "乙", "丙"]
+    people = {n: member(store_a, staff_a.consultant, name=n) for n in names}
+    campaign = plan()
+    with at("2026-03-01"):
+        by_hand = {
+            "甲": Invitation.objects.create(
+                member=people["甲"],
+                store=store_a,
+                invited_by=staff_a.consultant,
+                for_date=D("2026-03-11"),
+                purpose="春季私享会",
+            ),
+            "乙": Invitation.objects.create(
+                member=people["乙"],
+                store=store_a,
+                invited_by=staff_a.consultant,
+                for_date=D("2026-03-10"),
+                purpose="春季私享会",
+                status="declined",
+            ),
+        }
+        # Another purpose, or a day outside the campaign, is another invitation: not this one.
+        Invitation.objects.create(
+            member=people["丙"], store=store_a, invited_by=staff_a.consultant, for_date=D("2026-03-11"), purpose="新品"
+        )
+
+        assert campaign_launch(campaign=campaign, by=staff_a.specialist) == 3
+
+        audience = {cm.member.name: cm.invitation_id for cm in CampaignMember.objects.select_related("member")}
+        assert audience["甲"] == by_hand["甲"].pk and audience["乙"] == by_hand["乙"].pk
+        assert Invitation.objects.filter(purpose="春季私享会").count() == 3  # 甲's, 乙's and 丙's new one
+        assert FollowUpTask.objects.filter(kind="invitation").count() == 1  # 丙's only
+
+        people["丁"] = member(store_a, staff_a.consultant, name="丁")
+        assert campaign_extend(campaign=campaign, by=staff_a.specialist) == 1
+        assert campaign_extend(campaign=campaign, by=staff_a.specialist) == 0
+
+    assert sorted(CampaignMember.objects.values_list("member__name", flat=True)) == ["丁", "丙", "乙", "甲"]
+    per_member = Invitation.objects.filter(purpose="春季私享会").values_list("member__name", flat=True)
+    assert sorted(per_member) == ["丁", "丙", "乙", "甲"]  # one invitation each
+    assert Invitation.objects.get(member=people["乙"]).status == "declined"
+
+
+def test_extending_needs_a_launched_campaign_that_has_not_ended(plan, store_a, staff_a):
+    member(store_a, staff_a.consultant)
+    campaign = plan()
+    with at("2026-03-01"), pytest.raises(ValidationError, match="补充邀约"):
+        campaign_extend(campaign=campaign, by=staff_a.specialist)  # still a draft
+    with at("2026-03-01"):
+        campaign_launch(campaign=campaign, by=staff_a.specialist)
+    with at("2026-03-13"), pytest.raises(ValidationError, match="补充邀约"):
+        campaign_extend(campaign=campaign, by=staff_a.specialist)  # ended on the 12th

@@ -15,6 +15,7 @@ from campaigns.models import Campaign, CampaignMember
 from campaigns.segments import Segment
 from campaigns.services import campaign_archive, campaign_launch, campaign_save, campaign_summary_save
 from tests.factories import MemberFactory, PurchaseFactory, StaffFactory, StoreFactory
+from visits.models import Invitation
 from visits.services import invitation_advance
 
 D = date.fromisoformat
@@ -223,6 +224,27 @@ def test_it_launches_from_the_page(client, plan, store_a, staff_a):
     with at("2026-03-02"):
         frozen = client.get(reverse("campaigns:preview", args=[campaign.pk])).content.decode()
     assert "已发布：名单已冻结，共 2 位会员。" in frozen and "发布并邀约" not in frozen
+
+
+def test_it_extends_a_launched_campaign_from_the_results_page_without_inviting_anyone_twice(
+    client, plan, store_a, staff_a
+):
+    member(store_a, staff_a.consultant, name="甲")
+    campaign = plan()
+    client.force_login(staff_a.specialist)
+    with at("2026-03-01"):
+        client.post(reverse("campaigns:launch", args=[campaign.pk]))
+        page = client.get(reverse("campaigns:results", args=[campaign.pk])).content.decode()
+        member(store_a, staff_a.consultant, name="乙")
+        added = client.post(reverse("campaigns:launch", args=[campaign.pk]), follow=True)
+        again = client.post(reverse("campaigns:launch", args=[campaign.pk]), follow=True)
+
+    assert "补充邀约" in page
+    assert added.redirect_chain == [(reverse("campaigns:results", args=[campaign.pk]), 302)]
+    assert "已补充邀约 1 位会员。" in added.content.decode()
+    assert "没有新的会员符合人群条件" in again.content.decode()
+    assert sorted(CampaignMember.objects.values_list("member__name", flat=True)) == ["乙", "甲"]
+    assert Invitation.objects.count() == 2
 
 
 def test_it_shows_the_services_error_when_launch_is_refused(client, plan, store_a, staff_a):
