@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -84,8 +83,10 @@ def email_queue(*, to: list[str], subject: str, body: str, key: str, html: str =
     )
     if created:
         # robust: a broker that is down must not fail the caller's committed work; the flush
-        # sends the row instead.
-        transaction.on_commit(partial(_send_after_commit, email.pk), robust=True)
+        # sends the row instead. (A lambda, not functools.partial: Django names the callback by
+        # its __qualname__ when it logs a robust callback's error.)
+        email_id = email.pk
+        transaction.on_commit(lambda: _send_after_commit(email_id), robust=True)
     return email
 
 
