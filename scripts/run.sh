@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: prepare the database and static files, seed the demo on a fresh database, print the
-# login, then run web, worker and beat together (Procfile.dev) until Ctrl-C.
+# login, run the daily duty for today (and any day missed), then run web, worker and beat together
+# (Procfile.dev) until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +15,8 @@ export PYTHONUNBUFFERED=1
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 python scripts/first_run.py
+# Today's lists now, not at beat's 06:30 tomorrow: the daily duty for today, catching up every day
+# missed since its last run (at most a month; each store and date runs once, so a restart the same
+# day does nothing).
+python manage.py run_duties daily
 exec honcho -f Procfile.dev start
