@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff, Store
+from .services import agreement_record
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -66,11 +67,21 @@ class StaffChangeForm(StoreRequiredUnlessHQ, UserChangeForm):
 
 
 class AgreementInline(admin.TabularInline):
+    """Agreements are append-only (DOMAIN §11): the ones on file are shown read-only and cannot be
+    deleted; a new version is added as a new row (not back-dated: see the model)."""
+
     model = ConfidentialityAgreement
     fk_name = "staff"
     extra = 0
     fields = ("version", "signed_on", "recorded_by", "created_at")
     readonly_fields = ("recorded_by", "created_at")
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Staff)
@@ -104,13 +115,14 @@ class StaffAdmin(UserAdmin):
     inlines = (AgreementInline,)
 
     def save_formset(self, request, form, formset, change):
-        # Whoever records an agreement in the admin is its recorder.
+        if formset.model is not ConfidentialityAgreement:
+            return super().save_formset(request, form, formset, change)
+        # New agreements only (the inline cannot change or delete one), through the service, which
+        # records whoever enters it and writes the audit entry.
         for agreement in formset.save(commit=False):
-            if agreement.recorded_by_id is None:
-                agreement.recorded_by = request.user
-            agreement.save()
-        for deleted in formset.deleted_objects:
-            deleted.delete()
+            agreement_record(
+                staff=form.instance, signed_on=agreement.signed_on, version=agreement.version, by=request.user
+            )
 
 
 @admin.register(ConfidentialityAgreement)
@@ -126,20 +138,30 @@ class ConfidentialityAgreementAdmin(admin.ModelAdmin):
     def store(self, obj: ConfidentialityAgreement):
         return obj.staff.store
 
+    # Append-only (DOMAIN §11): read and add, never change or delete; a new version supersedes.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        return ("staff", "version", "signed_on") if obj is None else ("staff", "version", "signed_on", "recorded_by")
+
     def save_model(self, request, obj, form, change):
-        if obj.recorded_by_id is None:
-            obj.recorded_by = request.user
-        super().save_model(request, obj, form, change)
+        saved = agreement_record(staff=obj.staff, signed_on=obj.signed_on, version=obj.version, by=request.user)
+        obj.pk, obj.recorded_by, obj._state.adding = saved.pk, saved.recorded_by, False
 
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     """The audit log is evidence: it can be read and searched, never written or erased here."""
 
-    list_display = ("at", "actor", "store", "action", "object_type", "object_id")
+    # The actor's name as written at the time: it survives the deletion of their account.
+    list_display = ("at", "actor_name", "actor_username", "store", "action", "object_type", "object_id")
     list_filter = ("store", "object_type")
-    list_select_related = ("actor", "store")
-    search_fields = ("action", "object_id", "actor__username")
+    list_select_related = ("store",)
+    search_fields = ("action", "object_id", "actor_username", "actor_name")
     date_hierarchy = "at"
 
 

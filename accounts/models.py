@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -115,6 +117,42 @@ class ConfidentialityAgreement(models.Model):
 
 class AuditEntry(models.Model):
     """Who saw or changed member data (DOMAIN §11). Actions are dotted: `member.phone.viewed`."""
+    # Append-only (DOMAIN §11): the agreement is the evidence that opens full member data, so a
+    # filed one is never edited, back-dated or deleted; a new version supersedes it.
+    FROZEN = ("staff_id", "version", "signed_on")
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding:
+            error = self.date_error()
+            if error:
+                raise ValidationError({"signed_on": error})
+        else:
+            on_file = type(self).objects.filter(pk=self.pk).values(*self.FROZEN).first()
+            if on_file is not None and on_file != {name: getattr(self, name) for name in self.FROZEN}:
+                raise ValidationError(_("已签署的保密协议不能修改：请登记新版本。"))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("保密协议不能删除：请登记新版本取代旧版本。"))
+
+    def clean(self) -> None:
+        if self._state.adding and self.staff_id is not None:
+            error = self.date_error()
+            if error:
+                raise ValidationError({"signed_on": error})
+
+    def date_error(self) -> str | None:
+        """Why `signed_on` cannot date a new agreement: in the future, or earlier than the latest
+        agreement on file for the same person (that would back-date it)."""
+        if self.signed_on is None:
+            return None
+        if self.signed_on > timezone.localdate():
+            return _("签署日期不能晚于今天。")
+        latest = type(self).objects.filter(staff_id=self.staff_id).aggregate(m=models.Max("signed_on"))["m"]
+        if latest is not None and self.signed_on < latest:
+            return _("签署日期不能早于此前协议的签署日期（%(date)s）：协议不能倒签。") % {"date": latest}
+        return None
+
 
     at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -123,6 +161,9 @@ class AuditEntry(models.Model):
     store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.SET_NULL, null=True, blank=True)
     action = models.CharField(_("动作"), max_length=60, db_index=True)
     object_type = models.CharField(_("对象类型"), max_length=40, blank=True)
+    # Copied at write time: the entry keeps naming the person after their account is deleted.
+    actor_name = models.CharField(_("操作人姓名"), max_length=150, blank=True)
+    actor_username = models.CharField(_("操作人账号"), max_length=150, blank=True)
     object_id = models.CharField(_("对象ID"), max_length=40, blank=True)
     data = models.JSONField(_("详情"), default=dict, blank=True)
 
@@ -133,7 +174,8 @@ class AuditEntry(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type}:{self.object_id}"
+        who = self.actor_name or self.data.get("via", "")
+        return f"{self.at:%Y-%m-%d %H:%M} {who} {self.action} {self.object_type}:{self.object_id}"
 
 
 class Notification(models.Model):

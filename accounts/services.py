@@ -1,3 +1,6 @@
+import getpass
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
@@ -5,13 +8,45 @@ from django.db import transaction
 
 from .models import AuditEntry, ConfidentialityAgreement, Role, Staff, Store
 
+# The management command running in this thread, if any (set by `running_command`, which every
+# command goes through: see AccountsConfig.ready).
+_COMMAND: ContextVar[str] = ContextVar("audit_command", default="")
+
+
+@contextmanager
+def running_command(name: str):
+    """Entries written inside say which command wrote them and which OS user ran it."""
+    token = _COMMAND.set(name)
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (some containers)
+        return ""
+
 
 def audit_log(
     *, actor: Staff | None, action: str, obj: Any = None, store: Store | None = None, **data: Any
 ) -> AuditEntry:
-    """Write one audit entry. `obj` is any model instance; its type and pk are recorded."""
+    """Write one audit entry. `obj` is any model instance; its type and pk are recorded.
+
+    The actor's name and username are copied into the entry, so it still names them after their
+    account is deleted. Work done from the command line also records the command (`via`) and the
+    OS user who ran it, with or without a staff account behind it.
+    """
+    command = _COMMAND.get()
+    if command:
+        data.setdefault("via", f"command:{command}")
+        data.setdefault("os_user", _os_user())
     return AuditEntry.objects.create(
         actor=actor,
+        actor_name=str(actor) if actor is not None else "",
+        actor_username=actor.username if actor is not None else "",
         action=action,
         store=store,
         object_type=obj._meta.model_name if obj is not None else "",
@@ -54,8 +89,18 @@ def staff_create(
 def agreement_record(
     *, staff: Staff, signed_on: date, version: str = "1.0", by: Staff | None
 ) -> ConfidentialityAgreement:
-    agreement, _ = ConfidentialityAgreement.objects.get_or_create(
-        staff=staff, version=version, defaults={"signed_on": signed_on, "recorded_by": by}
-    )
+    """File a signed confidentiality agreement. Agreements are append-only: a new version supersedes
+    the one before, none is changed or deleted, and none is back-dated: `signed_on` may not be in
+    the future nor earlier than the latest agreement already on file for this person.
+
+    Recording the same version again gives back the one on file (running twice changes nothing).
+    """
+    existing = ConfidentialityAgreement.objects.filter(staff=staff, version=version).first()
+    if existing is not None:
+        return existing
+    agreement = ConfidentialityAgreement(staff=staff, signed_on=signed_on, version=version, recorded_by=by)
+    agreement.full_clean()
+    agreement.save()
     staff.__dict__.pop("_signed_agreement", None)
+    audit_log(actor=by, action="agreement.recorded", obj=agreement, store=staff.store, staff=staff.pk, version=version)
     return agreement
