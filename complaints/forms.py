@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Staff, Store
-from members.selectors import member_scope
+from members.selectors import member_by_phone, member_scope
 
 from .models import Category, ComplaintChannel, Severity, Status
 
@@ -46,7 +46,10 @@ class RegisterForm(forms.Form):
             scope = member_scope(viewer=self.viewer)
             if data.get("store"):
                 scope = scope.filter(home_store=data["store"])
-            member = scope.filter(card_no=ref).first() or scope.filter(phone=ref).first()
+            # A card number, or a full phone number (an exact, audited lookup: DOMAIN §11).
+            member = scope.filter(card_no=ref).first() or member_by_phone(
+                viewer=self.viewer, qs=scope, text=ref, via="complaint"
+            )
             if member is None:
                 self.add_error("member_ref", _("本店没有卡号或手机号为 %(ref)s 的会员。") % {"ref": ref})
             data["member"] = member

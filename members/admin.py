@@ -14,8 +14,9 @@ from accounts.admin import ReadOnlyAdmin
 from accounts.services import audit_log
 
 from .models import ImportantDate, Member, MemberTag, ProgramRules, Purchase, TierChange, TierHold, TierReview
+from .selectors import can_see_full_contact, member_search
 from .services import phone_owner_error, tiers_replay
-from .validators import mask_phone, normalize_phone, validate_past_date
+from .validators import mask_phone, mask_text, normalize_phone, validate_past_date
 
 TIER_RULES = ("tier_a_min", "tier_b_min", "spend_window_days")
 
@@ -99,7 +100,11 @@ class ProgramRulesAdmin(admin.ModelAdmin):
 
 
 class MemberAdminForm(forms.ModelForm):
-    """The same input rules as the staff pages (DOMAIN §12)."""
+    """The same input rules as the staff pages (DOMAIN §12), and the same privacy (DOMAIN §11): the
+    stored phone is never sent to the browser. The field shows it masked and takes a new number;
+    left empty, the number stays as it is."""
+
+    phone = forms.CharField(label=_("手机"), required=False, max_length=30)
 
     class Meta:
         model = Member
@@ -127,8 +132,22 @@ class MemberAdminForm(forms.ModelForm):
             "tags",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["phone"] = ""
+        field = self.fields["phone"]
+        if self.instance.pk:
+            masked = mask_phone(self.instance.phone)
+            field.widget.attrs.update(placeholder=masked, autocomplete="off")
+            field.help_text = _("当前 %(masked)s；留空则不修改。") % {"masked": masked}
+        else:
+            field.required = True
+
     def clean_phone(self):
-        phone = normalize_phone(self.cleaned_data["phone"])
+        raw = self.cleaned_data["phone"].strip()
+        if not raw and self.instance.pk:
+            return self.instance.phone  # unchanged
+        phone = normalize_phone(raw)
         taken = phone_owner_error(phone, exclude_pk=self.instance.pk)
         if taken:
             raise ValidationError(taken)
@@ -159,7 +178,8 @@ class MemberAdmin(admin.ModelAdmin):
     list_display = ("card_no", "name", "masked_phone", "tier", "tier_locked", "home_store", "consultant", "joined_on")
     list_filter = ("tier", "tier_locked", "home_store", "gender", "birthday_lunar", "marketing_consent", "tags")
     list_select_related = ("home_store", "consultant")
-    search_fields = ("card_no", "name", "=phone", "=phone_last4")
+    # Shows the search box; what a search matches is `member_search`'s one rule (get_search_results).
+    search_fields = ("card_no", "name")
     raw_id_fields = ("consultant", "opened_by")
     filter_horizontal = ("tags",)
     date_hierarchy = "joined_on"
@@ -194,18 +214,43 @@ class MemberAdmin(admin.ModelAdmin):
     def masked_phone(self, obj: Member) -> str:
         return mask_phone(obj.phone)
 
+    @admin.display(description=_("地址"))
+    def masked_address(self, obj: Member) -> str:
+        return mask_text(obj.address, 6)
+
+    @admin.display(description=_("邮箱"))
+    def masked_email(self, obj: Member) -> str:
+        return mask_text(obj.email, 2)
+
+    @admin.display(description=_("微信"))
+    def masked_wechat(self, obj: Member) -> str:
+        return mask_text(obj.wechat, 2)
+
+    def get_fieldsets(self, request, obj=None):
+        """Without the right to see a member's contact details in full (the agreement gate of the
+        staff pages, for superusers too), the admin shows them masked and read-only."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or can_see_full_contact(request.user, obj):
+            return fieldsets
+        masked = {"address": "masked_address", "email": "masked_email", "wechat": "masked_wechat"}
+        return [
+            (title, {**options, "fields": tuple(masked.get(name, name) for name in options["fields"])})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "masked_address", "masked_email", "masked_wechat")
+
+    def get_search_results(self, request, queryset, search_term):
+        """The staff pages' rule (DOMAIN §11): last four digits or the exact full number (audited),
+        never a prefix; names and card numbers as there."""
+        if not search_term.strip():
+            return queryset, False
+        return member_search(viewer=request.user, qs=queryset, text=search_term, via="admin"), False
+
     def has_delete_permission(self, request, obj=None):
         # Erasure anonymises and keeps the purchase totals (DOMAIN §11); deleting would lose them.
         return False
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "GET":
-            member = self.get_object(request, object_id)
-            if member is not None:
-                audit_log(
-                    actor=request.user, action="member.phone.viewed", obj=member, store=member.home_store, via="admin"
-                )
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if obj.marketing_consent and not obj.marketing_consent_at:

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from accounts.models import Staff, Store
 
 from .models import Member, Purchase, PurchaseSource
-from .selectors import MemberFilters, member_get, member_list, member_scope
+from .selectors import MemberFilters, member_by_phone, member_get, member_list, member_scope
 from .services import purchase_record
 from .validators import mask_phone
 
@@ -91,7 +91,7 @@ def _store_for(viewer: Staff, code: str | None) -> Store:
 def members(request):
     filters = MemberFilters(query=request.GET.get("q", ""), tier=request.GET.get("tier", ""))
     paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(member_list(viewer=request.user, filters=filters), request)
+    page = paginator.paginate_queryset(member_list(viewer=request.user, filters=filters, via="api"), request)
     return paginator.get_paginated_response(MemberSerializer(page, many=True).data)
 
 
@@ -111,10 +111,13 @@ def purchases(request):
     data = data_in.validated_data
     store = _store_for(request.user, data.get("store"))
     scope = member_scope(viewer=request.user).filter(home_store=store)
-    lookup = {"card_no": data["card_no"]} if data.get("card_no") else {"phone": data["phone"]}
-    member = scope.filter(**lookup).first()
+    if data.get("card_no"):
+        member, given = scope.filter(card_no=data["card_no"]).first(), f"card_no {data['card_no']!r}"
+    else:
+        # An exact full-number lookup: audited like the search (DOMAIN §11).
+        member, given = member_by_phone(viewer=request.user, qs=scope, text=data["phone"], via="api_purchase"), "phone"
     if member is None:
-        raise ValidationError({"card_no": f"No member of store {store.code} with {lookup}."})
+        raise ValidationError({"card_no": f"No member of store {store.code} with that {given}."})
     consultant = None
     if data.get("consultant"):
         consultant = Staff.objects.filter(username=data["consultant"], store=store).first()

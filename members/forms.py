@@ -22,7 +22,7 @@ from accounts.models import Staff, Store
 from .models import Gender, ImportantDate, Member, Purchase, Tier
 from .selectors import MemberFilters, can_see_full_contact, member_returnable_purchases, store_staff
 from .services import phone_owner_error
-from .validators import normalize_phone, validate_past_date
+from .validators import mask_phone, normalize_phone, validate_past_date
 
 DATE_INPUT = {"type": "date"}
 
@@ -233,11 +233,24 @@ class MemberForm(ServiceErrorsMixin, forms.ModelForm):
                 self.contact_hidden = True
                 for name in CONTACT_FIELDS:
                     del self.fields[name]
+            else:
+                self._phone_write_only(member)
         else:
             self._add_create_fields()
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.layout = self._layout()
+
+    def _phone_write_only(self, member: Member) -> None:
+        """The edit form never holds the stored number (opening it would be a view of it, written to
+        the audit log by a GET): it shows the number masked and takes a new one, if typed."""
+        field = self.fields["phone"]
+        field.required = False
+        field.widget.attrs["placeholder"] = mask_phone(member.phone)
+        field.help_text = _("当前 %(masked)s；留空则不修改，需要完整号码请在会员页点“显示”。") % {
+            "masked": mask_phone(member.phone)
+        }
+        self.initial["phone"] = ""
 
     def _add_create_fields(self) -> None:
         viewer = self.viewer
@@ -287,6 +300,8 @@ class MemberForm(ServiceErrorsMixin, forms.ModelForm):
         pass
 
     def clean_phone(self) -> str:
+        if self.member is not None and not self.cleaned_data["phone"].strip():
+            return self.member.phone  # left empty on the edit form: unchanged
         phone = normalize_phone(self.cleaned_data["phone"])
         taken = phone_owner_error(phone, exclude_pk=self.member.pk if self.member else None, viewer=self.viewer)
         if taken:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -13,11 +15,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Staff
+from accounts.services import audit_log
 
 from .dates import lunar_label, next_occurrence
 from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange
 from .tiers import ZERO, TierRules, missing_to_next_tier, month_end
-from .validators import mask_phone, mask_text
+from .validators import mask_phone, mask_text, normalize_phone
 
 
 def member_scope(*, viewer: Staff) -> QuerySet[Member]:
@@ -91,6 +94,77 @@ def lunar_birthday_ids_in_month(qs: QuerySet[Member], *, year: int, month: int) 
     return ids
 
 
+# --- Searching by phone (DOMAIN §11) ------------------------------------------------------------
+# One rule for every search box, the API and the admin, whoever searches: a phone is found by its
+# last four digits or by the exact full number, never by a prefix or a run of digits, so a masked
+# 189****0920 cannot be narrowed down digit by digit. An exact-number search is audited.
+
+PHONE_SEARCH_ACTION = "member.phone_search"
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """What a typed search text may match: `q` is what the shared filter uses, `phone` the exact
+    full number it names (normalised), if any."""
+
+    q: Q
+    phone: str = ""
+
+
+def search_terms(text: str) -> SearchTerms:
+    """The filter for a typed search: four digits are a phone's last four (or a card number); a
+    valid full number matches that number exactly (or a card number spelt the same); any other run
+    of digits matches only a card number spelt exactly so; anything else is a name or card."""
+    text = text.strip()
+    compact = _PHONE_SEPARATORS.sub("", text).replace("＋", "+")
+    if compact.isdigit() and len(compact) == 4:
+        return SearchTerms(Q(phone_last4=compact) | Q(card_no=compact))
+    if compact.lstrip("+").isdigit():
+        try:
+            phone = normalize_phone(compact)
+        except ValidationError:
+            phone = ""
+        if phone:
+            return SearchTerms(Q(phone=phone) | Q(card_no__iexact=compact), phone=phone)
+        return SearchTerms(Q(card_no__iexact=compact))
+    return SearchTerms(Q(name__icontains=text) | Q(card_no__iexact=text))
+
+
+def member_search(*, viewer: Staff | None, qs: QuerySet[Member], text: str, via: str) -> QuerySet[Member]:
+    """`qs` narrowed by a typed search. The one read that writes: an exact full-number search is
+    written to the audit log with who searched and which members it found (an empty find too: a
+    run of guesses is what the log is for)."""
+    terms = search_terms(text)
+    found = qs.filter(terms.q)
+    if terms.phone:
+        _audit_phone_search(viewer, terms.phone, found.values_list("pk", flat=True), via)
+    return found
+
+
+def member_by_phone(*, viewer: Staff | None, qs: QuerySet[Member], text: str, via: str) -> Member | None:
+    """The member of `qs` with exactly this full number (in any usual spelling), or None; an
+    exact-number lookup, so audited like the search. Not a number at all: None, nothing written."""
+    try:
+        phone = normalize_phone(text)
+    except ValidationError:
+        return None
+    member = qs.filter(phone=phone).first()
+    _audit_phone_search(viewer, phone, [member.pk] if member else [], via)
+    return member
+
+
+def _audit_phone_search(viewer: Staff | None, phone: str, member_ids, via: str) -> None:
+    audit_log(
+        actor=viewer,
+        action=PHONE_SEARCH_ACTION,
+        store=getattr(viewer, "store", None),
+        phone=mask_phone(phone),
+        members=sorted(member_ids),
+        via=via,
+    )
+
+
 @dataclass
 class MemberFilters:
     query: str = ""
@@ -103,8 +177,9 @@ class MemberFilters:
     scope: str = ""
 
 
-
-def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None) -> QuerySet[Member]:
+def member_list(
+    *, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None, via: str = "list"
+) -> QuerySet[Member]:
     """The member list: scoped, searched and filtered, with what the rows show joined in."""
     filters = filters or MemberFilters()
     # Erased members hold no one's data any more; their page stays reachable for the ledger.
@@ -114,15 +189,8 @@ def member_list(*, viewer: Staff, filters: MemberFilters | None = None, today: d
         qs = qs.filter(consultant_id=viewer.pk)
     elif filters.scope == "unassigned" and viewer.is_store_lead:
         qs = qs.filter(consultant__isnull=True)
-    q = filters.query.strip()
-    if q:
-        digits = q.replace(" ", "")
-        if digits.isdigit() and len(digits) == 4:
-            qs = qs.filter(Q(phone_last4=digits) | Q(card_no=digits))
-        elif digits.lstrip("+").isdigit() and len(digits) >= 5:
-            qs = qs.filter(Q(card_no__startswith=digits) | Q(phone__startswith=digits) | Q(phone=digits))
-        else:
-            qs = qs.filter(Q(name__icontains=q) | Q(card_no__iexact=q))
+    if filters.query.strip():
+        qs = member_search(viewer=viewer, qs=qs, text=filters.query, via=via)
     if filters.tier:
         qs = qs.filter(tier=filters.tier)
     if filters.consultant_id:

@@ -106,12 +106,17 @@ def _sort_links(request: HttpRequest) -> dict[str, str]:
 
 @require_POST
 def member_export(request: HttpRequest) -> HttpResponse:
-    """The filtered list as CSV: consultants their own members; audited (DOMAIN §11)."""
-    form = MemberFilterForm(request.GET or None, viewer=request.user)
-    members = select_members(viewer=request.user, filters=form.filters())
+    """The filtered list as CSV: consultants their own members; audited with the filter and the
+    members exported (DOMAIN §11). POST only: a link on another site cannot export in someone's
+    name or write an audit entry for them."""
+    form = MemberFilterForm(request.POST or None, viewer=request.user)
+    members = select_members(viewer=request.user, filters=form.filters(), via="export")
     if store := form.value("store"):
         members = members.filter(home_store=store)
-    body = "\ufeff" + members_csv(viewer=request.user, members=members)
+    chosen = {
+        name: str(getattr(value, "pk", value)) for name in form.fields if (value := form.value(name)) not in (None, "")
+    }
+    body = "\ufeff" + members_csv(viewer=request.user, members=members, filters=chosen)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     stamp = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="members-{stamp}.csv"'
@@ -220,9 +225,7 @@ def member_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("已保存 %(name)s 的资料。") % {"name": member.name})
             return redirect("members:detail", pk=member.pk)
-    elif request.method == "GET" and "phone" in form.fields:
-        # The form shows the full number: that is a view of it, like the reveal button.
-        audit_log(actor=request.user, action="member.phone.viewed", obj=member, store=member.home_store, via="edit")
+    # The form holds the phone masked (MemberForm), so opening it views nothing and writes nothing.
     return render(request, "members/member_form.html", {"form": form, "member": member})
 
 

@@ -253,12 +253,34 @@ def test_it_keeps_contact_fields_off_the_form_for_staff_without_an_agreement(cli
     assert (member_a.notes, member_a.phone) == ("喜欢真丝", "13812345678")
 
 
-def test_it_records_that_the_edit_form_showed_the_full_phone(client, staff_a, member_a):
+def test_opening_the_edit_form_shows_the_phone_masked_and_writes_no_audit_entry(client, staff_a, member_a):
+    # The attack (finding 4): the edit form showed the full number and so wrote a phone-view entry
+    # on GET, which a link on another site could trigger in the victim's name.
     client.force_login(staff_a.consultant)
 
-    client.get(reverse("members:edit", args=[member_a.pk]))
+    page = client.get(reverse("members:edit", args=[member_a.pk]))
 
-    assert AuditEntry.objects.filter(action="member.phone.viewed", object_id=str(member_a.pk)).count() == 1
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "13812345678" not in html and "138****5678" in html
+    assert not AuditEntry.objects.exists()
+
+
+def test_an_empty_phone_on_the_edit_form_keeps_the_number_and_a_typed_one_replaces_it(client, staff_a, member_a):
+    client.force_login(staff_a.consultant)
+    url = reverse("members:edit", args=[member_a.pk])
+
+    kept = client.post(url, edit_data(member_a, phone="", notes="喜欢真丝"))
+    member_a.refresh_from_db()
+    phone_after_empty = member_a.phone
+    changed = client.post(url, edit_data(member_a, phone="139 1111 2222", notes="喜欢真丝"))
+    member_a.refresh_from_db()
+
+    assert (kept.status_code, changed.status_code) == (302, 302)
+    assert phone_after_empty == "13812345678"
+    assert member_a.phone == "13911112222"
+    edits = [e.data["fields"] for e in AuditEntry.objects.filter(action="member.edited").order_by("pk")]
+    assert edits == [["notes"], ["phone"]]
 
 
 # --- Masking and the reveal button -----------------------------------------------------------

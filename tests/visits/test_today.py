@@ -184,7 +184,7 @@ def test_it_links_a_call_only_for_those_who_may_see_the_number(client, store_a, 
 def test_it_audits_a_call_and_redirects_to_the_dialer(client, staff_a, member_a):
     client.force_login(staff_a.consultant)
 
-    response = client.get(reverse("visits:call", args=[member_a.pk]))
+    response = client.post(reverse("visits:call", args=[member_a.pk]))
 
     assert response.status_code == 302
     assert response["Location"] == "tel:13812345678"
@@ -198,9 +198,21 @@ def test_it_refuses_a_call_without_a_signed_agreement(client, store_a, member_a)
     member_a.save()
     client.force_login(unsigned)
 
-    response = client.get(reverse("visits:call", args=[member_a.pk]))
+    response = client.post(reverse("visits:call", args=[member_a.pk]))
 
     assert response.status_code == 403
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_call_link_followed_from_elsewhere_dials_nothing_and_writes_nothing(client, staff_a, member_a):
+    # The attack (finding 4): <img src=".../members/1/call/"> on another site made the victim's
+    # browser write a phone-view entry in their name. A GET is now refused before anything runs.
+    client.force_login(staff_a.consultant)
+
+    response = client.get(reverse("visits:call", args=[member_a.pk]))
+
+    assert response.status_code == 405
+    assert "13812345678" not in response.content.decode()
     assert not AuditEntry.objects.exists()
 
 
