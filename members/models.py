@@ -336,3 +336,61 @@ class TierReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store.code} {self.date}"
+
+
+class ImportJobStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("检查中")
+    PREVIEWED = "previewed", _("待确认")
+    COMMITTING = "committing", _("导入中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+def import_upload_path(job: "ImportJob", filename: str) -> str:
+    # The name the user gave is kept in `filename`; the stored name is random, so it can be
+    # neither guessed nor used to write outside the folder.
+    import uuid
+
+    return f"imports/{uuid.uuid4().hex}.upload"
+
+
+class ImportJob(models.Model):
+    """An uploaded file being previewed, then committed, by a worker (members/imports.py).
+
+    The file sits in Django's default storage so that any web process or worker can read it; the
+    preview's outcome (counts, every bad row with its reason) is kept as JSON for the page."""
+
+    kind = models.CharField(
+        _("导入内容"), max_length=10, choices=[("members", _("会员")), ("purchases", _("消费记录"))]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("上传人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, null=True, blank=True)
+    filename = models.CharField(_("文件名"), max_length=200, blank=True)
+    file = models.FileField(_("文件"), upload_to=import_upload_path, max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(_("大小（字节）"), default=0)
+    language = models.CharField(max_length=10, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=12, choices=ImportJobStatus.choices, default=ImportJobStatus.QUEUED, db_index=True
+    )
+    rows_done = models.PositiveIntegerField(_("已处理行数"), default=0)
+    rows_total = models.PositiveIntegerField(_("总行数"), null=True, blank=True)
+    result = models.JSONField(_("结果"), default=dict, blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入任务")
+        verbose_name_plural = pgettext_lazy("plural", "导入任务")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.filename} ({self.get_status_display()})"
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in (ImportJobStatus.QUEUED, ImportJobStatus.RUNNING, ImportJobStatus.COMMITTING)

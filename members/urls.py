@@ -8,7 +8,7 @@ urlpatterns = [
     path("export.csv", views.member_export, name="export"),
     path("<int:pk>/erase/", views.member_erase_view, name="erase"),
     path("new/", views.member_create, name="create"),
-    path("import/", include("members.import_urls")),  # members:import, members:import_commit
+    path("import/", include("members.import_urls")),  # members:import, members:import_job(_status, _commit)
     path("<int:pk>/", views.member_detail, name="detail"),
     path("<int:pk>/edit/", views.member_edit, name="edit"),
     path("<int:pk>/phone/", views.member_reveal_phone, name="reveal_phone"),

@@ -171,8 +171,12 @@ BAD_CSV = "card_no,name,phone,joined_on\r\nV1,李娜,13800000001,2023-01-01\r\nV
 GOOD_CSV = "卡号,姓名,手机,入会日期\r\nV1,李娜,13800000001,2023-01-01\r\nV2,陈静,13800000002,2023-02-01\r\n"
 
 
-def test_it_imports_members_from_a_csv_after_a_preview(page, staff_a, settings, tmp_path):
-    settings.VAR_DIR = tmp_path  # the upload waits there between preview and confirm
+def test_it_imports_members_from_a_csv_after_a_preview(page, staff_a, monkeypatch):
+    from vipcrm.celery import app as celery_app
+
+    # The import job runs in the request here (no worker in this test); the progress page is in
+    # tests/members/test_import_pages.py.
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
     log_in(page, staff_a.specialist, then="/members/import/")
 
     def upload(name: str, content: str) -> None:
