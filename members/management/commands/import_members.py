@@ -1,11 +1,12 @@
 """manage.py import_members FILE [--store CODE] [--dry-run] [--user USERNAME]"""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError
 
 from accounts.models import Staff, Store
-from members.imports import MEMBERS, import_commit, import_preview
+from members.imports import MEMBERS, import_commit, import_preview, max_bytes
 
 
 class ImportCommand(BaseCommand):
@@ -18,14 +19,18 @@ class ImportCommand(BaseCommand):
         parser.add_argument("--store", metavar="CODE", help="Store code for every row without a store column.")
         parser.add_argument("--dry-run", action="store_true", help="Check the file and report; write nothing.")
         parser.add_argument(
-            "--user", metavar="USERNAME",
+            "--user",
+            metavar="USERNAME",
             help="Import as this staff member: recorded in the audit log, and a store user may only import "
-                 "into their own store. Without it the import acts for HQ with no named actor.",
+            "into their own store. Without it the import acts for HQ with no named actor.",
         )
 
     def handle(self, *args, **options) -> None:
         path = Path(options["file"])
         try:
+            # The same size limit as the upload page, checked before the file is read.
+            if path.stat().st_size > max_bytes():
+                raise CommandError(f"{path} is larger than {max_bytes() // (1024 * 1024)} MB (IMPORT_MAX_BYTES).")
             data = path.read_bytes()
         except OSError as e:
             raise CommandError(f"Cannot read {path}: {e}") from None
@@ -57,17 +62,17 @@ class ImportCommand(BaseCommand):
             self.stdout.write("Ignored columns: " + ", ".join(result.ignored_columns))
         self.stdout.write(result.summary())
         if not result.is_valid:
-            raise CommandError(
-                f"{len(result.file_errors) + result.error_rows} problem(s) found; nothing was written."
-            )
+            raise CommandError(f"{len(result.file_errors) + result.error_rows} problem(s) found; nothing was written.")
         if options["dry_run"]:
             self.stdout.write(self.style.SUCCESS("Dry run: the file is good; nothing was written."))
         else:
             extra = f", {result.tier_changes} imported tier(s)" if result.tier_changes else ""
-            self.stdout.write(self.style.SUCCESS(
-                f"Imported: {result.counts['new']} new, {result.counts['updated']} updated{extra}; "
-                f"tiers replayed for {result.members_replayed} member(s)."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Imported: {result.counts['new']} new, {result.counts['updated']} updated{extra}; "
+                    f"tiers replayed for {result.members_replayed} member(s)."
+                )
+            )
 
 
 class Command(ImportCommand):
