@@ -33,7 +33,7 @@ from .models import (
     TierHold,
     TierReview,
 )
-from .signals import purchase_recorded
+from .signals import member_dates_changed, purchase_recorded
 from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
 from .validators import normalize_phone, validate_past_date
 
@@ -110,6 +110,7 @@ def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **field
         # then would undo it at once.
         member_set_tier(member=member, tier=tier, by=by, lock=False)
     audit_log(actor=by, action="member.created", obj=member, store=store)
+    member_dates_changed.send(sender=Member, member=member)
     return member
 
 
@@ -154,6 +155,8 @@ def member_update(*, member: Member, by: Staff | None, **fields: Any) -> Member:
         audit_log(actor=by, action="member.edited", obj=member, store=member.home_store, fields=changed)
         if "joined_on" in changed:
             tiers_replay(member_ids=[member.pk])
+        if {"birthday", "birthday_lunar"} & set(changed):
+            member_dates_changed.send(sender=Member, member=member)
     return member
 
 
@@ -579,6 +582,7 @@ def important_date_add(
         date=date.isoformat(),
         lunar=lunar,
     )
+    member_dates_changed.send(sender=Member, member=member)
     return important
 
 

@@ -7,11 +7,13 @@ class VisitsConfig(AppConfig):
     verbose_name = _("回访与关怀")
 
     def ready(self) -> None:
-        from members.signals import purchase_recorded
+        from members.signals import member_dates_changed, purchase_recorded, purchases_imported
 
-        from .services import on_purchase_recorded
+        from .services import on_member_dates_changed, on_purchase_recorded, on_purchases_imported
 
         purchase_recorded.connect(on_purchase_recorded, dispatch_uid="visits.post_purchase_task")
+        purchases_imported.connect(on_purchases_imported, dispatch_uid="visits.imported_purchases")
+        member_dates_changed.connect(on_member_dates_changed, dispatch_uid="visits.preparations")
 
         from .invitation_hooks import on_purchase_mark_invitation_bought
 

@@ -1,8 +1,9 @@
 """The day's follow-up list (DOMAIN §7), generated for a store and a date with set-based queries.
 
-Every rule answers "which tasks are due because of this day?", so generating every day in turn
-(the duty catches up missed days) never misses one, and generating a day twice creates nothing:
-each task's `origin` is unique per member and kind in the database.
+Every rule answers "which reasons does this day bring?", so generating every day in turn (the duty
+catches up missed days) never misses one, and generating a day twice creates nothing: each
+reason's `origin` is unique per member and kind in the database. The card engine (cards.py) joins
+contact reasons into one card per member and person and applies the daily capacity.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import calendar
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Greatest
@@ -21,7 +23,21 @@ from accounts.models import Role, Staff, Store
 from members.dates import next_occurrence
 from members.models import ImportantDate, ImportantDateKind, Member, ProgramRules, Purchase, Tier
 
-from .models import CONTACT_KINDS, FollowUpTask, GiftPlan, GiftPolicy, Occasion, TaskKind, TaskStatus, Visit
+from .cards import Reason, cards_meet, tasks_add
+from .models import (
+    PURCHASE_MEETS,
+    ClosedBy,
+    FollowUpTask,
+    GiftPlan,
+    GiftPolicy,
+    GiftStatus,
+    Occasion,
+    TaskKind,
+    TaskReason,
+    TaskStatus,
+    Visit,
+    VisitResult,
+)
 
 
 @dataclass
@@ -96,29 +112,33 @@ def occasion_of(kind: str) -> str:
 
 
 class Batch:
-    """Tasks and gift plans to create, skipping those already on file."""
+    """Reasons and gift plans to add for one store as of day `on`, through the card engine."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, on: date | None = None, rules: ProgramRules | None = None):
         self.store = store
+        self.on = on or timezone.localdate()
+        self.rules = rules  # loaded by the card engine only if the capacity is needed
         self.assign = Assigner.for_store(store)
-        self.tasks: list[FollowUpTask] = []
+        self.reasons: list[Reason] = []
         self.plans: list[GiftPlan] = []
-        self.policies = {(p.tier, p.occasion): p for p in GiftPolicy.objects.all()}
 
-    def task(self, *, member_id: int, consultant_id: int | None, kind: str, due: date, origin: str, note: str = ""):
-        self.tasks.append(
-            FollowUpTask(
-                store=self.store,
-                member_id=member_id,
-                assignee_id=self.assign(consultant_id),
-                kind=kind,
-                is_contact=kind in CONTACT_KINDS,
-                due_date=due,
-                scheduled_for=due,
-                origin=origin,
-                note=note[:200],
-            )
-        )
+    @cached_property
+    def policies(self) -> dict[tuple[str, str], GiftPolicy]:
+        return {(p.tier, p.occasion): p for p in GiftPolicy.objects.all()}
+
+    def task(
+        self,
+        *,
+        member_id: int,
+        consultant_id: int | None,
+        kind: str,
+        due: date,
+        origin: str,
+        note: str = "",
+        assignee_id: int | None = None,
+    ) -> None:
+        assignee_id = assignee_id if assignee_id is not None else self.assign(consultant_id)
+        self.reasons.append(Reason(member_id, assignee_id, kind, origin[:60], due, note[:200]))
 
     def gift(self, *, member_id: int, tier: str, occasion: str, on: date, label: str = ""):
         policy = self.policies.get((tier, occasion))
@@ -136,23 +156,28 @@ class Batch:
         )
 
     def save(self) -> Counter:
-        """Insert what is new. The unique constraints skip what is on file (and make a concurrent
-        double run harmless); what was inserted is counted from the rows above the last id."""
-        counts: Counter = Counter()
-        last_task = FollowUpTask.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        FollowUpTask.objects.bulk_create(self.tasks, batch_size=1000, ignore_conflicts=True)
-        counts.update(FollowUpTask.objects.filter(pk__gt=last_task, store=self.store).values_list("kind", flat=True))
-        last_plan = GiftPlan.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        GiftPlan.objects.bulk_create(self.plans, batch_size=1000, ignore_conflicts=True)
-        counts["gift_plans"] = GiftPlan.objects.filter(pk__gt=last_plan, store=self.store).count()
+        """Add the reasons (the card engine skips what is on file) and the gift plans (the unique
+        constraint skips what is on file, and makes a concurrent double run harmless; what was
+        inserted is counted from the rows above the last id)."""
+        counts = tasks_add(store=self.store, reasons=self.reasons, on=self.on, rules=self.rules)
+        counts["gift_plans"] = 0
+        if self.plans:
+            last_plan = GiftPlan.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            GiftPlan.objects.bulk_create(self.plans, batch_size=1000, ignore_conflicts=True)
+            counts["gift_plans"] = GiftPlan.objects.filter(pk__gt=last_plan, store=self.store).count()
         return counts
 
 
 def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None) -> dict[str, int]:
-    """Generate the follow-up tasks (and birthday/occasion gift plans) that day `on` brings."""
+    """Generate the follow-up reasons (and birthday/occasion gift plans) that day `on` brings.
+    Receipts recorded since the previous day close what a purchase meets first, so a buyer gets
+    no care greeting; planned gifts follow their member's tier."""
     rules = rules or ProgramRules.load()
-    batch = Batch(store)
-    _post_purchase(batch, on, rules)
+    receipts = recorded_receipts(store=store, on=on)
+    purchases_close(receipts=[(r.member_id, r.date, r.created_at) for r in receipts])
+    gift_plans_follow_tier(store=store)
+    batch = Batch(store, on=on, rules=rules)
+    _post_purchase(batch, on, rules, receipts)
     _care(batch, on, rules)
     _birthdays(batch, on, rules)
     _occasions(batch, on, rules)
@@ -161,49 +186,165 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
     return {key: counts.get(key, 0) for key in [*TaskKind.values, "gift_plans"] if key != TaskKind.MANUAL}
 
 
-def _post_purchase(batch: Batch, on: date, rules: ProgramRules) -> None:
-    # Purchases dated `on` are due on + 2. Recording a purchase creates its task at once; this
-    # catches any that arrived another way (imports, a POS outage).
-    purchases = Purchase.objects.filter(
-        store=batch.store, member__home_store=batch.store, member__erased_at__isnull=True, date=on, amount__gt=0
-    ).values_list("pk", "member_id", "member__consultant_id", "receipt_no")
-    for pk, member_id, consultant_id, receipt_no in purchases:
+# A receipt more than this old when it is recorded (history brought in by an import) gets no
+# "how is it?" call: it would only be noise on the list.
+POST_PURCHASE_MAX_AGE_DAYS = 30
+
+
+def recorded_receipts(*, store: Store, on: date) -> list[Purchase]:
+    """Receipts with amount > 0 for the store's members recorded (whatever the source: till, POS,
+    import) on `on` or the day before, dated within the last month. The daily run covers every
+    day, so none is missed; overlaps are skipped by the reasons' constraint."""
+    return list(
+        Purchase.objects.filter(
+            member__home_store=store,
+            member__erased_at__isnull=True,
+            amount__gt=0,
+            created_at__gte=_start_of(on - timedelta(days=1)),
+            created_at__lt=_start_of(on + timedelta(days=1)),
+            date__gte=on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS),
+            date__lte=on,
+        )
+        .select_related("member")
+        .only("pk", "member_id", "member__consultant_id", "receipt_no", "date", "created_at")
+    )
+
+
+def post_purchase_due(purchase_date: date, today: date, rules: ProgramRules) -> date:
+    """`post_purchase_days` after the purchase, or today if that is later (a late receipt)."""
+    return max(purchase_date + timedelta(days=rules.post_purchase_days), today)
+
+
+def purchases_close(*, receipts: list[tuple[int, date, datetime]]) -> int:
+    """A purchase meets care, win-back, upgrade-push and keep-tier reasons: close the cards holding
+    them that were on file when it was recorded, as reached on the purchase's day. `receipts` are
+    (member, purchase date, recorded at); a member's latest counts."""
+    latest: dict[int, tuple[datetime, date]] = {}
+    for member_id, day, recorded_at in receipts:
+        latest[member_id] = max((recorded_at, day), latest.get(member_id, (recorded_at, day)))
+    by_day: dict[date, list[int]] = {}
+    for member_id, (_at, day) in latest.items():
+        by_day.setdefault(day, []).append(member_id)
+
+    def meets(card: FollowUpTask, reason) -> bool:
+        recorded_at = latest[card.member_id][0]
+        return reason.kind in PURCHASE_MEETS and (reason.created_at is None or reason.created_at <= recorded_at)
+
+    closed = 0
+    for day, member_ids in sorted(by_day.items()):
+        closed += len(
+            cards_meet(member_ids=member_ids, meets=meets, day=day, closed_by=lambda _card: ClosedBy.PURCHASE)
+        )
+    return closed
+
+
+def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] | None = None) -> int:
+    """A planned gift (not yet prepared) follows its member's current tier: the gift and budget of
+    GiftPolicy for that tier. One update per (tier, occasion)."""
+    plans = GiftPlan.objects.filter(status=GiftStatus.PLANNED)
+    if store is not None:
+        plans = plans.filter(store=store)
+    if member_ids is not None:
+        plans = plans.filter(member_id__in=member_ids)
+    changed = 0
+    policies = {(p.tier, p.occasion): p for p in GiftPolicy.objects.all()}
+    for tier in Tier.values:
+        for occasion in Occasion.values:
+            policy = policies.get((tier, occasion))
+            changed += (
+                plans.filter(member__tier=tier, occasion=occasion)
+                .exclude(tier=tier)
+                .update(
+                    tier=tier,
+                    gift=policy.gift if policy else "",
+                    budget=policy.budget if policy else 0,
+                )
+            )
+    return changed
+
+
+def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[Purchase]) -> None:
+    """A follow-up for every receipt recorded since the last run, whatever its source; several on
+    one day join one card."""
+    for purchase in receipts:
         batch.task(
-            member_id=member_id,
-            consultant_id=consultant_id,
+            member_id=purchase.member_id,
+            consultant_id=purchase.member.consultant_id,
             kind=TaskKind.POST_PURCHASE,
-            due=on + timedelta(days=rules.post_purchase_days),
-            origin=f"purchase:{pk}",
-            note=_("小票 %(receipt)s") % {"receipt": receipt_no},
+            due=post_purchase_due(purchase.date, on, rules),
+            origin=f"purchase:{purchase.pk}",
+            note=_("小票 %(receipt)s") % {"receipt": purchase.receipt_no},
         )
 
 
+def _reached_since(day: date, upto: date) -> Exists:
+    """A reached contact with the member (OuterRef "pk") dated in [day, upto]."""
+    return Exists(
+        Visit.objects.filter(
+            member_id=OuterRef("pk"),
+            result=VisitResult.REACHED,
+            at__gte=_start_of(day),
+            at__lt=_start_of(upto + timedelta(days=1)),
+        )
+    )
+
+
+def _bought_since(day: date, upto: date) -> Exists:
+    return Exists(Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=day, date__lte=upto))
+
+
 def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
-    """Members with no completed contact for their tier's cadence, and no open care task."""
-    open_care = FollowUpTask.objects.filter(member_id=OuterRef("pk"), kind=TaskKind.CARE, status=TaskStatus.OPEN)
+    """Members with neither a reached contact nor a purchase for their tier's cadence, and no open
+    care reason. The capacity spreads them (tasks_add)."""
+    open_care = TaskReason.objects.filter(member_id=OuterRef("pk"), kind=TaskKind.CARE, task__status=TaskStatus.OPEN)
     due = Q(pk__in=[])
     for tier in Tier.values:
         cadence = rules.care_days(tier)
-        # Contacted within the cadence: on or after the day (on − cadence + 1).
-        recent = Visit.objects.filter(member_id=OuterRef("pk"), at__gte=_start_of(on - timedelta(days=cadence - 1)))
-        due |= Q(tier=tier, joined_on__lte=on - timedelta(days=cadence)) & ~Exists(recent)
+        # Contacted or bought within the cadence: on or after the day (on − cadence + 1).
+        since = on - timedelta(days=cadence - 1)
+        due |= (
+            Q(tier=tier, joined_on__lte=on - timedelta(days=cadence))
+            & ~_reached_since(since, on)
+            & ~_bought_since(since, on)
+        )
     members = store_members(batch.store).filter(due).exclude(Exists(open_care)).values_list("pk", "consultant_id")
     for member_id, consultant_id in members:
         batch.task(member_id=member_id, consultant_id=consultant_id, kind=TaskKind.CARE, due=on, origin=f"care:{on}")
 
 
+def _birthday_prep(batch: Batch, *, member_id: int, consultant_id: int | None, tier: str, day: date, due: date):
+    batch.task(
+        member_id=member_id,
+        consultant_id=consultant_id,
+        kind=TaskKind.BIRTHDAY_PREP,
+        due=due,
+        origin=f"birthday:{day}",
+        note=_("生日 %(date)s") % {"date": day},
+    )
+    batch.gift(member_id=member_id, tier=tier, occasion=Occasion.BIRTHDAY, on=day)
+
+
+def _occasion_prep(batch: Batch, *, row: tuple, day: date, due: date) -> None:
+    """Occasions are prepared for tiers A and B only."""
+    pk, member_id, consultant_id, tier, kind, label = row
+    if tier not in (Tier.A, Tier.B):
+        return
+    what = label or str(dict(ImportantDateKind.choices).get(kind, kind))
+    batch.task(
+        member_id=member_id,
+        consultant_id=consultant_id,
+        kind=TaskKind.BIRTHDAY_PREP,
+        due=due,
+        origin=f"occasion-prep:{pk}:{day}",
+        note=_("准备：%(what)s %(date)s") % {"what": what, "date": day},
+    )
+    batch.gift(member_id=member_id, tier=tier, occasion=occasion_of(kind), on=day, label=what)
+
+
 def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     for member_id, consultant_id, tier in _birthdays_on(batch.store, prep_day):
-        batch.task(
-            member_id=member_id,
-            consultant_id=consultant_id,
-            kind=TaskKind.BIRTHDAY_PREP,
-            due=on,
-            origin=f"birthday:{prep_day}",
-            note=_("生日 %(date)s") % {"date": prep_day},
-        )
-        batch.gift(member_id=member_id, tier=tier, occasion=Occasion.BIRTHDAY, on=prep_day)
+        _birthday_prep(batch, member_id=member_id, consultant_id=consultant_id, tier=tier, day=prep_day, due=on)
     for member_id, consultant_id, _tier in _birthdays_on(batch.store, on):
         batch.task(
             member_id=member_id, consultant_id=consultant_id, kind=TaskKind.BIRTHDAY, due=on, origin=f"birthday:{on}"
@@ -213,19 +354,8 @@ def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
 def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     labels = dict(ImportantDateKind.choices)
-    for pk, member_id, consultant_id, tier, kind, label in _important_dates_on(batch.store, prep_day):
-        if tier not in (Tier.A, Tier.B):
-            continue
-        what = label or str(labels.get(kind, kind))
-        batch.task(
-            member_id=member_id,
-            consultant_id=consultant_id,
-            kind=TaskKind.OCCASION,
-            due=on,
-            origin=f"occasion-prep:{pk}:{prep_day}",
-            note=_("准备：%(what)s %(date)s") % {"what": what, "date": prep_day},
-        )
-        batch.gift(member_id=member_id, tier=tier, occasion=occasion_of(kind), on=prep_day, label=what)
+    for row in _important_dates_on(batch.store, prep_day):
+        _occasion_prep(batch, row=row, day=prep_day, due=on)
     for pk, member_id, consultant_id, _tier, kind, label in _important_dates_on(batch.store, on):
         what = label or str(labels.get(kind, kind))
         batch.task(
@@ -238,25 +368,58 @@ def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
         )
 
 
+def preparations_for_members(*, member_ids: list[int], today: date) -> dict[str, int]:
+    """A member just enrolled, or a date just added: a birthday or occasion inside the lead window
+    (today … today + lead) missed its preparation day, so its preparation task (due today) and
+    gift plan are made now. Later ones come with the daily run as usual."""
+    rules = ProgramRules.load()
+    end = today + timedelta(days=rules.lead_days)
+    members = Member.objects.filter(pk__in=member_ids, erased_at__isnull=True).select_related("home_store")
+    batches: dict[int, Batch] = {}
+    fields = ("pk", "member_id", "member__consultant_id", "member__tier", "kind", "label")
+    dates = list(ImportantDate.objects.filter(member_id__in=member_ids).values_list(*fields, "date", "lunar"))
+    for member in members:
+        batch = batches.setdefault(member.home_store_id, Batch(member.home_store, on=today, rules=rules))
+        if member.birthday:
+            day = next_occurrence(member.birthday, lunar=member.birthday_lunar, on_or_after=today)
+            if day <= end:
+                _birthday_prep(
+                    batch, member_id=member.pk, consultant_id=member.consultant_id, tier=member.tier, day=day, due=today
+                )
+        for *row, original, lunar in dates:
+            day = next_occurrence(original, lunar=lunar, on_or_after=today)
+            if row[1] == member.pk and day <= end:
+                _occasion_prep(batch, row=tuple(row), day=day, due=today)
+    counts: Counter = Counter()
+    for batch in batches.values():
+        counts.update(batch.save())
+    return dict(counts)
+
+
 def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
-    """Members `win_back_days` from lapsing: their last activity (join or positive purchase) was
-    exactly churn − win_back days ago, so they turn inactive in win_back days."""
-    last_activity_day = on - timedelta(days=rules.churn_days - rules.win_back_days)
+    """Members who lapse within `win_back_days` (their last activity, join or positive purchase,
+    lies in [on − churn + 1, on − churn + win_back]) and had no reached contact within their
+    tier's cadence: one win-back per lapse (its origin is the last activity day)."""
+    first = on - timedelta(days=rules.churn_days - 1)
+    last = on - timedelta(days=rules.churn_days - rules.win_back_days)
     last_purchase = Max("purchases__date", filter=Q(purchases__amount__gt=0, purchases__date__lte=on))
+    quiet = Q(pk__in=[])
+    for tier in Tier.values:
+        quiet |= Q(tier=tier) & ~_reached_since(on - timedelta(days=rules.care_days(tier) - 1), on)
     members = (
         store_members(batch.store)
         .filter(joined_on__lte=on)
+        .filter(quiet)
         .annotate(last_activity=Greatest(F("joined_on"), Coalesce(last_purchase, F("joined_on"))))
-        .filter(last_activity=last_activity_day)
-        .values_list("pk", "consultant_id")
+        .filter(last_activity__gte=first, last_activity__lte=last)
+        .values_list("pk", "consultant_id", "last_activity")
     )
-    lapse_day = last_activity_day + timedelta(days=rules.churn_days)
-    for member_id, consultant_id in members:
+    for member_id, consultant_id, last_activity in members:
         batch.task(
             member_id=member_id,
             consultant_id=consultant_id,
             kind=TaskKind.WIN_BACK,
             due=on,
-            origin=f"win_back:{last_activity_day}",
-            note=_("%(date)s 将流失") % {"date": lapse_day},
+            origin=f"win_back:{last_activity}",
+            note=_("%(date)s 将流失") % {"date": last_activity + timedelta(days=rules.churn_days)},
         )

@@ -19,9 +19,23 @@ from members.dates import next_occurrence
 from members.models import ImportantDate, Member, ProgramRules, Purchase
 from members.validators import validate_past_date
 
-from .generation import Assigner, Batch, occasion_of, store_members, tasks_generate
+from .cards import GREETING_KINDS, Reason, card_move, cards_meet, closed_by_other, tasks_add
+from .generation import (
+    POST_PURCHASE_MAX_AGE_DAYS,
+    Assigner,
+    Batch,
+    gift_plans_follow_tier,
+    occasion_of,
+    post_purchase_due,
+    preparations_for_members,
+    purchases_close,
+    store_members,
+    tasks_generate,
+)
 from .models import (
+    TOUCH_KINDS,
     Channel,
+    ClosedBy,
     FollowUpTask,
     GiftPlan,
     GiftStatus,
@@ -29,8 +43,10 @@ from .models import (
     InvitationStatus,
     Occasion,
     TaskKind,
+    TaskReason,
     TaskStatus,
     Visit,
+    VisitResult,
 )
 from .signals import task_completed
 
@@ -49,17 +65,18 @@ def task_create(
     note: str = "",
     assignee: Staff | None = None,
 ) -> tuple[FollowUpTask, bool]:
-    """A task for another part of the system (complaint revisit, upgrade push, invitation…).
+    """A reason for another part of the system (complaint revisit, manual follow-up, invitation…),
+    through the card engine: a contact reason joins the person's open card for the member.
 
-    Idempotent: the same member, kind and origin give back the task already on file.
+    Idempotent: the same member, kind and origin give back the task already carrying it. Returns
+    (the task carrying the reason, whether the reason is new); a sales push to a member with an
+    open complaint is dropped: (None, False).
     """
     assignee_id = assignee.pk if assignee else Assigner.for_store(member.home_store)(member.consultant_id)
-    return FollowUpTask.objects.get_or_create(
-        member=member,
-        kind=kind,
-        origin=origin,
-        defaults={"store_id": member.home_store_id, "assignee_id": assignee_id, "due_date": due_date, "note": note},
-    )
+    reason = Reason(member.pk, assignee_id, kind, origin[:60], due_date, note[:200])
+    added = tasks_add(store=member.home_store, reasons=[reason], on=timezone.localdate())
+    found = TaskReason.objects.filter(member=member, kind=kind, origin=reason.origin).select_related("task").first()
+    return (found.task if found else None), bool(added)
 
 
 def _check_next_follow_up(value: date | None, today: date) -> None:
@@ -71,6 +88,11 @@ def _check_next_follow_up(value: date | None, today: date) -> None:
         raise ValidationError({"next_follow_up": _("下次回访日期不能超过一年。")})
 
 
+def _check_retry_on(value: date | None, today: date) -> None:
+    if value is not None and not today < value <= today + timedelta(days=90):
+        raise ValidationError({"retry_on": _("再次联系的日期须在明天到 90 天之内。")})
+
+
 @transaction.atomic
 def visit_record(
     *,
@@ -78,18 +100,30 @@ def visit_record(
     by: Staff,
     channel: str,
     outcome: str,
+    result: str = VisitResult.REACHED,
     satisfaction: int | None = None,
     notes: str = "",
     purpose: str = "",
     next_follow_up: date | None = None,
     at: datetime | None = None,
+    task: FollowUpTask | None = None,
+    retry_on: date | None = None,
 ) -> Visit:
-    """回访记录: one contact. A next follow-up date becomes a `manual` task for the same person."""
+    """回访记录: one contact, logged from anywhere (Today, member page, campaign, complaint).
+
+    Reached: it closes the member's open cards whose purpose it meets (every "be in touch" reason,
+    and dated reasons due by today; a later greeting moves to a new card) and resets the care
+    clock. Not reached: an attempt on `task` (or on the person's card for the member due by
+    today): the task stays open for the next day or `retry_on`. A next follow-up date becomes a
+    `manual` reason for the same person.
+    """
     at = at or timezone.now()
     today = timezone.localdate()
     errors = {}
     if channel not in Channel.values:
         errors["channel"] = _("请选择回访方式。")
+    if result not in VisitResult.values:
+        errors["result"] = _("请选择联系结果。")
     if not outcome.strip():
         errors["outcome"] = _("请填写回访结果。")
     if satisfaction is not None and not 1 <= satisfaction <= 5:
@@ -98,6 +132,14 @@ def visit_record(
         raise ValidationError(errors)
     validate_past_date(timezone.localdate(at), label=_("回访时间"))
     _check_next_follow_up(next_follow_up, today)
+    _check_retry_on(retry_on, today)
+    reached = result == VisitResult.REACHED
+    if not reached and task is None:
+        task = (
+            FollowUpTask.objects.filter(member=member, assignee=by, status=TaskStatus.OPEN, scheduled_for__lte=today)
+            .order_by("-is_contact", "scheduled_for", "pk")
+            .first()
+        )
     visit = Visit.objects.create(
         member=member,
         store=member.home_store,
@@ -105,11 +147,18 @@ def visit_record(
         channel=channel,
         at=at,
         purpose=purpose,
+        result=result,
         outcome=outcome.strip(),
         satisfaction=satisfaction,
         notes=notes,
         next_follow_up=next_follow_up,
+        attempt_of=None if reached else task,
     )
+    day = timezone.localdate(at)
+    if reached:
+        contact_reached(member=member, visit=visit, day=day, task=task)
+    elif task is not None:
+        _attempt(task, day=day, retry_on=retry_on)
     if next_follow_up:
         task_create(
             member=member,
@@ -122,6 +171,46 @@ def visit_record(
     return visit
 
 
+def contact_reached(*, member: Member, visit: Visit, day: date, task: FollowUpTask | None = None) -> None:
+    """A reached contact closes the member's open cards whose purpose it meets: every "be in touch"
+    reason (care, win-back, upgrade, keep tier) and every dated reason due by `day`. The task it was
+    logged on (`task`) is closed whole, except a greeting for a later day."""
+    own = task.pk if task is not None else None
+
+    def meets(card: FollowUpTask, reason: TaskReason) -> bool:
+        if card.pk == own:
+            return not (reason.kind in GREETING_KINDS and reason.due_date > day)
+        return reason.kind in TOUCH_KINDS or reason.due_date <= day
+
+    cards_meet(member_ids=[member.pk], meets=meets, day=day, closed_by=closed_by_other(own), visit=visit)
+    if task is not None:
+        task.refresh_from_db()
+        if task.status == TaskStatus.OPEN:
+            # Nothing it holds could be met (a greeting due later, or not a contact task): closing
+            # it was asked for all the same.
+            task.status = TaskStatus.DONE
+            task.done_on = day
+            task.closed_by = ClosedBy.CONTACT
+            task.closed_by_visit = visit
+        task.visit = visit
+        task.save(update_fields=["status", "done_on", "closed_by", "closed_by_visit", "visit", "updated_at"])
+
+
+def _attempt(task: FollowUpTask, *, day: date, retry_on: date | None) -> FollowUpTask:
+    """Not reached: one more attempt; the task comes back on the next day (or `retry_on`), and
+    after `attempts_before_escalation` attempts it goes to the store's VIP specialist."""
+    task = FollowUpTask.objects.select_for_update().get(pk=task.pk)
+    if task.status != TaskStatus.OPEN:
+        return task
+    task.attempts += 1
+    task.scheduled_for = retry_on or day + timedelta(days=1)
+    task.save(update_fields=["attempts", "scheduled_for", "updated_at"])
+    specialist = Assigner.for_store(task.store).fallback
+    if task.attempts >= ProgramRules.load().attempts_before_escalation and specialist not in (None, task.assignee_id):
+        task = card_move(task=task, assignee_id=specialist)
+    return task
+
+
 @transaction.atomic
 def task_complete(
     *,
@@ -129,11 +218,14 @@ def task_complete(
     by: Staff,
     channel: str,
     outcome: str,
+    result: str = VisitResult.REACHED,
     satisfaction: int | None = None,
     notes: str = "",
     next_follow_up: date | None = None,
+    retry_on: date | None = None,
 ) -> Visit:
-    """Complete a task by recording the visit that did it."""
+    """Record the contact made for a task. Reached: the task is done (and every other card of the
+    member it meets). Not reached: an attempt; the task stays open (see `visit_record`)."""
     task = FollowUpTask.objects.select_for_update().select_related("member__home_store").get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
         raise ValidationError(_("该任务已不是待办状态（%(status)s）。") % {"status": task.get_status_display()})
@@ -142,16 +234,17 @@ def task_complete(
         by=by,
         channel=channel,
         outcome=outcome,
+        result=result,
         satisfaction=satisfaction,
         notes=notes,
         purpose=task.get_kind_display(),
         next_follow_up=next_follow_up,
+        task=task,
+        retry_on=retry_on,
     )
-    task.status = TaskStatus.DONE
-    task.visit = visit
-    task.done_on = timezone.localdate(visit.at)
-    task.save(update_fields=["status", "visit", "done_on", "updated_at"])
-    task_completed.send(sender=FollowUpTask, task=task, visit=visit)
+    if visit.reached:
+        task.refresh_from_db()
+        task_completed.send(sender=FollowUpTask, task=task, visit=visit)
     return visit
 
 
@@ -173,13 +266,14 @@ def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
 
 @transaction.atomic
 def task_reassign(*, task: FollowUpTask, assignee: Staff, by: Staff) -> FollowUpTask:
+    """Give a task to another person of the store; a card joins that person's open card for the
+    member, if any (the task returned is the one carrying the reasons)."""
     task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
         raise ValidationError(_("只能转派待办任务。"))
     if assignee.store_id != task.store_id or not assignee.is_active:
         raise ValidationError({"assignee": _("只能分配给本店在职员工。")})
-    task.assignee = assignee
-    task.save(update_fields=["assignee", "updated_at"])
+    task = card_move(task=task, assignee_id=assignee.pk)
     audit_log(actor=by, action="task.reassigned", obj=task, store=task.store, assignee=assignee.pk)
     return task
 
@@ -197,20 +291,55 @@ def task_cancel(*, task: FollowUpTask, by: Staff, reason: str = "") -> FollowUpT
 
 
 def on_purchase_recorded(sender, purchase: Purchase, **kwargs) -> None:
-    """A purchase gives a follow-up due `post_purchase_days` later, unless it is already stale
-    (a back-dated receipt whose follow-up would be long overdue)."""
-    if purchase.amount <= 0 or purchase.member.home_store_id != purchase.store_id:
+    """A purchase recorded at a till or by the POS: see `purchases_followed`."""
+    purchases_followed(purchases=[purchase])
+
+
+def on_purchases_imported(sender, purchases: list[Purchase], **kwargs) -> None:
+    """Receipts brought in by an import: the same as at the till, at once."""
+    purchases_followed(purchases=purchases)
+
+
+def purchases_followed(*, purchases: list[Purchase], today: date | None = None) -> None:
+    """What receipts bring to the list, set-based: each receipt with amount > 0 closes its member's
+    care, win-back, upgrade and keep-tier reasons and gets a follow-up (due `post_purchase_days`
+    after the purchase, or today if later; receipts older than a month get none), on the
+    member's card; planned gifts follow a new tier. The daily run catches any missed here."""
+    today = today or timezone.localdate()
+    positive = [p for p in purchases if p.amount > 0]
+    if not positive:
         return
-    due = purchase.date + timedelta(days=ProgramRules.load().post_purchase_days)
-    if due < timezone.localdate() - timedelta(days=1):
-        return
-    task_create(
-        member=purchase.member,
-        kind=TaskKind.POST_PURCHASE,
-        due_date=due,
-        origin=f"purchase:{purchase.pk}",
-        note=_("小票 %(no)s") % {"no": purchase.receipt_no},
-    )
+    rules = ProgramRules.load()
+    purchases_close(receipts=[(p.member_id, p.date, p.created_at) for p in positive])
+    members = {
+        m.pk: m
+        for m in Member.objects.filter(pk__in={p.member_id for p in positive}, erased_at__isnull=True).select_related(
+            "home_store"
+        )
+    }
+    gift_plans_follow_tier(member_ids=list(members))
+    batches: dict[int, Batch] = {}
+    for p in positive:
+        member = members.get(p.member_id)
+        if member is None or p.date < today - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS):
+            continue
+        batch = batches.setdefault(member.home_store_id, Batch(member.home_store, on=today, rules=rules))
+        batch.task(
+            member_id=member.pk,
+            consultant_id=member.consultant_id,
+            kind=TaskKind.POST_PURCHASE,
+            due=post_purchase_due(p.date, today, rules),
+            origin=f"purchase:{p.pk}",
+            note=_("小票 %(no)s") % {"no": p.receipt_no},
+        )
+    for batch in batches.values():
+        batch.save()
+
+
+def on_member_dates_changed(sender, member: Member, **kwargs) -> None:
+    """A member enrolled, or a birthday or important date added: a preparation due within the lead
+    days is made at once."""
+    preparations_for_members(member_ids=[member.pk], today=timezone.localdate())
 
 
 # --- Invitations -----------------------------------------------------------------------------
@@ -321,6 +450,16 @@ def gift_plan_mark(*, plan: GiftPlan, status: str, by: Staff) -> GiftPlan:
     plan.status_by = by
     plan.status_at = timezone.now()
     plan.save(update_fields=["status", "status_by", "status_at"])
+    if status == GiftStatus.PREPARED:
+        # The preparation task for this occasion is done (birthday:<day>, occasion-prep:<id>:<day>).
+        FollowUpTask.objects.filter(
+            member_id=plan.member_id,
+            kind=TaskKind.BIRTHDAY_PREP,
+            status=TaskStatus.OPEN,
+            origin__endswith=f":{plan.occasion_date}",
+        ).update(
+            status=TaskStatus.DONE, done_on=timezone.localdate(), closed_by=ClosedBy.GIFT, updated_at=timezone.now()
+        )
     return plan
 
 
@@ -423,24 +562,20 @@ def invitations_bulk_create(
         batch_size=1000,
     )
     due = max(today, for_date - timedelta(days=3))
-    FollowUpTask.objects.bulk_create(
-        [
-            FollowUpTask(
-                store=store,
-                member_id=member_id,
-                assignee_id=inviter,
-                kind=TaskKind.INVITATION,
-                is_contact=True,
-                due_date=due,
-                scheduled_for=due,
-                origin=f"{origin}:{member_id}",
-                note=_("邀约：%(purpose)s（%(date)s）") % {"purpose": purpose, "date": for_date},
-            )
-            for member_id, inviter in rows
-        ],
-        batch_size=1000,
-        ignore_conflicts=True,
-    )
+    # Through the card engine: each invitation joins the inviter's card for the member; none to a
+    # member with an open complaint.
+    batch = Batch(store, on=today)
+    for member_id, inviter in rows:
+        batch.task(
+            member_id=member_id,
+            consultant_id=inviter,
+            assignee_id=inviter,
+            kind=TaskKind.INVITATION,
+            due=due,
+            origin=f"{origin}:{member_id}",
+            note=_("邀约：%(purpose)s（%(date)s）") % {"purpose": purpose, "date": for_date},
+        )
+    batch.save()
     return {inv.member_id: (inv.pk, inv.invited_by_id) for inv in invitations}
 
 
@@ -448,9 +583,11 @@ def invitations_bulk_create(
 def tasks_bulk_create(*, store: Store, rows: list[tuple[int, int | None, str, date, str, str]]) -> int:
     """Many tasks for one store at once, for duties (upgrade pushes…): rows of (member id,
     consultant id, kind, due date, origin, note). Assigned like generated tasks; what is on file
-    (same member, kind and origin) is skipped. Returns how many were created."""
+    (same member, kind and origin) is skipped; contact kinds join their cards. Returns how many
+    reasons were added."""
     batch = Batch(store)
     for member_id, consultant_id, kind, due, origin, note in rows:
         batch.task(member_id=member_id, consultant_id=consultant_id, kind=kind, due=due, origin=origin, note=note)
     counts = batch.save()
     return sum(v for k, v in counts.items() if k != "gift_plans")
+

@@ -1,0 +1,339 @@
+"""The card engine (DOMAIN §7): every follow-up task is made here, and closed here when a contact
+or a purchase meets it.
+
+A *reason* is why a member should be contacted (a receipt, a birthday, a lapsing care clock…);
+it is recorded once per (member, kind, origin) — a database constraint — so generating a day
+twice adds nothing. Contact reasons go on the assignee's one open *card* for the member (a
+partial unique constraint on open contact tasks): a new reason joins the open card, whose due
+date becomes the earliest. Preparation tasks and complaint revisits stay tasks of their own.
+
+Everything is set-based: a handful of queries whatever the number of members.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, DecimalField, Max, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Store
+from members.models import TIER_RANK, Member, ProgramRules, Purchase
+
+from .models import (
+    CAPPED_KINDS,
+    CONTACT_KINDS,
+    SALES_PUSH_KINDS,
+    ClosedBy,
+    FollowUpTask,
+    TaskKind,
+    TaskReason,
+    TaskStatus,
+    Visit,
+    VisitResult,
+)
+
+# Greetings on the day: a reached contact before their day does not greet.
+GREETING_KINDS = frozenset({TaskKind.BIRTHDAY, TaskKind.OCCASION})
+
+# SQLite caps the parameters of one statement; every `IN (...)` over ids goes in chunks this big.
+CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A reason to put on the list: for `member_id`, to be done by `assignee_id`, due `due`."""
+
+    member_id: int
+    assignee_id: int | None
+    kind: str
+    origin: str
+    due: date
+    note: str = ""
+
+
+def chunks(values: Sequence) -> Iterator[Sequence]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i : i + CHUNK]
+
+
+# --- Adding reasons --------------------------------------------------------------------------
+
+
+def tasks_add(*, store: Store, reasons: Iterable[Reason], on: date, rules: ProgramRules | None = None) -> Counter:
+    """Put `reasons` on the list as of day `on`: each contact reason joins its assignee's open card
+    for the member or starts one; other kinds get a task each. Reasons already on file are
+    skipped; sales pushes to a member with an open complaint are dropped. New care and win-back
+    cards are spread by the daily capacity. Returns the number of reasons added per kind."""
+    fresh = _not_on_file(list(reasons))
+    if not fresh:
+        return Counter()
+    fresh = _without_sales_push_to_complaints(fresh)
+    contact = sorted((r for r in fresh if r.kind in CONTACT_KINDS), key=lambda r: (r.due, r.kind, r.origin))
+    cards = _open_cards({r.member_id for r in contact})
+    joining: dict[int, list[Reason]] = defaultdict(list)
+    starting: dict[tuple[int, int | None], list[Reason]] = defaultdict(list)
+    for r in contact:
+        card = cards.get((r.member_id, r.assignee_id))
+        if card is not None:
+            joining[card.pk].append(r)
+        else:
+            starting[(r.member_id, r.assignee_id)].append(r)
+    new: list[tuple[FollowUpTask, list[Reason]]] = [(_task(store, rs[0], True), rs) for rs in starting.values()]
+    new += [(_task(store, r, False), [r]) for r in fresh if r.kind not in CONTACT_KINDS]
+    capped = [(t, rs) for t, rs in new if t.assignee_id is not None and all(r.kind in CAPPED_KINDS for r in rs)]
+    if capped:
+        _spread(store, capped, on=on, rules=rules or ProgramRules.load())
+    FollowUpTask.objects.bulk_create([t for t, _rs in new], batch_size=1000)
+    spread = {id(t) for t, _rs in capped}
+    rows = [_reason_row(t, r, due=t.due_date if id(t) in spread else r.due) for t, rs in new for r in rs]
+    _join(cards, joining, rows)
+    TaskReason.objects.bulk_create(rows, batch_size=1000)
+    return Counter(r.kind for r in rows)
+
+
+def _task(store: Store, r: Reason, is_contact: bool) -> FollowUpTask:
+    return FollowUpTask(
+        store=store,
+        member_id=r.member_id,
+        assignee_id=r.assignee_id,
+        kind=r.kind,
+        is_contact=is_contact,
+        due_date=r.due,
+        scheduled_for=r.due,
+        origin=r.origin,
+        note=r.note,
+    )
+
+
+def _reason_row(task: FollowUpTask, r: Reason, *, due: date) -> TaskReason:
+    return TaskReason(task=task, member_id=r.member_id, kind=r.kind, origin=r.origin, note=r.note, due_date=due)
+
+
+def _not_on_file(reasons: list[Reason]) -> list[Reason]:
+    """The reasons not yet recorded (nor twice in the list itself)."""
+    unique = list({(r.member_id, r.kind, r.origin): r for r in reversed(reasons)}.values())[::-1]
+    on_file: set[tuple[int, str, str]] = set()
+    members = sorted({r.member_id for r in unique})
+    origins = sorted({r.origin for r in unique})
+    for member_chunk in chunks(members):
+        for origin_chunk in chunks(origins):
+            on_file.update(
+                TaskReason.objects.filter(member_id__in=member_chunk, origin__in=origin_chunk).values_list(
+                    "member_id", "kind", "origin"
+                )
+            )
+    return [r for r in unique if (r.member_id, r.kind, r.origin) not in on_file]
+
+
+def _without_sales_push_to_complaints(reasons: list[Reason]) -> list[Reason]:
+    """No upgrade push, keep-tier or campaign invitation to a member with an open complaint."""
+    pushed = sorted({r.member_id for r in reasons if r.kind in SALES_PUSH_KINDS})
+    complaining: set[int] = set()
+    for ids in chunks(pushed):
+        complaining.update(Member.objects.filter(pk__in=ids, open_complaints__gt=0).values_list("pk", flat=True))
+    return [r for r in reasons if not (r.kind in SALES_PUSH_KINDS and r.member_id in complaining)]
+
+
+def _open_cards(member_ids: set[int]) -> dict[tuple[int, int | None], FollowUpTask]:
+    cards: dict[tuple[int, int | None], FollowUpTask] = {}
+    for ids in chunks(sorted(member_ids)):
+        for card in FollowUpTask.objects.filter(member_id__in=ids, status=TaskStatus.OPEN, is_contact=True).only(
+            "pk", "member_id", "assignee_id", "due_date", "scheduled_for"
+        ):
+            cards.setdefault((card.member_id, card.assignee_id), card)
+    return cards
+
+
+def _join(
+    cards: dict[tuple[int, int | None], FollowUpTask], joining: dict[int, list[Reason]], rows: list[TaskReason]
+) -> None:
+    """Add the joining reasons to their cards: the card's due date is its earliest reason's, and it
+    shows no later than the earliest new reason is due (a snoozed card comes back for it)."""
+    by_pk = {card.pk: card for card in cards.values()}
+    changed = []
+    for pk, rs in joining.items():
+        card = by_pk[pk]
+        first = min(r.due for r in rs)
+        rows.extend(_reason_row(card, r, due=r.due) for r in rs)
+        if first < card.due_date or first < card.scheduled_for:
+            card.due_date = min(card.due_date, first)
+            card.scheduled_for = min(card.scheduled_for, first)
+            card.updated_at = timezone.now()
+            changed.append(card)
+    if changed:
+        FollowUpTask.objects.bulk_update(changed, ["due_date", "scheduled_for", "updated_at"], batch_size=1000)
+
+
+# --- Capacity --------------------------------------------------------------------------------
+
+
+def _spread(store: Store, capped: list[tuple[FollowUpTask, list[Reason]]], *, on: date, rules: ProgramRules) -> None:
+    """Care and win-back cards beyond `daily_care_capacity` per person and day go to the following
+    days, highest value first: tier, then 12-month spend, then the longest without a reached
+    contact. A spread card is due on the day it is given: the plan, not a snooze."""
+    capacity = rules.daily_care_capacity
+    assignees = sorted({t.assignee_id for t, _rs in capped})
+    load: Counter = Counter()
+    for row in (
+        FollowUpTask.objects.filter(
+            store=store,
+            status=TaskStatus.OPEN,
+            kind__in=CAPPED_KINDS,
+            assignee_id__in=assignees,
+            scheduled_for__gte=on,
+        )
+        .values("assignee_id", "scheduled_for")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        load[(row["assignee_id"], row["scheduled_for"])] = row["n"]
+    value = member_value({t.member_id for t, _rs in capped}, on=on, rules=rules)
+    for task, _rs in sorted(capped, key=lambda pair: (value[pair[0].member_id], pair[0].member_id)):
+        day = max(on, task.due_date)
+        while load[(task.assignee_id, day)] >= capacity:
+            day += timedelta(days=1)
+        load[(task.assignee_id, day)] += 1
+        task.due_date = task.scheduled_for = day
+
+
+def member_value(member_ids: set[int], *, on: date, rules: ProgramRules) -> dict[int, tuple]:
+    """A sort key per member, most valuable first: tier A, B, C; then 12-month spend (highest
+    first); then the earliest last reached contact (never contacted counts from joining)."""
+    window_start = on - timedelta(days=rules.spend_window_days - 1)
+    spend = (
+        Purchase.objects.filter(member_id=OuterRef("pk"), date__gte=window_start, date__lte=on)
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    last_contact = (
+        Visit.objects.filter(member_id=OuterRef("pk"), result=VisitResult.REACHED)
+        .values("member_id")
+        .annotate(last=Max("at"))
+        .values("last")
+    )
+    keys: dict[int, tuple] = {}
+    for ids in chunks(sorted(member_ids)):
+        for pk, tier, joined_on, total, last in Member.objects.filter(pk__in=ids).values_list(
+            "pk",
+            "tier",
+            "joined_on",
+            Coalesce(Subquery(spend, output_field=DecimalField()), Value(0), output_field=DecimalField()),
+            Subquery(last_contact),
+        ):
+            since = timezone.localdate(last) if last else joined_on
+            keys[pk] = (-TIER_RANK[tier], -total, since)
+    return keys
+
+
+# --- Meeting reasons -------------------------------------------------------------------------
+
+Meets = Callable[[FollowUpTask, TaskReason], bool]
+
+
+def cards_meet(
+    *,
+    member_ids: Iterable[int],
+    meets: Meets,
+    day: date,
+    closed_by: Callable[[FollowUpTask], str],
+    visit: Visit | None = None,
+) -> list[FollowUpTask]:
+    """Close the members' open contact cards that have a reason `meets` accepts, as done on `day`
+    (by `visit` when a contact did it). A card's reasons not met (a birthday greeting next week)
+    move to a new open card for the same person. Returns the cards closed."""
+    closed: list[FollowUpTask] = []
+    leftovers: list[tuple[FollowUpTask, list[TaskReason]]] = []
+    now = timezone.now()
+    for ids in chunks(sorted(set(member_ids))):
+        cards = FollowUpTask.objects.filter(member_id__in=ids, status=TaskStatus.OPEN, is_contact=True)
+        for card in cards.prefetch_related("reasons"):
+            reasons = list(card.reasons.all()) or [_reason_row(card, _as_reason(card), due=card.due_date)]
+            met = [r for r in reasons if meets(card, r)]
+            if not met:
+                continue
+            card.status = TaskStatus.DONE
+            card.done_on = day
+            card.closed_by = closed_by(card)
+            card.closed_by_visit = visit
+            card.due_date = min(r.due_date for r in met)
+            card.updated_at = now
+            closed.append(card)
+            unmet = [r for r in reasons if r not in met and r.pk]
+            if unmet:
+                leftovers.append((card, unmet))
+    if closed:
+        FollowUpTask.objects.bulk_update(
+            closed, ["status", "done_on", "closed_by", "closed_by_visit", "due_date", "updated_at"], batch_size=1000
+        )
+    if leftovers:
+        _continue(leftovers)
+    return closed
+
+
+def _as_reason(task: FollowUpTask) -> Reason:
+    return Reason(task.member_id, task.assignee_id, task.kind, task.origin, task.due_date, task.note)
+
+
+def _continue(leftovers: list[tuple[FollowUpTask, list[TaskReason]]]) -> None:
+    """A new open card for each closed card's unmet reasons (its snooze kept if later)."""
+    new = []
+    for card, reasons in leftovers:
+        first = min(reasons, key=lambda r: (r.due_date, r.pk))
+        due = first.due_date
+        new.append(
+            FollowUpTask(
+                store_id=card.store_id,
+                member_id=card.member_id,
+                assignee_id=card.assignee_id,
+                kind=first.kind,
+                is_contact=True,
+                due_date=due,
+                scheduled_for=max(due, card.scheduled_for),
+                origin=first.origin,
+                note=first.note,
+            )
+        )
+    created = FollowUpTask.objects.bulk_create(new, batch_size=1000)
+    moved = []
+    for task, (_card, reasons) in zip(created, leftovers, strict=True):
+        for r in reasons:
+            r.task = task
+            moved.append(r)
+    TaskReason.objects.bulk_update(moved, ["task"], batch_size=1000)
+
+
+def card_move(*, task: FollowUpTask, assignee_id: int) -> FollowUpTask:
+    """Give an open task to another person. A contact card joins that person's open card for the
+    member if there is one (this one is then cancelled, its reasons moved): one card per member
+    and person. Returns the task that now carries the reasons."""
+    target = None
+    if task.is_contact:
+        target = (
+            FollowUpTask.objects.select_for_update()
+            .filter(member_id=task.member_id, assignee_id=assignee_id, status=TaskStatus.OPEN, is_contact=True)
+            .exclude(pk=task.pk)
+            .first()
+        )
+    if target is None:
+        task.assignee_id = assignee_id
+        task.save(update_fields=["assignee", "updated_at"])
+        return task
+    task.reasons.update(task=target)
+    target.due_date = min(target.due_date, task.due_date)
+    target.scheduled_for = min(target.scheduled_for, task.scheduled_for)
+    target.attempts = max(target.attempts, task.attempts)
+    target.save(update_fields=["due_date", "scheduled_for", "attempts", "updated_at"])
+    task.status = TaskStatus.CANCELLED
+    task.note = f"→ #{target.pk}"
+    task.save(update_fields=["status", "note", "updated_at"])
+    return target
+
+
+def closed_by_other(own_pk: int | None = None) -> Callable[[FollowUpTask], str]:
+    return lambda card: ClosedBy.CONTACT if card.pk == own_pk else ClosedBy.OTHER_CONTACT
