@@ -480,18 +480,25 @@ def gift_next_statuses(plan: GiftPlan) -> list[tuple[str, str]]:
 # --- Figures for the KPIs (reports.kpis) ---------------------------------------------------------
 
 
+def _follow_up_counts(end: date) -> dict[str, Count]:
+    """DOMAIN §6: due = tasks due in the period (cancelled excluded: the caller filters); done =
+    closed by a reached contact (its own, another one, or a purchase that met it; an unreached
+    attempt never closes a task) by `end`; on time = closed so on or before the due date. The due
+    date is the first one the task was given: snoozes and attempts move only `scheduled_for`."""
+    return {
+        "due": Count("pk"),
+        "done": Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=end)),
+        "on_time": Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
+    }
+
+
 def follow_up_figures(*, store_ids: list[int] | None, start: date, end: date) -> dict[str, int]:
-    """Tasks due in [start, end] (cancelled excluded), those done by `end` and those done on or
-    before their due date (DOMAIN §6): one query."""
+    """Tasks due in [start, end] (cancelled excluded), those closed by a reached contact by `end`
+    and those closed so on or before their due date (`_follow_up_counts`): one query."""
     tasks = FollowUpTask.objects.filter(due_date__gte=start, due_date__lte=end).exclude(status=TaskStatus.CANCELLED)
     if store_ids is not None:
         tasks = tasks.filter(store_id__in=store_ids)
-    done = Q(status=TaskStatus.DONE, done_on__lte=end)
-    return tasks.aggregate(
-        due=Count("pk"),
-        done=Count("pk", filter=done),
-        on_time=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
-    )
+    return tasks.aggregate(**_follow_up_counts(end))
 
 
 def satisfaction_figures(*, store_ids: list[int] | None, start: date, end: date) -> dict:
@@ -560,15 +567,7 @@ def follow_up_figures_by(*, by: str, store_ids: list[int] | None, start: date, e
     tasks = FollowUpTask.objects.filter(due_date__gte=start, due_date__lte=end).exclude(status=TaskStatus.CANCELLED)
     if store_ids is not None:
         tasks = tasks.filter(store_id__in=store_ids)
-    rows = (
-        tasks.values(key)
-        .annotate(
-            due=Count("pk"),
-            done=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=end)),
-            on_time=Count("pk", filter=Q(status=TaskStatus.DONE, done_on__lte=F("due_date"))),
-        )
-        .order_by()
-    )
+    rows = tasks.values(key).annotate(**_follow_up_counts(end)).order_by()
     return {row[key]: {"due": row["due"], "done": row["done"], "on_time": row["on_time"]} for row in rows if row[key]}
 
 
