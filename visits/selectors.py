@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
-from members.models import Member
+from members.models import Member, Purchase
 from members.selectors import can_see_full_contact
 
 from .models import (
@@ -31,7 +31,7 @@ from .models import (
     Visit,
     VisitResult,
 )
-from .services import GIFT_NEXT, INVITATION_NEXT
+from .services import GIFT_NEXT, INVITATION_NEXT, invitation_bought_window
 
 UPCOMING_DAYS = 7
 
@@ -455,10 +455,37 @@ def invitation_funnel(*, viewer: Staff, filters: InvitationFilters) -> tuple[lis
     return rows, total
 
 
-def invitation_next_statuses(invitation: Invitation) -> list[tuple[str, str]]:
-    """The statuses an invitation may move to next, in funnel order, as (value, label)."""
+def invitation_next_statuses(invitation: Invitation, *, has_purchase: bool = True) -> list[tuple[str, str]]:
+    """The statuses an invitation may move to next, in funnel order, as (value, label). "Bought"
+    only when the member has a receipt in the window (`has_purchase`, from
+    invitations_with_purchase): invitation_advance would refuse it otherwise."""
     allowed = INVITATION_NEXT.get(invitation.status, set())
+    if not has_purchase:
+        allowed = allowed - {InvitationStatus.BOUGHT}
     return [(value, label) for value, label in InvitationStatus.choices if value in allowed]
+
+
+def invitations_with_purchase(invitations: list[Invitation]) -> set[int]:
+    """The ids of those invitations whose member has a receipt with a positive amount at the
+    inviting store inside the invitation's bought window (invitation_bought_window). One query
+    for a page of invitations, whatever its size."""
+    if not invitations:
+        return set()
+    windows = {inv.pk: invitation_bought_window(inv.for_date) for inv in invitations}
+    days: dict[tuple[int, int], list[date]] = {}
+    for member_id, store_id, day in Purchase.objects.filter(
+        member_id__in={inv.member_id for inv in invitations},
+        store_id__in={inv.store_id for inv in invitations},
+        amount__gt=0,
+        date__gte=min(start for start, _end in windows.values()),
+        date__lte=max(end for _start, end in windows.values()),
+    ).values_list("member_id", "store_id", "date"):
+        days.setdefault((member_id, store_id), []).append(day)
+    return {
+        inv.pk
+        for inv in invitations
+        if any(windows[inv.pk][0] <= day <= windows[inv.pk][1] for day in days.get((inv.member_id, inv.store_id), []))
+    }
 
 
 # --- Gifts -----------------------------------------------------------------------------------

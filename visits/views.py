@@ -57,6 +57,7 @@ from .selectors import (
     invitation_get,
     invitation_list,
     invitation_next_statuses,
+    invitations_with_purchase,
     member_open_tasks,
     member_visits,
     store_board,
@@ -290,8 +291,9 @@ def invitations(request: HttpRequest) -> HttpResponse:
     )
     listed = invitation_list(viewer=viewer, filters=filters).select_related("member", "invited_by", "store")
     page = Paginator(listed, INVITATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    bought_possible = invitations_with_purchase(list(page))
     for invitation in page:
-        _annotate_invitation(viewer, invitation)
+        _annotate_invitation(viewer, invitation, has_purchase=invitation.pk in bought_possible)
     funnel_rows, funnel_total = invitation_funnel(viewer=viewer, filters=filters)
     query = request.GET.copy()
     query.pop("page", None)
@@ -316,9 +318,16 @@ def invitations(request: HttpRequest) -> HttpResponse:
     return render(request, "visits/invitations.html", context)
 
 
-def _annotate_invitation(viewer, invitation):
+def _annotate_invitation(viewer, invitation, *, has_purchase: bool | None = None):
+    """The row's buttons: none for a viewer who may not advance it; "bought" only with a receipt
+    in the window (one query here for a single row; the list passes what it read for the page)."""
     invitation.can_advance = can_advance_invitation(viewer, invitation)
-    invitation.next_statuses = invitation_next_statuses(invitation) if invitation.can_advance else []
+    if not invitation.can_advance:
+        invitation.next_statuses = []
+        return invitation
+    if has_purchase is None:
+        has_purchase = bool(invitations_with_purchase([invitation]))
+    invitation.next_statuses = invitation_next_statuses(invitation, has_purchase=has_purchase)
     return invitation
 
 

@@ -1,15 +1,32 @@
-"""seed_demo: a plausible demo shop, written fast, and a second run changes nothing."""
+"""seed_demo: a plausible demo shop, living with the app for a while, written fast, and a second
+run changes nothing."""
+
+from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
-from django.db.models import F
+from django.db.models import Count, F, Max
+from django.utils import timezone
 
 from accounts.models import ConfidentialityAgreement, Role, Staff, Store
-from members.models import ImportantDate, Member, Purchase, Tier, TierChange, TierChangeReason, TierReview
+from members.models import (
+    ImportantDate,
+    Member,
+    ProgramRules,
+    Purchase,
+    Tier,
+    TierChange,
+    TierChangeReason,
+    TierReview,
+)
+from reports.models import DutyRun, ReportSnapshot, SnapshotKind
+from visits.models import FollowUpTask, GiftPlan, Invitation, TaskKind, TaskStatus, Visit, VisitResult
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def seed() -> str:
@@ -19,7 +36,22 @@ def seed() -> str:
 
 
 def counts() -> dict[str, int]:
-    models = (Store, Staff, ConfidentialityAgreement, Member, ImportantDate, Purchase, TierChange, TierReview)
+    models = (
+        Store,
+        Staff,
+        ConfidentialityAgreement,
+        Member,
+        ImportantDate,
+        Purchase,
+        TierChange,
+        TierReview,
+        Visit,
+        FollowUpTask,
+        GiftPlan,
+        Invitation,
+        ReportSnapshot,
+        DutyRun,
+    )
     return {model.__name__: model.objects.count() for model in models}
 
 
@@ -75,3 +107,56 @@ def test_it_changes_nothing_when_run_twice():
 
     assert counts() == before
     assert "nothing to add" in output
+
+
+def test_it_leaves_a_living_store():
+    output = seed()
+    today = timezone.localdate()
+
+    # Contacts over the past weeks, reached and not reached, by the stores' staff.
+    visits = Visit.objects.filter(at__date__lt=today)
+    assert visits.filter(result=VisitResult.REACHED).count() > 300
+    assert visits.exclude(result=VisitResult.REACHED).count() > 30
+    assert visits.filter(at__date__lt=today - timedelta(days=21)).exists()
+    assert visits.filter(at__date=today - timedelta(days=1)).exists()
+    # The daily duty ran every day since going live, through today, and left today's lists.
+    daily = DutyRun.objects.filter(duty="daily", status="done")
+    assert daily.filter(date=today).count() == 2
+    assert daily.aggregate(n=Count("date", distinct=True))["n"] >= 10
+    for code in ("SH01", "BJ01"):
+        open_today = FollowUpTask.objects.filter(
+            store__code=code, status=TaskStatus.OPEN, scheduled_for__lte=today, assignee__role=Role.CONSULTANT
+        )
+        assert open_today.exists(), code
+    # The first day's care list was spread by the capacity: nobody got more than the capacity
+    # of care and win-back on one day.
+    capacity = ProgramRules.load().daily_care_capacity
+    per_day = (
+        FollowUpTask.objects.filter(kind__in=[TaskKind.CARE, TaskKind.WIN_BACK])
+        .values("assignee_id", "due_date")
+        .annotate(n=Count("pk"))
+        .aggregate(most=Max("n"))["most"]
+    )
+    assert 0 < per_day <= capacity
+    assert FollowUpTask.objects.filter(status=TaskStatus.DONE, closed_by_visit__isnull=False).count() > 200
+    # Next month's gift plans, and twelve monthly snapshots a store for the trends.
+    next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    assert (
+        GiftPlan.objects.filter(occasion_date__year=next_month.year, occasion_date__month=next_month.month).count() > 20
+    )
+    for code in ("SH01", "BJ01"):
+        monthly = ReportSnapshot.objects.filter(store__code=code, kind=SnapshotKind.MONTHLY)
+        ends = sorted(monthly.values_list("period_end", flat=True))
+        assert len(ends) == 12, code
+        assert ends[-1] == today.replace(day=1) - timedelta(days=1)
+        assert (ends[-1].year * 12 + ends[-1].month) - (ends[0].year * 12 + ends[0].month) == 11  # consecutive
+    assert "History:" in output
+
+    # `make run` (scripts/run.sh) runs the daily duty after seeding, before the servers start: on
+    # the seeded store today's lists are already there, so it adds nothing.
+    tasks, out = FollowUpTask.objects.count(), StringIO()
+    call_command("run_duties", "daily", stdout=out)
+    assert FollowUpTask.objects.count() == tasks
+    assert "already run" in out.getvalue()
+    script = (ROOT / "scripts" / "run.sh").read_text()
+    assert script.index("scripts/first_run.py") < script.index("run_duties daily") < script.index("exec honcho")
