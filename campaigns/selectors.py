@@ -195,6 +195,20 @@ def campaign_month(*, viewer: Staff, first: date, last: date) -> list[Campaign]:
     )
 
 
+def campaigns_to_invite_to(*, store_id: int, today: date | None = None) -> list[Campaign]:
+    """The store's campaigns not over yet (planned or launched), soonest first, for the purpose of
+    an invitation made by hand: one with a campaign's name, for one of its days, joins that
+    campaign's audience at launch or extension instead of a second invitation. One query."""
+    today = today or timezone.localdate()
+    return list(
+        Campaign.objects.filter(
+            stores=store_id, status__in=[CampaignStatus.DRAFT, CampaignStatus.LAUNCHED], end_date__gte=today
+        )
+        .order_by("start_date", "pk")
+        .distinct()
+    )
+
+
 def campaign_is_own(viewer: Staff, campaign: Campaign) -> bool:
     """HQ, or staff of the campaign's one store: campaign_save refuses other stores, so a campaign
     across stores is HQ's to change. Uses `campaign.stores.all()` (prefetched, or one query)."""

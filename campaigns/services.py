@@ -95,13 +95,16 @@ def _invite_new_audience(*, campaign: Campaign, stores: list[Store], today: date
     status (invited, confirmed, declined…), so a member who declined is never asked again.
     A member a consultant already invited by hand to this campaign (an invitation at one of its
     stores, for one of its days, whose purpose is the campaign's name, not yet in any audience)
-    joins the audience with that invitation instead of a second one. Set-based.
+    joins the audience with that invitation instead of a second one. A member with an open
+    complaint gets no sales push (DOMAIN §7): left out now, an extension after the complaint is
+    closed invites them. Set-based.
 
     Returns (members added, of whom newly invited)."""
     in_audience = CampaignMember.objects.filter(campaign=campaign).values("member_id")
     rows = list(
         segment_members(Segment.from_json(campaign.segment), stores=stores, on=today)
         .exclude(pk__in=in_audience)
+        .exclude(open_complaints__gt=0)
         .values_list("pk", "home_store_id", "consultant_id", "tier")
     )
     if not rows:

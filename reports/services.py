@@ -76,7 +76,7 @@ def monthly_work(store: Store, on: date) -> dict:
         (
             r.member_id,
             r.consultant_id,
-            TaskKind.UPGRADE_PUSH,
+            TaskKind.KEEP_TIER,
             due,
             f"keep:{month}",
             _("保级：下月底前还需消费 ¥%(missing)s 才能保持 %(tier)s 级")

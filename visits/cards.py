@@ -266,10 +266,16 @@ def cards_meet(
             closed.append(card)
             unmet = [r for r in reasons if r not in met and r.pk]
             if unmet:
+                # Split: the closed card is named after its first met reason, the new one after
+                # its first unmet reason (each reason is unique, so the two names are too).
+                first = min(met, key=lambda r: (r.due_date, r.pk or 0))
+                card.kind, card.origin, card.note = first.kind, first.origin, first.note
                 leftovers.append((card, unmet))
     if closed:
         FollowUpTask.objects.bulk_update(
-            closed, ["status", "done_on", "closed_by", "closed_by_visit", "due_date", "updated_at"], batch_size=1000
+            closed,
+            ["status", "done_on", "closed_by", "closed_by_visit", "due_date", "kind", "origin", "note", "updated_at"],
+            batch_size=1000,
         )
     if leftovers:
         _continue(leftovers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
@@ -41,7 +41,6 @@ from .models import (
     GiftStatus,
     Invitation,
     InvitationStatus,
-    MessageTemplate,
     Occasion,
     TaskKind,
     TaskReason,
@@ -592,133 +591,3 @@ def tasks_bulk_create(*, store: Store, rows: list[tuple[int, int | None, str, da
     counts = batch.save()
     return sum(v for k, v in counts.items() if k != "gift_plans")
 
-
-# --- Message templates (h2, issue 9 item 9) --------------------------------------------------
-# Who edits which: HQ the defaults (no store) and any store's; a store's VIP specialist and manager
-# their own store's. A consultant picks and edits the text on a card but changes no template.
-
-
-def can_edit_message_template(viewer: Staff, store: Store | None) -> bool:
-    if viewer.is_hq:
-        return True
-    return (viewer.is_vip_specialist or viewer.is_manager) and store is not None and store.pk == viewer.store_id
-
-
-@transaction.atomic
-def message_template_save(
-    *,
-    by: Staff,
-    store: Store | None,
-    kind: str,
-    name: str,
-    body: str,
-    replaces: MessageTemplate | None = None,
-    template: MessageTemplate | None = None,
-) -> MessageTemplate:
-    """Create (`template` None) or change a template. The body must use only known variables; a
-    store's override replaces one HQ default of the same kind, once per store."""
-    from .messages import template_errors
-
-    if not can_edit_message_template(by, store):
-        raise PermissionDenied
-    errors = {}
-    if kind not in TaskKind.values:
-        errors["kind"] = _("请选择任务类型。")
-    if not name.strip():
-        errors["name"] = _("请填写模板名称。")
-    if not body.strip():
-        errors["body"] = _("请填写模板内容。")
-    elif body_errors := template_errors(body):
-        errors["body"] = body_errors
-    if replaces is not None:
-        if store is None or replaces.store_id is not None or replaces.kind != kind:
-            errors["replaces"] = _("只能替代同一任务类型的总部模板。")
-        elif (
-            MessageTemplate.objects.filter(store=store, replaces=replaces)
-            .exclude(pk=template.pk if template else None)
-            .exists()
-        ):
-            errors["replaces"] = _("本店已有替代这个总部模板的模板，请直接修改它。")
-    if errors:
-        raise ValidationError(errors)
-    created = template is None
-    template = template or MessageTemplate(store=store)
-    template.kind, template.name, template.body = kind, name.strip(), body.strip()
-    template.replaces = replaces
-    template.updated_by = by
-    template.save()
-    audit_log(
-        actor=by,
-        action="message_template.created" if created else "message_template.changed",
-        obj=template,
-        store=store,
-        kind=kind,
-        name=template.name,
-    )
-    return template
-
-
-@transaction.atomic
-def message_template_delete(*, template: MessageTemplate, by: Staff) -> None:
-    """Delete a template; deleting an HQ default deletes the stores' overrides of it too."""
-    if not can_edit_message_template(by, template.store):
-        raise PermissionDenied
-    audit_log(actor=by, action="message_template.deleted", obj=template, store=template.store, name=template.name)
-    template.delete()
-
-
-def message_sent_record(*, task: FollowUpTask, by: Staff, channel: str, template: MessageTemplate | None) -> None:
-    """A greeting copied from a card to be sent by `channel`: written to the audit log with the
-    template it came from. Sending is not reaching: the card stays until a contact is logged."""
-    if channel not in Channel.values:
-        raise ValidationError({"channel": _("请选择发送方式。")})
-    audit_log(
-        actor=by,
-        action="task.message.sent",
-        obj=task,
-        store=task.store,
-        channel=channel,
-        template=template.pk if template else None,
-    )
-
-
-# --- Erasure (DOMAIN §11) -------------------------------------------------------------------------
-# A member's erasure request (members.services.member_erase, through the member_erased signal):
-# what is still open for the person is closed, and what staff wrote about them here is scrubbed of
-# their name, phone and card. Set-based: a few queries over that one member's rows.
-
-
-@transaction.atomic
-def tasks_cancel_for_member(*, member: Member, by: Staff | None, reason: str) -> int:
-    """Cancel every open task of the member in one update (their reasons stay with the card, now
-    closed), audited once with the task ids. Returns how many were cancelled."""
-    open_tasks = FollowUpTask.objects.filter(member=member, status=TaskStatus.OPEN)
-    ids = sorted(open_tasks.values_list("pk", flat=True))
-    if ids:
-        FollowUpTask.objects.filter(pk__in=ids).update(
-            status=TaskStatus.CANCELLED, note=reason[:200], updated_at=timezone.now()
-        )
-        audit_log(
-            actor=by, action="member.tasks.cancelled", obj=member, store=member.home_store, tasks=ids, reason=reason
-        )
-    return len(ids)
-
-
-def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **kwargs) -> None:
-    """Close the erased member's open tasks, invitations and undelivered gifts; scrub visits, task
-    notes, invitation purposes and gift labels."""
-    from members.services import scrub_rows
-
-    now = timezone.now()
-    tasks_cancel_for_member(member=member, by=by, reason=_("会员已删除个人信息"))
-    Invitation.objects.filter(member=member, status__in=[InvitationStatus.INVITED, InvitationStatus.CONFIRMED]).update(
-        status=InvitationStatus.DECLINED, status_changed_at=now
-    )
-    GiftPlan.objects.filter(member=member, status__in=[GiftStatus.PLANNED, GiftStatus.PREPARED]).update(
-        status=GiftStatus.DECLINED, status_by=by, status_at=now
-    )
-    scrub_rows(Visit.objects.filter(member=member), ("purpose", "outcome", "notes"), traces)
-    scrub_rows(FollowUpTask.objects.filter(member=member), ("note",), traces)
-    scrub_rows(TaskReason.objects.filter(member=member), ("note",), traces)
-    scrub_rows(Invitation.objects.filter(member=member), ("purpose",), traces)
-    scrub_rows(GiftPlan.objects.filter(member=member), ("label",), traces)

@@ -270,3 +270,17 @@ def test_extending_needs_a_launched_campaign_that_has_not_ended(plan, store_a, s
         campaign_launch(campaign=campaign, by=staff_a.specialist)
     with at("2026-03-13"), pytest.raises(ValidationError, match="补充邀约"):
         campaign_extend(campaign=campaign, by=staff_a.specialist)  # ended on the 12th
+
+
+def test_a_member_with_an_open_complaint_is_invited_only_once_it_is_closed(plan, store_a, staff_a):
+    # No sales push to a member with an open complaint (DOMAIN §7): the launch leaves 乙 out; once
+    # the complaint is closed, extending the campaign invites 乙.
+    member(store_a, staff_a.consultant, name="甲")
+    complaining = member(store_a, staff_a.consultant, name="乙", open_complaints=1)
+    campaign = plan()
+    with at("2026-03-01"):
+        assert campaign_launch(campaign=campaign, by=staff_a.specialist) == 1
+        complaining.open_complaints = 0
+        complaining.save(update_fields=["open_complaints"])
+        assert campaign_extend(campaign=campaign, by=staff_a.specialist) == 1
+    assert sorted(CampaignMember.objects.values_list("member__name", flat=True)) == ["乙", "甲"]

@@ -14,7 +14,7 @@ from reports.models import DutyRun, ReportSnapshot
 from reports.services import snapshot_take
 from reports.tasks import periodic_catch_up
 from tests.factories import MemberFactory, PurchaseFactory
-from visits.models import FollowUpTask, GiftPlan, Invitation, Visit
+from visits.models import FollowUpTask, GiftPlan, Invitation, TaskReason, Visit
 
 D = date.fromisoformat
 M = Decimal
@@ -124,8 +124,11 @@ def test_the_month_end_duty(store_a, staff_a):
     assert lapsing.tier == "C" and run.counts["downgrades"] == 1
     assert ReportSnapshot.objects.get(kind="monthly").figures["downgrades"] == 1
     assert GiftPlan.objects.filter(member=risk, occasion_date=D("2026-04-02")).exists()  # next month's plan
-    pushes = dict(FollowUpTask.objects.filter(kind="upgrade_push").values_list("member__name", "note"))
-    assert pushes == {"候选": "距 A 级还差 ¥8,000.00", "保级": "保级：下月底前还需消费 ¥10,000.00 才能保持 B 级"}
+    pushes = dict(TaskReason.objects.filter(kind="upgrade_push").values_list("task__member__name", "note"))
+    assert pushes == {"候选": "距 A 级还差 ¥8,000.00"}
+    # A member at risk of a downgrade gets a keep-tier reason (its own greeting), not an upgrade push.
+    keeps = dict(TaskReason.objects.filter(kind="keep_tier").values_list("task__member__name", "note"))
+    assert keeps == {"保级": "保级：下月底前还需消费 ¥10,000.00 才能保持 B 级"}
     assert (run.counts["upgrade_candidates"], run.counts["downgrade_risks"]) == (1, 1)
 
 

@@ -196,3 +196,60 @@ def test_the_funnel_and_the_campaign_agree_on_confirmed(store_a, staff_a):
     assert Invitation.objects.get(pk=inv["戊"].pk).status == InvitationStatus.BOUGHT
     assert (results.invited, results.confirmed, results.attended) == (6, 4, 2)
     assert (funnel.invited, funnel.confirmed, funnel.arrived, funnel.bought) == (6, 4, 2, 1)
+
+
+def test_the_bought_button_shows_only_with_a_purchase_in_the_window(client, staff_a, member_a):
+    # member_a bought on 03-12, before these invitations were written down (so nothing marked
+    # them): the one for 03-11 may be marked bought, the one for 03-13 (its window starts after
+    # the purchase) may not.
+    buy(member_a, member_a.home_store, "2026-03-12", "900", "R1")
+    covered = invitation(member_a, staff_a.consultant, "2026-03-11", InvitationStatus.ARRIVED)
+    later = invitation(member_a, staff_a.consultant, "2026-03-13", InvitationStatus.ARRIVED)
+    client.force_login(staff_a.consultant)
+
+    page = client.get(reverse("visits:invitations"), {"view": "all"})
+
+    rows = {inv.pk: [value for value, _label in inv.next_statuses] for inv in page.context["page"]}
+    assert rows[covered.pk] == [InvitationStatus.BOUGHT]
+    assert rows[later.pk] == []
+
+
+def test_the_invitations_page_reads_a_full_page_in_a_few_queries(
+    client, staff_a, member_a, django_assert_max_num_queries
+):
+    for i in range(60):
+        member = MemberFactory(home_store=member_a.home_store, consultant=staff_a.consultant)
+        invitation(member, staff_a.consultant, f"2026-03-{12 + i % 15:02d}")
+    client.force_login(staff_a.manager)
+
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("visits:invitations"))
+
+    assert len(response.context["page"]) == 50
+
+
+def test_an_invitation_made_by_hand_for_a_campaign_joins_it_at_launch(client, store_a, staff_a, member_a):
+    # The form offers the store's coming campaigns as purposes; an invitation with that purpose on
+    # one of its days is the member's invitation to it: the launch adds no second one.
+    member_a.marketing_consent = True
+    member_a.save(update_fields=["marketing_consent"])
+    campaign = campaign_save(
+        by=staff_a.specialist,
+        stores=[store_a],
+        segment=Segment(),
+        name="春季私享会",
+        type="private_viewing",
+        start_date=D("2026-03-14"),
+        end_date=D("2026-03-15"),
+    )
+    client.force_login(staff_a.consultant)
+
+    form = client.get(reverse("visits:invitation_add", args=[member_a.pk])).content.decode()
+    client.post(
+        reverse("visits:invitation_add", args=[member_a.pk]), {"for_date": "2026-03-14", "purpose": "春季私享会"}
+    )
+    campaign_launch(campaign=campaign, by=staff_a.specialist)
+
+    assert '<option value="春季私享会">' in form
+    made = Invitation.objects.get()
+    assert CampaignMember.objects.get(member=member_a).invitation == made
