@@ -30,6 +30,7 @@ import io
 import re
 import unicodedata
 import zipfile
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,6 @@ from accounts.services import audit_log
 from .models import Gender, Member, Purchase, PurchaseSource, Tier, TierChange, TierChangeReason
 from .selectors import member_scope
 from .services import tiers_replay
-from .signals import purchases_imported
 from .validators import EARLIEST, mask_phone, normalize_phone
 
 MEMBERS = "members"
@@ -426,22 +426,24 @@ def _decode(data: bytes) -> str:
     raise refused
 
 
-# Japanese kana sit in GB2312's rows 4 and 5, exactly where Big5 keeps its most common characters.
-_KANA = re.compile(r"[\u3040-\u30fa\u30fc-\u30ff\uff66-\uff9f]")
-GB2312_SHARE = 0.9
+# Japanese kana sit in GB2312's rows 4 and 5, exactly where Big5 keeps its most common characters
+# (一 人 大 中 文 王…); the lead bytes around them that GBK leaves to users land in the private use area.
+_NOT_CHINESE = re.compile(r"[\u3040-\u30fa\u30fc-\u30ff\uff66-\uff9f\ue000-\uf8ff\x80-\x9f]")
+GB2312_SHARE = 0.5
 
 
 def _looks_simplified_chinese(text: str) -> bool:
-    """True when the non-ASCII characters of `text` are what a GBK file written in mainland China
-    holds: at least 90 % of them in GB2312 (the everyday simplified characters and full-width
-    punctuation; the rest leaves room for rare name characters), and no kana at all.
+    """True when the non-ASCII characters of `text` read as a GBK file written in mainland China:
+    no kana, private-use or control characters, and most of them in GB2312 (the everyday
+    simplified characters and full-width punctuation; names may add rarer ones).
 
-    Big5 bytes read as GBK land half outside GB2312 and among the kana; Shift-JIS kanji land in
-    GBK's rare-character extension, outside GB2312."""
+    Big5 read as GBK brings kana and private-use characters with its commonest characters, and
+    half its characters fall outside GB2312; Shift-JIS kanji fall in GBK's rare extension, outside
+    GB2312 altogether."""
     non_ascii = [c for c in text if ord(c) > 0x7F]
     if not non_ascii:
         return True
-    if _KANA.search(text):
+    if _NOT_CHINESE.search(text):
         return False
     in_gb2312 = 0
     for c in non_ascii:
@@ -450,7 +452,7 @@ def _looks_simplified_chinese(text: str) -> bool:
         except UnicodeEncodeError:
             continue
         in_gb2312 += 1
-    return in_gb2312 >= GB2312_SHARE * len(non_ascii)
+    return in_gb2312 > GB2312_SHARE * len(non_ascii)
 
 
 def _csv_rows(text: str) -> Iterator[list[str]]:
@@ -522,7 +524,8 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[Any, ...]]:
         # Some writers store a wrong sheet size; read what is actually there.
         sheet.reset_dimensions()
         yield from sheet.iter_rows(values_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, EOFError) as e:
+    # A truncated or lying member ends in a bad checksum, a zlib error or broken XML (SyntaxError).
+    except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, EOFError, SyntaxError) as e:
         raise ImportFileError(_("无法读取 Excel 文件（%(error)s），请确认是 .xlsx 文件。") % {"error": e}) from None
     finally:
         workbook.close()
@@ -1290,7 +1293,7 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
 
 def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -> None:
     new_rows = [r for r in preview.rows_ok if r.action == NEW]
-    created = Purchase.objects.bulk_create(
+    Purchase.objects.bulk_create(
         [
             Purchase(
                 store=r.store,
@@ -1309,8 +1312,6 @@ def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -
     )
     # Back-dated purchases change tier history: replay every member touched, once.
     preview.members_replayed = _replay((r.member_id for r in new_rows), today=today)
-    # The follow-ups and care resets receipts bring (visits listens), as at the till.
-    purchases_imported.send(sender=Purchase, purchases=created)
 
 
 # --- Entry points -------------------------------------------------------------------------
