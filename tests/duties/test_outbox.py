@@ -4,12 +4,14 @@ neither a worker killed mid-send, a broker hiccup nor a mail server that is down
 import ast
 import smtplib
 from datetime import date, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -334,3 +336,15 @@ def test_the_admin_lists_the_outbox_read_only(client, db, sends, settings):
     assert "m@example.com" in page.content.decode() and "a@example.com" in page.content.decode()
     assert client.get(reverse("admin:duties_outboxemail_change", args=[failed.pk])).status_code == 200
     assert client.get(reverse("admin:duties_outboxemail_add")).status_code == 403
+
+
+def test_the_outbox_flush_command_sends_what_is_due_and_counts_by_status(db, clock):
+    queue()
+    queue(key="weekly:1:2026-03-02:8", to=["m@example.com"])
+    clock.shift(timedelta(minutes=1))
+    out = StringIO()
+
+    call_command("outbox_flush", stdout=out)
+
+    assert out.getvalue().splitlines() == ["sent=2 failed=0", "sent=2"]
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "m@example.com"]
