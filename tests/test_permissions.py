@@ -81,6 +81,25 @@ def on_gift_plan(o):
     return {"pk": o.gift_plan.pk}
 
 
+def on_store_a_template(o):
+    """A message template of store A's own (issue 9)."""
+    from visits.models import MessageTemplate
+
+    template = MessageTemplate.objects.create(
+        store=o.member.home_store, kind="care", name="本店问候", body="{称呼}您好"
+    )
+    return {"pk": template.pk}
+
+
+def on_hq_default_template(o):
+    from visits.models import MessageTemplate
+
+    return {"pk": MessageTemplate.objects.filter(store__isnull=True).order_by("pk").first().pk}
+
+
+A_TEMPLATE = {"kind": "care", "name": "新问候", "body": "{称呼}您好，我是{顾问}。"}
+
+
 def on_complaint(o):
     return {"pk": o.complaint.pk}
 
@@ -286,6 +305,50 @@ PAGES: list[Page] = [
         data={"month": "2026-04"},
     ),
     Page("visits:gift_mark", on_gift_plan, expect(302, outsider=404), method="post", data={"status": "prepared"}),
+    # --- Today's cards and message templates (issue 9) ---
+    Page("visits:today", expected=expect(200), data={"when": "upcoming", "kind": "care", "tier": "A"}, note="filtered"),
+    # A greeting copied from a card: its channel recorded by whoever works the card.
+    Page(
+        "visits:task_message",
+        on_task,
+        expect(302, other_consultant=403, outsider=404),
+        method="post",
+        data={"channel": "wechat"},
+    ),
+    Page("visits:task_message", on_task, expect(405, outsider=405), note="a link"),
+    # Templates: the VIP specialist and manager their store's, HQ the defaults; consultants only pick.
+    Page("visits:message_templates", expected=expect(200, consultant=403, other_consultant=403)),
+    Page("visits:message_template_add", expected=expect(200, consultant=403, other_consultant=403)),
+    Page(
+        "visits:message_template_add",
+        expected=expect(302, consultant=403, other_consultant=403),
+        method="post",
+        data=A_TEMPLATE,
+    ),
+    Page(
+        "visits:message_template_edit",
+        on_store_a_template,
+        expect(200, consultant=403, other_consultant=403, outsider=404),
+    ),
+    Page(
+        "visits:message_template_edit",
+        on_hq_default_template,
+        expect(403, hq=200),
+        note="HQ default",
+    ),
+    Page(
+        "visits:message_template_edit",
+        on_store_a_template,
+        expect(302, consultant=403, other_consultant=403, outsider=404),
+        method="post",
+        data=A_TEMPLATE,
+    ),
+    Page(
+        "visits:message_template_delete",
+        on_store_a_template,
+        expect(302, consultant=403, other_consultant=403, outsider=404),
+        method="post",
+    ),
     # --- Duty runs: managers and HQ ---
     Page("reports:duty_runs", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
     Page("notifications", expected=expect(200)),

@@ -18,12 +18,20 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Staff, Store
 from members.forms import ServiceErrorsMixin, StaffChoiceField, date_widget, staff_choices
+from members.models import Tier
 from members.validators import validate_past_date
 
-from .models import Channel, InvitationStatus
+from .messages import template_errors
+from .models import Channel, InvitationStatus, TaskKind, VisitResult
 
-# The outcomes staff pick most; tapping one submits the completion form (the second tap).
-QUICK_OUTCOMES = (_("已联系，满意"), _("未接通"), _("已预约到店"))
+# The outcomes staff pick most; tapping one submits the completion form (the second tap). The
+# first reach the member (the card closes); the others are attempts (the card comes back).
+QUICK_OUTCOMES = (_("已联系，满意"), _("已预约到店"))
+NOT_REACHED_OUTCOMES = (
+    (VisitResult.NO_ANSWER, _("未接通")),
+    (VisitResult.SWITCHED_OFF, _("关机/停机")),
+    (VisitResult.DECLINED, _("拒绝沟通")),
+)
 SATISFACTION_CHOICES = [(n, str(n)) for n in range(1, 6)]
 MAX_RANGE_DAYS = 366
 
@@ -79,7 +87,9 @@ class FilterMixin:
 
 class TaskCompleteForm(ServiceErrorsMixin, forms.Form):
     """The outcome of a task. A quick-pick chip is a submit button named `outcome`; what is typed
-    in `outcome_text` is added to it (or stands alone when no chip was tapped)."""
+    in `outcome_text` is added to it (or stands alone when no chip was tapped). A not-reached chip
+    (未接通…) sets the result: the contact is an attempt and the card comes back on `retry_on`
+    (tomorrow when empty)."""
 
     channel = forms.ChoiceField(
         label=_("方式"), choices=Channel.choices, initial=Channel.PHONE, widget=forms.RadioSelect
@@ -98,23 +108,35 @@ class TaskCompleteForm(ServiceErrorsMixin, forms.Form):
     )
     notes = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     next_follow_up = forms.DateField(label=_("下次回访"), required=False, widget=date_widget())
+    result = forms.ChoiceField(
+        label=_("联系结果"), required=False, choices=VisitResult.choices, initial=VisitResult.REACHED
+    )
+    retry_on = forms.DateField(label=_("未联系上时，改到哪天再联系"), required=False, widget=date_widget())
 
     def __init__(self, *args, task_pk: int | None = None, **kwargs):
         # Many rows on one page: each form's ids must be its own.
         kwargs.setdefault("auto_id", f"t{task_pk}_%s" if task_pk else "id_%s")
         super().__init__(*args, **kwargs)
         self.quick_outcomes = [str(o) for o in QUICK_OUTCOMES]
+        self.not_reached_outcomes = [str(label) for _result, label in NOT_REACHED_OUTCOMES]
 
     def clean(self):
         cleaned = super().clean()
         chip = (cleaned.get("outcome") or "").strip()
         text = (cleaned.get("outcome_text") or "").strip()
-        if chip and chip not in self.quick_outcomes:
+        not_reached = {str(label): result for result, label in NOT_REACHED_OUTCOMES}
+        result = cleaned.get("result") or VisitResult.REACHED
+        if chip in not_reached:
+            result = not_reached[chip]
+        elif chip and chip not in self.quick_outcomes:
             # Not one of ours (a hand-made request): treat it as typed text.
             text, chip = " ".join(filter(None, [chip, text])), ""
         if not chip and not text:
-            self.add_error("outcome_text", _("请选择或填写回访结果。"))
+            if result == VisitResult.REACHED:
+                self.add_error("outcome_text", _("请选择或填写回访结果。"))
+            chip = str(VisitResult(result).label)
         cleaned["outcome"] = "；".join(filter(None, [chip, text]))[:200]
+        cleaned["result"] = result
         return cleaned
 
     def complete_kwargs(self) -> dict:
@@ -126,7 +148,30 @@ class TaskCompleteForm(ServiceErrorsMixin, forms.Form):
             "satisfaction": data["satisfaction"],
             "notes": data["notes"],
             "next_follow_up": data["next_follow_up"],
+            "result": data["result"],
+            "retry_on": data["retry_on"] if data["result"] != VisitResult.REACHED else None,
         }
+
+
+# How a greeting leaves the card: pasted into WeChat or sent as a text message.
+MESSAGE_CHANNELS = ((Channel.WECHAT, Channel.WECHAT.label), (Channel.SMS, Channel.SMS.label))
+
+
+class MessageSentForm(forms.Form):
+    """A greeting copied from a card: the channel, and the template it started from (one of the
+    store's; none when the text was written from scratch)."""
+
+    channel = forms.ChoiceField(choices=MESSAGE_CHANNELS)
+    template = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, templates: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.templates = {t.pk: t for group in templates.values() for t in group}
+        self.fields["template"].choices = [("", "—")] + [(pk, t.name) for pk, t in self.templates.items()]
+
+    def clean_template(self):
+        pk = self.cleaned_data["template"]
+        return self.templates.get(pk) if pk else None
 
 
 class SnoozeForm(ServiceErrorsMixin, forms.Form):
@@ -161,6 +206,11 @@ class TodayForm(FilterMixin, forms.Form):
     scope = forms.ChoiceField(
         label=_("范围"), required=False, choices=[("mine", _("我的")), ("store", _("全店"))], initial="mine"
     )
+    when = forms.ChoiceField(
+        label=_("日期"), required=False, choices=[("today", _("今天")), ("upcoming", _("未来 7 天"))], initial="today"
+    )
+    kind = forms.ChoiceField(label=_("类型"), required=False, choices=[("", _("全部类型")), *TaskKind.choices])
+    tier = forms.ChoiceField(label=_("等级"), required=False, choices=[("", _("全部等级")), *Tier.choices])
 
     def __init__(self, *args, viewer: Staff, **kwargs):
         super().__init__(*args, **kwargs)
@@ -171,7 +221,7 @@ class TodayForm(FilterMixin, forms.Form):
                 queryset=Store.objects.filter(is_active=True).order_by("code"),
                 empty_label=None,
             )
-            small_widgets(self.fields)
+        small_widgets(self.fields)
 
     def picked_store(self) -> Store | None:
         """HQ's pick, or the first store: HQ has no list of its own to start from."""
@@ -348,3 +398,32 @@ class MonthForm(FilterMixin, forms.Form):
 class GiftGenerateForm(forms.Form):
     month = forms.DateField(input_formats=["%Y-%m"])
     store = forms.ModelChoiceField(queryset=Store.objects.filter(is_active=True), required=False)
+
+
+# --- Message templates -------------------------------------------------------------------------
+
+
+class MessageTemplateForm(ServiceErrorsMixin, forms.Form):
+    """A template's kind, name and text; the text may use only the known variables."""
+
+    kind = forms.ChoiceField(label=_("任务类型"), choices=TaskKind.choices)
+    name = forms.CharField(label=_("名称"), max_length=40)
+    body = forms.CharField(
+        label=_("内容"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("可用变量见下表，写成 {称呼} 这样；发送前顾问还可以修改。"),
+    )
+
+    def __init__(self, *args, fixed_kind: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if fixed_kind:  # an override keeps the kind of the default it replaces
+            self.fields["kind"].disabled = True
+        for name, field in self.fields.items():
+            field.widget.attrs["class"] = "form-select" if name == "kind" else "form-control"
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        if errors := template_errors(body):
+            raise ValidationError(errors)
+        return body

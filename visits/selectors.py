@@ -11,22 +11,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Avg, Count, F, OuterRef, Q, QuerySet, Subquery
+from django.core.paginator import Page, Paginator
+from django.db.models import Avg, Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Staff, Store
-from members.models import Member, Purchase
-from members.selectors import can_see_full_contact
+from members.models import Member, ProgramRules, Purchase
+from members.selectors import can_see_full_contact, spend_12m
+from members.tiers import TierRules, missing_to_next_tier
 
+from .messages import MessageContext, render
 from .models import (
+    Channel,
     FollowUpTask,
     GiftPlan,
     GiftStatus,
     Invitation,
     InvitationStatus,
+    MessageTemplate,
     TaskKind,
+    TaskReason,
     TaskStatus,
     Visit,
     VisitResult,
@@ -125,85 +133,198 @@ class Rate:
 # --- Today -----------------------------------------------------------------------------------
 
 
-def task_greeting(task: FollowUpTask, *, sender: Staff) -> str:
-    """A ready text to paste into WeChat, fitting the task's kind. The name is the member's full
-    name: surnames cannot be split off reliably (复姓), and a wrong 张女士 is worse than none."""
-    context = {
-        "name": task.member.name,
-        "store": task.store.name,
-        "sender": str(sender),
-    }
-    texts = {
-        TaskKind.BIRTHDAY: _(
-            "亲爱的%(name)s，今天是您的生日！%(store)s全体同事祝您生日快乐、美丽常在！"
-            "我们为您准备了一份生日礼物，方便时欢迎到店领取。——%(sender)s"
-        ),
-        TaskKind.BIRTHDAY_PREP: _(
-            "亲爱的%(name)s，您的生日快到了，我们为您准备了一份生日礼物，"
-            "这几天方便来店里坐坐吗？我给您留着。——%(sender)s"
-        ),
-        TaskKind.POST_PURCHASE: _(
-            "亲爱的%(name)s，感谢您选购我们的衣服！穿着还合身、舒服吗？如需修改或想要搭配建议，随时找我。——%(sender)s"
-        ),
-        TaskKind.CARE: _(
-            "亲爱的%(name)s，好久不见，最近一切都好吗？店里到了一批新款，很适合您的风格，有空欢迎来试穿。——%(sender)s"
-        ),
-        TaskKind.OCCASION: _(
-            "亲爱的%(name)s，%(store)s祝您和家人节日快乐、幸福美满！"
-            "我们为您准备了一份心意，方便时欢迎到店。——%(sender)s"
-        ),
-        TaskKind.WIN_BACK: _(
-            "亲爱的%(name)s，好久没见到您了，很想念您！店里新到了不少适合您的款式，"
-            "还为您准备了专属礼遇，期待您的光临。——%(sender)s"
-        ),
-        TaskKind.COMPLAINT_REVISIT: _(
-            "亲爱的%(name)s，上次给您带来不便，非常抱歉。想回访一下问题是否已妥善解决，"
-            "您还有什么需要我们改进的吗？——%(sender)s"
-        ),
-        TaskKind.UPGRADE_PUSH: _(
-            "亲爱的%(name)s，您离升级更高等级会员只差一点点啦，升级后可享受更多专属礼遇。"
-            "店里新款已到，欢迎来看看。——%(sender)s"
-        ),
-        TaskKind.INVITATION: _(
-            "亲爱的%(name)s，跟您确认一下到店的时间，我会提前为您准备好，期待您的光临！"
-            "如时间有变请随时告诉我。——%(sender)s"
-        ),
-    }
-    text = texts.get(
-        task.kind, _("亲爱的%(name)s，您好！我是%(store)s的%(sender)s，想跟您回访一下近况，有什么需要随时找我。")
-    )
-    return text % context
+TODAY_PER_PAGE = 50
+# A stand-in id: each card's links are made from one reversed URL per action (reverse() is slow
+# enough to matter at 50 cards with six links each).
+_ID = 2147483647
+CARD_URLS = {
+    "task": ("visits:task", "pk"),
+    "complete": ("visits:task_complete", "pk"),
+    "snooze": ("visits:task_snooze", "pk"),
+    "reassign": ("visits:task_reassign", "pk"),
+    "message": ("visits:task_message", "pk"),
+    "call": ("visits:call", "member_id"),
+    "member": ("members:detail", "member_id"),
+}
+# When a store has no template for any of a card's kinds (HQ deleted them all): still something
+# to send.
+FALLBACK_MESSAGE = _lazy("{称呼}您好！我是{门店}的{顾问}，想跟您回访一下近况，有什么需要随时找我。")
 
 
 @dataclass
 class TodayList:
-    """The viewer's (or a store's) open tasks: overdue, due today, due in the next 7 days."""
+    """One page of the viewer's (or a store's) cards, and the counts above them."""
 
     today: date
     store: Store | None
     whole_store: bool
-    overdue: list[FollowUpTask] = field(default_factory=list)
-    due_today: list[FollowUpTask] = field(default_factory=list)
-    upcoming: list[FollowUpTask] = field(default_factory=list)
+    when: str  # "today": working date today or earlier; "upcoming": the next 7 days
+    page: Page
+    kind: str = ""
+    tier: str = ""
+    kind_counts: list[tuple[str, str, int]] = field(default_factory=list)  # (kind, label, cards)
+    overdue: int = 0
+    due_today: int = 0
+    upcoming: int = 0
     done_today: int = 0
 
     @property
+    def cards(self) -> list[FollowUpTask]:
+        return list(self.page.object_list)
+
+    @property
     def open_count(self) -> int:
-        return len(self.overdue) + len(self.due_today) + len(self.upcoming)
+        return self.overdue + self.due_today
 
 
-def annotate_task_row(task: FollowUpTask, *, viewer: Staff, today: date) -> FollowUpTask:
-    """What a Today row shows beyond the task: overdue days, the greeting, whether to offer a call
-    (the full number is never on the page: the call link goes through an audited redirect)."""
-    task.overdue_days = (today - task.due_date).days if task.status == TaskStatus.OPEN else 0
-    task.greeting = task_greeting(task, sender=viewer)
-    task.can_call = can_see_full_contact(viewer, task.member)
-    task.can_work = can_work_task(viewer, task)
-    return task
+def message_templates_for(*, store: Store | None) -> dict[str, list[MessageTemplate]]:
+    """The templates a store's staff pick from, by kind: the store's own, and HQ's defaults the
+    store has not replaced. One query."""
+    rows = MessageTemplate.objects.filter(Q(store__isnull=True) | Q(store=store)) if store else None
+    rows = rows if rows is not None else MessageTemplate.objects.filter(store__isnull=True)
+    rows = list(rows.order_by("kind", "position", "pk"))
+    replaced = {t.replaces_id for t in rows if t.replaces_id}
+    by_kind: dict[str, list[MessageTemplate]] = {}
+    for template in rows:
+        if template.pk not in replaced:
+            by_kind.setdefault(template.kind, []).append(template)
+    return by_kind
 
 
-def today_list(*, viewer: Staff, whole_store: bool = False, store: Store | None = None, today: date | None = None):
-    """Open tasks due up to 7 days ahead, in two queries whatever their number.
+def card_rows(qs: QuerySet[FollowUpTask], *, today: date, rules: ProgramRules) -> QuerySet[FollowUpTask]:
+    """What a card shows beyond the task, in the same query: the last reached contact (when, how,
+    by whom), the last purchase (date, amount), the 12-month spend, the next gift; the reasons
+    come in one more query (prefetch)."""
+    reached = Visit.objects.filter(member_id=OuterRef("member_id"), result=VisitResult.REACHED).order_by("-at", "-pk")
+    bought = Purchase.objects.filter(member_id=OuterRef("member_id"), amount__gt=0).order_by("-date", "-pk")
+    gift = GiftPlan.objects.filter(
+        member_id=OuterRef("member_id"),
+        status__in=(GiftStatus.PLANNED, GiftStatus.PREPARED),
+        occasion_date__gte=today,
+    ).order_by("occasion_date", "pk")
+    return (
+        qs.select_related("member__consultant", "assignee", "store")
+        .annotate(
+            last_contact_at=Subquery(reached.values("at")[:1]),
+            last_contact_channel=Subquery(reached.values("channel")[:1]),
+            last_contact_staff_id=Subquery(reached.values("staff_id")[:1]),
+            last_purchase_on=Subquery(bought.values("date")[:1]),
+            last_purchase_amount=Subquery(bought.values("amount")[:1]),
+            spend=spend_12m(on=today, window_days=rules.spend_window_days, member="member_id"),
+            gift=Subquery(gift.values("gift")[:1]),
+            late=Case(When(due_date__lt=today, then=Value(0)), default=Value(1), output_field=IntegerField()),
+        )
+        .prefetch_related("reasons")
+    )
+
+
+@dataclass
+class CardPage:
+    """What every card on a page shares: read once, used for each card."""
+
+    viewer: Staff
+    today: date
+    rules: ProgramRules
+    templates: dict[str, list[MessageTemplate]]
+    staff_names: dict[int, str]
+    urls: dict[str, tuple[str, str]]
+
+    @classmethod
+    def load(cls, *, viewer: Staff, today: date, rules: ProgramRules, store: Store | None, cards) -> CardPage:
+        ids = {c.last_contact_staff_id for c in cards if c.last_contact_staff_id}
+        names = {pk: str(staff) for pk, staff in Staff.objects.in_bulk(ids).items()} if ids else {}
+        urls = {key: (reverse(name, args=[_ID]), attr) for key, (name, attr) in CARD_URLS.items()}
+        return cls(viewer, today, rules, message_templates_for(store=store), names, urls)
+
+
+def _lapse(card: FollowUpTask, page: CardPage) -> str:
+    """ "lapsed" past the churn window (DOMAIN §6), "lapsing" inside the win-back warning, or ""."""
+    member = card.member
+    anchor = max(filter(None, [card.last_purchase_on, member.joined_on]))
+    days = (page.today - anchor).days
+    if days >= page.rules.churn_days:
+        return "lapsed"
+    if days >= page.rules.churn_days - page.rules.win_back_days:
+        return "lapsing"
+    return ""
+
+
+def _card_messages(card: FollowUpTask, page: CardPage, kinds: list[str]) -> list[tuple[int | None, str, str]]:
+    """(template id, name, text) for each template of the card's kinds, its first reason's first."""
+    member = card.member
+    context = MessageContext(
+        name=member.name,
+        gender=member.gender,
+        consultant=str(member.consultant or page.viewer),
+        store=card.store.name,
+        gift=card.gift or "",
+        to_next_tier=card.to_next_tier,
+        birthday=member.birthday,
+        birthday_lunar=member.birthday_lunar,
+    )
+    found = []
+    for kind in dict.fromkeys(kinds):
+        for template in page.templates.get(kind, []):
+            found.append((template.pk, template.name, render(template.body, context, today=page.today)))
+    return found or [(None, _("问候"), render(str(FALLBACK_MESSAGE), context, today=page.today))]
+
+
+def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] = ()) -> FollowUpTask:
+    """Everything a card shows, from the row and what the page shares: no query (the reasons are
+    prefetched). `extra`: the member's preparation or complaint tasks shown on this card."""
+    today = page.today
+    card.extra_tasks = list(extra)
+    card.reason_list = list(card.reasons.all())
+    card.overdue_days = max((today - card.due_date).days, 0) if card.status == TaskStatus.OPEN else 0
+    card.moved = card.scheduled_for > today  # not on today's list: tried or snoozed to a later day
+    tiers = TierRules.from_program(page.rules)
+    card.next_tier, card.to_next_tier = missing_to_next_tier(card.spend, card.member.tier, tiers)
+    card.last_contact_by = page.staff_names.get(card.last_contact_staff_id, "")
+    card.last_contact_channel_label = Channel(card.last_contact_channel).label if card.last_contact_channel else ""
+    card.lapse = _lapse(card, page)
+    kinds = [r.kind for r in card.reason_list] or [card.kind]
+    card.messages = _card_messages(card, page, kinds + [t.kind for t in card.extra_tasks])
+    card.can_call = can_see_full_contact(page.viewer, card.member)
+    card.can_work = can_work_task(page.viewer, card)
+    card.urls = {key: url.replace(str(_ID), str(getattr(card, attr))) for key, (url, attr) in page.urls.items()}
+    return card
+
+
+def _listed(tasks: QuerySet[FollowUpTask], *, today: date, when: str) -> QuerySet[FollowUpTask]:
+    if when == "upcoming":
+        return tasks.filter(scheduled_for__gt=today, scheduled_for__lte=today + timedelta(days=UPCOMING_DAYS))
+    return tasks.filter(scheduled_for__lte=today)
+
+
+def _shown_on_a_card(tasks: QuerySet[FollowUpTask]) -> Q:
+    """A preparation or complaint task whose member has an open card of the same person that
+    shows no later: it goes on that card rather than on a card of its own."""
+    card = FollowUpTask.objects.filter(
+        member_id=OuterRef("member_id"),
+        assignee_id=OuterRef("assignee_id"),
+        status=TaskStatus.OPEN,
+        is_contact=True,
+        scheduled_for__lte=OuterRef("scheduled_for"),
+    )
+    return Q(is_contact=False) & Q(Exists(card))
+
+
+def today_list(
+    *,
+    viewer: Staff,
+    whole_store: bool = False,
+    store: Store | None = None,
+    today: date | None = None,
+    kind: str = "",
+    tier: str = "",
+    when: str = "today",
+    page: int | str | None = 1,
+) -> TodayList:
+    """The viewer's cards for today (working date today or earlier) or the next 7 days, one per
+    member and person, paged 50 a page: overdue first (by first due date: a snooze or an unanswered
+    call keeps the lateness), then by tier and 12-month spend. A handful of queries however many
+    cards: the counts, the page with what each card shows, its reasons, the tasks shown on its
+    cards, the names of who last reached them, the templates.
 
     Consultants always see their own; a VIP specialist or manager may ask for the whole store;
     HQ sees the store it picked.
@@ -214,27 +335,88 @@ def today_list(*, viewer: Staff, whole_store: bool = False, store: Store | None 
     elif not viewer.is_store_lead:
         whole_store = False
     store = store if viewer.is_hq else viewer.store
-    result = TodayList(today=today, store=store, whole_store=whole_store)
     tasks = task_scope(viewer=viewer)
     if viewer.is_hq:
         tasks = tasks.filter(store=store) if store else tasks.none()
     if not whole_store:
         tasks = tasks.filter(assignee=viewer)
-    rows = (
-        tasks.filter(status=TaskStatus.OPEN, due_date__lte=today + timedelta(days=UPCOMING_DAYS))
-        .select_related("member", "assignee", "store")
-        .order_by("due_date", "member__name", "pk")
+    rules = ProgramRules.load()
+    open_ = Q(status=TaskStatus.OPEN)
+    counts = tasks.aggregate(
+        overdue=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__lt=today)),
+        due_today=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__gte=today)),
+        upcoming=Count(
+            "pk", filter=open_ & Q(scheduled_for__gt=today, scheduled_for__lte=today + timedelta(days=UPCOMING_DAYS))
+        ),
+        done_today=Count("pk", filter=Q(status=TaskStatus.DONE, done_on=today)),
     )
-    for task in rows:
-        annotate_task_row(task, viewer=viewer, today=today)
-        if task.due_date < today:
-            result.overdue.append(task)
-        elif task.due_date == today:
-            result.due_today.append(task)
-        else:
-            result.upcoming.append(task)
-    result.done_today = tasks.filter(status=TaskStatus.DONE, done_on=today).count()
-    return result
+    listed = _listed(tasks.filter(status=TaskStatus.OPEN), today=today, when=when)
+    if tier:
+        listed = listed.filter(member__tier=tier)
+    by_kind = dict(
+        TaskReason.objects.filter(task__in=listed.values("pk"))
+        .values_list("kind")
+        .annotate(n=Count("task_id", distinct=True))
+        .order_by()
+    )
+    if kind:
+        listed = listed.filter(Exists(TaskReason.objects.filter(task_id=OuterRef("pk"), kind=kind)))
+    else:
+        listed = listed.exclude(_shown_on_a_card(listed))
+    rows = card_rows(listed, today=today, rules=rules)
+    if when == "upcoming":
+        rows = rows.order_by("scheduled_for", "member__tier", F("spend").desc(), "pk")
+    else:
+        rows = rows.order_by("late", "member__tier", F("spend").desc(), "due_date", "pk")
+    paged = Paginator(rows, TODAY_PER_PAGE).get_page(page)
+    cards = list(paged.object_list)
+    extra = {} if kind else _tasks_on_cards(tasks, cards, today=today, when=when)
+    shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=store, cards=cards)
+    paged.object_list = [annotate_card(c, shared, extra.get((c.member_id, c.assignee_id), [])) for c in cards]
+    return TodayList(
+        today=today,
+        store=store,
+        whole_store=whole_store,
+        when=when,
+        page=paged,
+        kind=kind,
+        tier=tier,
+        kind_counts=[(value, label, by_kind[value]) for value, label in TaskKind.choices if by_kind.get(value)],
+        **counts,
+    )
+
+
+def _tasks_on_cards(tasks, cards, *, today: date, when: str) -> dict[tuple[int, int | None], list[FollowUpTask]]:
+    """The preparation and complaint tasks that `_shown_on_a_card` folded into the page's cards."""
+    on_page = {(c.member_id, c.assignee_id): c for c in cards if c.is_contact}
+    if not on_page:
+        return {}
+    found: dict[tuple[int, int | None], list[FollowUpTask]] = {}
+    others = _listed(tasks.filter(status=TaskStatus.OPEN, is_contact=False), today=today, when=when).filter(
+        member_id__in={member_id for member_id, _assignee in on_page}
+    )
+    for task in others.order_by("scheduled_for", "pk"):
+        card = on_page.get((task.member_id, task.assignee_id))
+        if card is not None and card.scheduled_for <= task.scheduled_for:
+            found.setdefault((task.member_id, task.assignee_id), []).append(task)
+    return found
+
+
+def reasons_closed_by(*, visit: Visit) -> int:
+    """How many reasons a reached contact closed, on every card it met."""
+    return TaskReason.objects.filter(task__closed_by_visit=visit).count()
+
+
+def today_card(*, viewer: Staff, pk: int, today: date | None = None) -> FollowUpTask:
+    """One card as the list shows it (after an action on it), or 404 outside the viewer's store."""
+    today = today or timezone.localdate()
+    rules = ProgramRules.load()
+    card = _get(card_rows(task_scope(viewer=viewer), today=today, rules=rules), pk)
+    extra = {}
+    if card.is_contact and card.status == TaskStatus.OPEN:
+        extra = _tasks_on_cards(task_scope(viewer=viewer), [card], today=today, when="today")
+    shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=card.store, cards=[card])
+    return annotate_card(card, shared, extra.get((card.member_id, card.assignee_id), []))
 
 
 # --- Store board -----------------------------------------------------------------------------
@@ -610,3 +792,44 @@ def satisfaction_by_staff(*, store_id: int, start: date, end: date) -> dict[int,
         .order_by()
     )
     return {row["staff_id"]: {k: row[k] for k in ("scored", "mean", "satisfied")} for row in rows}
+
+
+# --- Message templates ---------------------------------------------------------------------------
+
+
+def message_template_scope(*, viewer: Staff) -> QuerySet[MessageTemplate]:
+    """HQ: every template; a store's staff: HQ's defaults and their own store's."""
+    qs = MessageTemplate.objects.select_related("store", "replaces", "updated_by")
+    if viewer.is_hq:
+        return qs
+    if viewer.store_id is None:
+        return qs.none()
+    return qs.filter(Q(store__isnull=True) | Q(store_id=viewer.store_id))
+
+
+def message_template_get(*, viewer: Staff, pk) -> MessageTemplate:
+    return _get(message_template_scope(viewer=viewer), pk)
+
+
+@dataclass
+class TemplateGroup:
+    kind: str
+    label: str
+    defaults: list[MessageTemplate]  # HQ's, each with `.override`: the store's replacement or None
+    own: list[MessageTemplate]  # the store's additions
+
+
+def message_template_groups(*, viewer: Staff, store: Store | None) -> list[TemplateGroup]:
+    """The templates page: per task kind, HQ's defaults (with the store's override of each, if
+    any) and the store's own additions. `store` None: HQ's defaults only. One query."""
+    qs = message_template_scope(viewer=viewer).filter(Q(store__isnull=True) | Q(store=store))
+    rows = list(qs.order_by("kind", "position", "pk"))
+    overrides = {t.replaces_id: t for t in rows if t.store_id and t.replaces_id}
+    groups = {value: TemplateGroup(value, label, [], []) for value, label in TaskKind.choices}
+    for template in rows:
+        if template.store_id is None:
+            template.override = overrides.get(template.pk)
+            groups[template.kind].defaults.append(template)
+        elif template.replaces_id is None:
+            groups[template.kind].own.append(template)
+    return list(groups.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
@@ -41,6 +41,7 @@ from .models import (
     GiftStatus,
     Invitation,
     InvitationStatus,
+    MessageTemplate,
     Occasion,
     TaskKind,
     TaskReason,
@@ -591,3 +592,91 @@ def tasks_bulk_create(*, store: Store, rows: list[tuple[int, int | None, str, da
     counts = batch.save()
     return sum(v for k, v in counts.items() if k != "gift_plans")
 
+
+# --- Message templates (h2, issue 9 item 9) --------------------------------------------------
+# Who edits which: HQ the defaults (no store) and any store's; a store's VIP specialist and manager
+# their own store's. A consultant picks and edits the text on a card but changes no template.
+
+
+def can_edit_message_template(viewer: Staff, store: Store | None) -> bool:
+    if viewer.is_hq:
+        return True
+    return (viewer.is_vip_specialist or viewer.is_manager) and store is not None and store.pk == viewer.store_id
+
+
+@transaction.atomic
+def message_template_save(
+    *,
+    by: Staff,
+    store: Store | None,
+    kind: str,
+    name: str,
+    body: str,
+    replaces: MessageTemplate | None = None,
+    template: MessageTemplate | None = None,
+) -> MessageTemplate:
+    """Create (`template` None) or change a template. The body must use only known variables; a
+    store's override replaces one HQ default of the same kind, once per store."""
+    from .messages import template_errors
+
+    if not can_edit_message_template(by, store):
+        raise PermissionDenied
+    errors = {}
+    if kind not in TaskKind.values:
+        errors["kind"] = _("请选择任务类型。")
+    if not name.strip():
+        errors["name"] = _("请填写模板名称。")
+    if not body.strip():
+        errors["body"] = _("请填写模板内容。")
+    elif body_errors := template_errors(body):
+        errors["body"] = body_errors
+    if replaces is not None:
+        if store is None or replaces.store_id is not None or replaces.kind != kind:
+            errors["replaces"] = _("只能替代同一任务类型的总部模板。")
+        elif (
+            MessageTemplate.objects.filter(store=store, replaces=replaces)
+            .exclude(pk=template.pk if template else None)
+            .exists()
+        ):
+            errors["replaces"] = _("本店已有替代这个总部模板的模板，请直接修改它。")
+    if errors:
+        raise ValidationError(errors)
+    created = template is None
+    template = template or MessageTemplate(store=store)
+    template.kind, template.name, template.body = kind, name.strip(), body.strip()
+    template.replaces = replaces
+    template.updated_by = by
+    template.save()
+    audit_log(
+        actor=by,
+        action="message_template.created" if created else "message_template.changed",
+        obj=template,
+        store=store,
+        kind=kind,
+        name=template.name,
+    )
+    return template
+
+
+@transaction.atomic
+def message_template_delete(*, template: MessageTemplate, by: Staff) -> None:
+    """Delete a template; deleting an HQ default deletes the stores' overrides of it too."""
+    if not can_edit_message_template(by, template.store):
+        raise PermissionDenied
+    audit_log(actor=by, action="message_template.deleted", obj=template, store=template.store, name=template.name)
+    template.delete()
+
+
+def message_sent_record(*, task: FollowUpTask, by: Staff, channel: str, template: MessageTemplate | None) -> None:
+    """A greeting copied from a card to be sent by `channel`: written to the audit log with the
+    template it came from. Sending is not reaching: the card stays until a contact is logged."""
+    if channel not in Channel.values:
+        raise ValidationError({"channel": _("请选择发送方式。")})
+    audit_log(
+        actor=by,
+        action="task.message.sent",
+        obj=task,
+        store=task.store,
+        channel=channel,
+        template=template.pk if template else None,
+    )

@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -31,9 +31,12 @@ from members.selectors import can_see_full_contact, member_get
 from vipcrm.permissions import STORE_LEADS, role_required
 
 from .forms import (
+    MESSAGE_CHANNELS,
     GiftGenerateForm,
     InvitationFilterForm,
     InvitationForm,
+    MessageSentForm,
+    MessageTemplateForm,
     MonthForm,
     RangeForm,
     ReassignForm,
@@ -45,10 +48,10 @@ from .forms import (
     month_of,
     week_of,
 )
-from .models import FollowUpTask, GiftStatus, InvitationStatus, TaskStatus
+from .messages import VARIABLES
+from .models import Channel, FollowUpTask, GiftStatus, InvitationStatus, TaskStatus
 from .selectors import (
     InvitationFilters,
-    annotate_task_row,
     can_advance_invitation,
     can_work_task,
     gift_next_statuses,
@@ -61,15 +64,24 @@ from .selectors import (
     invitations_with_purchase,
     member_open_tasks,
     member_visits,
+    message_template_get,
+    message_template_groups,
+    message_templates_for,
+    reasons_closed_by,
     store_board,
     task_get,
+    today_card,
     today_list,
 )
 from .services import (
+    can_edit_message_template,
     gift_plan_mark,
     gift_plans_for_month,
     invitation_advance,
     invitation_create,
+    message_sent_record,
+    message_template_delete,
+    message_template_save,
     month_bounds,
     task_complete,
     task_reassign,
@@ -94,24 +106,43 @@ def _first_error(form) -> str:
 
 @require_GET
 def today(request: HttpRequest) -> HttpResponse:
-    """The front page: the viewer's open tasks, overdue first. Store leads may look at the whole
-    store; HQ looks at the store it picks."""
+    """The front page: the viewer's cards, overdue first, 50 a page; filters by kind and tier.
+    Store leads may look at the whole store; HQ looks at the store it picks."""
     viewer = request.user
     form = TodayForm(request.GET or None, viewer=viewer)
-    listing = today_list(viewer=viewer, whole_store=form.value("scope") == "store", store=form.picked_store())
-    sections = [
-        ("overdue", _("已逾期"), listing.overdue, _("没有逾期任务。")),
-        ("today", _("今日到期"), listing.due_today, _("今天没有到期的任务。")),
-        ("upcoming", _("未来 7 天"), listing.upcoming, _("未来 7 天没有任务。")),
-    ]
+    listing = today_list(
+        viewer=viewer,
+        whole_store=form.value("scope") == "store",
+        store=form.picked_store(),
+        kind=form.value("kind") or "",
+        tier=form.value("tier") or "",
+        when=form.value("when") or "today",
+        page=request.GET.get("page"),
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
     context = {
         "form": form,
         "listing": listing,
-        "sections": sections,
+        "query": query.urlencode(),
+        "kind_links": _kind_links(query, listing),
         "can_switch": viewer.is_vip_specialist or viewer.is_manager,
         "tomorrow": listing.today + timedelta(days=1),
+        "channels": MESSAGE_CHANNELS,
     }
     return render(request, "visits/today.html", context)
+
+
+def _kind_links(query, listing) -> list[tuple[str, str, int, str, bool]]:
+    """The count chips: (kind, label, cards, the list filtered to it, chosen); tapping the
+    chosen one again shows every kind."""
+    links = []
+    for kind, label, count in listing.kind_counts:
+        chosen = kind == listing.kind
+        q = query.copy()
+        q["kind"] = "" if chosen else kind
+        links.append((kind, label, count, q.urlencode(), chosen))
+    return links
 
 
 def _workable_task(request: HttpRequest, pk: int) -> FollowUpTask:
@@ -122,17 +153,17 @@ def _workable_task(request: HttpRequest, pk: int) -> FollowUpTask:
     return task
 
 
-def _task_row(request: HttpRequest, task: FollowUpTask, **extra) -> HttpResponse:
-    today_ = timezone.localdate()
-    annotate_task_row(task, viewer=request.user, today=today_)
-    context = {"task": task, "tomorrow": today_ + timedelta(days=1), **extra}
-    return render(request, "visits/_task_row.html", context)
+def _card(request: HttpRequest, pk: int, **extra) -> HttpResponse:
+    """One card, as the list shows it."""
+    card = today_card(viewer=request.user, pk=pk)
+    context = {"card": card, "tomorrow": timezone.localdate() + timedelta(days=1), "channels": MESSAGE_CHANNELS}
+    return render(request, "visits/_card.html", context | extra)
 
 
 def _after_task_action(request: HttpRequest, pk: int, notice: str, error: str = "") -> HttpResponse:
-    """htmx: the row again (re-read, with what it shows); a plain POST: back to Today."""
+    """htmx: the card again (re-read, with what it shows); a plain POST: back to Today."""
     if request.htmx:
-        return _task_row(request, task_get(viewer=request.user, pk=pk), notice=notice, error=error)
+        return _card(request, pk, notice=notice, error=error)
     if error:
         messages.error(request, error)
     else:
@@ -142,26 +173,52 @@ def _after_task_action(request: HttpRequest, pk: int, notice: str, error: str = 
 
 @require_GET
 def task_row(request: HttpRequest, pk: int) -> HttpResponse:
-    """One Today row (what "取消" in an inline form swaps back in)."""
-    return _task_row(request, _workable_task(request, pk))
+    """One card (what "取消" in an inline form swaps back in)."""
+    return _card(request, _workable_task(request, pk).pk)
 
 
 def complete_task(request: HttpRequest, pk: int) -> HttpResponse:
-    """GET: the inline outcome form. POST: `task_complete`, then the row shown done."""
+    """GET: the inline outcome form. POST: `task_complete`. Reached: the card is closed with every
+    reason on it and leaves the list; not reached: an attempt, and the card comes back the next
+    day (or the day picked), showing its attempts."""
     task = _workable_task(request, pk)
     if request.method == "GET" and task.status != TaskStatus.OPEN and request.htmx:
-        return _task_row(request, task)
+        return _card(request, task.pk)
     form = TaskCompleteForm(request.POST or None, task_pk=task.pk)
     if request.method == "POST" and form.is_valid():
         try:
-            task_complete(task=task, by=request.user, **form.complete_kwargs())
+            visit = task_complete(task=task, by=request.user, **form.complete_kwargs())
         except ValidationError as e:
             form.add_service_errors(e)
         else:
-            notice = _("已完成：%(name)s") % {"name": task.member.name}
+            if visit.reached:
+                return _after_completion(request, task, visit)
+            task.refresh_from_db(fields=["scheduled_for", "attempts", "assignee"])
+            notice = _("%(result)s：已记第 %(n)s 次，%(date)s 再联系。") % {
+                "result": visit.get_result_display(),
+                "n": task.attempts,
+                "date": formats.date_format(task.scheduled_for, _("n月j日")),
+            }
+            if not can_work_task(request.user, task):  # after the last attempt: the VIP specialist's
+                notice += " " + _("已转给 %(staff)s 跟进。") % {"staff": task.assignee}
+                return _closed_or_redirect(request, task, notice)
             return _after_task_action(request, task.pk, notice)
     template = "visits/_task_complete_form.html" if request.htmx else "visits/task_complete.html"
     return render(request, template, {"task": task, "form": form})
+
+
+def _after_completion(request: HttpRequest, task: FollowUpTask, visit) -> HttpResponse:
+    closed = reasons_closed_by(visit=visit)
+    notice = _("已完成：%(name)s（%(reasons)s 项原因已关闭）") % {"name": task.member.name, "reasons": closed}
+    return _closed_or_redirect(request, task, notice, visit=visit)
+
+
+def _closed_or_redirect(request: HttpRequest, task: FollowUpTask, notice: str, **extra) -> HttpResponse:
+    """htmx: what takes the card's place once it has left the list; a plain POST: back to Today."""
+    if request.htmx:
+        return render(request, "visits/_card_closed.html", {"task": task, "notice": notice, **extra})
+    messages.success(request, notice)
+    return redirect("visits:today")
 
 
 @require_POST
@@ -174,8 +231,27 @@ def snooze_task(request: HttpRequest, pk: int) -> HttpResponse:
         task = task_snooze(task=task, until=form.cleaned_data["until"], by=request.user)
     except ValidationError as e:
         return _after_task_action(request, task.pk, "", error=_error_text(e))
-    notice = _("已推迟到 %(date)s") % {"date": task.due_date.isoformat()}
+    notice = _("已推迟到 %(date)s") % {"date": task.scheduled_for.isoformat()}
     return _after_task_action(request, task.pk, notice)
+
+
+@require_POST
+def task_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """A greeting copied or sent from a card: which template, by which channel (audited)."""
+    task = _workable_task(request, pk)
+    form = MessageSentForm(request.POST, templates=message_templates_for(store=task.store))
+    if not form.is_valid():
+        error = _first_error(form)
+        if request.htmx:
+            return HttpResponse(error, status=200)
+        messages.error(request, error)
+        return redirect("visits:today")
+    message_sent_record(task=task, by=request.user, **form.cleaned_data)
+    notice = _("已复制，已记录（%(channel)s）") % {"channel": Channel(form.cleaned_data["channel"]).label}
+    if request.htmx:
+        return HttpResponse(notice)
+    messages.success(request, notice)
+    return redirect("visits:today")
 
 
 @role_required(*STORE_LEADS)
@@ -460,3 +536,101 @@ def mark_gift(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("礼品状态已更新。"))
     return redirect(_gifts_url(plan.occasion_date, None))
+
+
+# --- Message templates -----------------------------------------------------------------------
+
+
+@require_GET
+@role_required(*STORE_LEADS)
+def message_templates(request: HttpRequest) -> HttpResponse:
+    """Per task kind: HQ's defaults, the store's overrides of them and the store's own. The VIP
+    specialist and manager edit their store's; HQ edits the defaults (and sees a store's on request)."""
+    viewer = request.user
+    store = viewer.store
+    if viewer.is_hq:
+        picked = request.GET.get("store", "")
+        store = Store.objects.filter(pk=int(picked)).first() if picked.isdigit() else None
+    context = {
+        "groups": message_template_groups(viewer=viewer, store=store),
+        "store": store,
+        "stores": Store.objects.filter(is_active=True).order_by("code") if viewer.is_hq else [],
+        "can_edit_defaults": viewer.is_hq,
+        "can_edit_store": store is not None and can_edit_message_template(viewer, store),
+        "variables": VARIABLES,
+    }
+    return render(request, "visits/message_templates.html", context)
+
+
+def _templates_url(template) -> str:
+    url = reverse("visits:message_templates")
+    return f"{url}?store={template.store_id}" if template.store_id else url
+
+
+@role_required(*STORE_LEADS)
+def message_template_add(request: HttpRequest) -> HttpResponse:
+    """A new template: HQ's is a default for every store; a store's adds to the defaults, or with
+    `?replaces=<default>` stands in for that default in the store."""
+    viewer = request.user
+    store = None if viewer.is_hq else viewer.store
+    replaces = None
+    if pk := request.GET.get("replaces") or request.POST.get("replaces"):
+        replaces = message_template_get(viewer=viewer, pk=pk)
+        if viewer.is_hq or replaces.store_id is not None:
+            raise Http404  # only a store replaces, and only a default
+    if not can_edit_message_template(viewer, store):
+        raise PermissionDenied
+    initial = {"kind": request.GET.get("kind", "")}
+    if replaces is not None:
+        initial = {"kind": replaces.kind, "name": replaces.name, "body": replaces.body}
+    form = MessageTemplateForm(request.POST or None, initial=initial, fixed_kind=replaces is not None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            template = message_template_save(by=viewer, store=store, replaces=replaces, **form.cleaned_data)
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            messages.success(request, _("已保存模板“%(name)s”。") % {"name": template.name})
+            return redirect(_templates_url(template))
+    context = {"form": form, "replaces": replaces, "store": store, "variables": VARIABLES}
+    return render(request, "visits/message_template_form.html", context)
+
+
+@role_required(*STORE_LEADS)
+def message_template_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer = request.user
+    template = message_template_get(viewer=viewer, pk=pk)
+    if not can_edit_message_template(viewer, template.store):
+        raise PermissionDenied
+    initial = {"kind": template.kind, "name": template.name, "body": template.body}
+    form = MessageTemplateForm(request.POST or None, initial=initial, fixed_kind=template.replaces_id is not None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            message_template_save(
+                by=viewer, store=template.store, replaces=template.replaces, template=template, **form.cleaned_data
+            )
+        except ValidationError as e:
+            form.add_service_errors(e)
+        else:
+            messages.success(request, _("已保存模板“%(name)s”。") % {"name": template.name})
+            return redirect(_templates_url(template))
+    context = {
+        "form": form,
+        "template": template,
+        "replaces": template.replaces,
+        "store": template.store,
+        "variables": VARIABLES,
+    }
+    return render(request, "visits/message_template_form.html", context)
+
+
+@require_POST
+@role_required(*STORE_LEADS)
+def message_template_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    template = message_template_get(viewer=request.user, pk=pk)
+    if not can_edit_message_template(request.user, template.store):
+        raise PermissionDenied
+    url = _templates_url(template)
+    message_template_delete(template=template, by=request.user)
+    messages.success(request, _("已删除模板“%(name)s”。") % {"name": template.name})
+    return redirect(url)

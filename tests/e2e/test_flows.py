@@ -1,8 +1,9 @@
 """The main flows a person clicks through, in Chromium against a live server.
 
 Each test is one flow, asserting on what the person sees (and, where the flow is about a record,
-on the record). The Today page (visits) is not covered yet.
+on the record). The Today page's cards are in test_today_cards.py.
 """
+
 import re
 
 import pytest
@@ -70,7 +71,8 @@ def test_it_finds_a_member_by_phone_tail_and_reveals_the_number_on_a_phone(phone
     page = phone_page
     MemberFactory(home_store=member_a.home_store, name="赵敏", phone="13700001111")
     MemberFactory(home_store=member_a.home_store, name="孙悦", phone="13700002222")
-    log_in(page, staff_a.consultant)
+    # The whole store, not only the consultant's own members (the list's default for them).
+    log_in(page, staff_a.consultant, then="/members/?scope=store")
     expect(page.get_by_text("共 3 位会员")).to_be_visible()
 
     # 王芳 of the other store has the same last four digits (…5678): she must not appear.
@@ -95,9 +97,12 @@ def test_it_finds_a_member_by_phone_tail_and_reveals_the_number_on_a_phone(phone
     expect(phone).to_contain_text("查看已记录")
     expect(page.get_by_role("button", name="显示完整号码")).to_have_count(0)
     assert page.evaluate("window.notReloaded") is True, "the page reloaded instead of swapping the number in"
-    assert AuditEntry.objects.filter(
-        action="member.phone.viewed", actor=staff_a.consultant, object_id=str(member_a.pk)
-    ).count() == 1
+    assert (
+        AuditEntry.objects.filter(
+            action="member.phone.viewed", actor=staff_a.consultant, object_id=str(member_a.pk)
+        ).count()
+        == 1
+    )
     assert page.problems == []
 
 

@@ -73,10 +73,11 @@ def week_of_tasks(staff_a, member_a, member_b, other):
     mine = staff_a.consultant
     task(member_a, mine, "2026-03-09", TaskStatus.DONE, "2026-03-09")  # t1 done on the day: on time
     task(member_a, mine, "2026-03-10", TaskStatus.DONE, "2026-03-11")  # t2 done a day late
+    # One open card per member and person: the open ones are for members of their own.
     task(member_a, mine, "2026-03-11")  # t3 open, past due on the 12th: overdue
-    task(member_a, mine, "2026-03-13")  # t4 open, not due yet
+    task(MemberFactory(home_store=member_a.home_store), mine, "2026-03-13")  # t4 open, not due yet
     task(member_a, mine, "2026-03-10", TaskStatus.CANCELLED)  # t5 cancelled: left out
-    task(member_a, mine, "2026-03-16")  # t6 next week: outside
+    task(MemberFactory(home_store=member_a.home_store), mine, "2026-03-16")  # t6 next week: outside
     task(member_a, mine, "2026-03-08", TaskStatus.DONE, "2026-03-09")  # t7 last week, done on the 9th
     task(member_a, other, "2026-03-12", TaskStatus.DONE, "2026-03-12")  # t8 on time
     task(member_b, None, "2026-03-12")  # another store's: never on store A's board
