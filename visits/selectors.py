@@ -791,6 +791,7 @@ def satisfaction_by_staff(*, store_id: int, start: date, end: date) -> dict[int,
         .annotate(scored=Count("pk"), mean=Avg("satisfaction"), satisfied=Count("pk", filter=Q(satisfaction__gte=4)))
         .order_by()
     )
+    return {row["staff_id"]: {k: row[k] for k in ("scored", "mean", "satisfied")} for row in rows}
 
 
 # --- Message templates ---------------------------------------------------------------------------
@@ -832,4 +833,3 @@ def message_template_groups(*, viewer: Staff, store: Store | None) -> list[Templ
         elif template.replaces_id is None:
             groups[template.kind].own.append(template)
     return list(groups.values())
-    return {row["staff_id"]: {k: row[k] for k in ("scored", "mean", "satisfied")} for row in rows}
