@@ -12,3 +12,9 @@ class ComplaintsConfig(AppConfig):
         from .services import on_task_completed
 
         task_completed.connect(on_task_completed, dispatch_uid="complaints.revisit_done")
+
+        from members.signals import member_erased
+
+        from .services import on_member_erased
+
+        member_erased.connect(on_member_erased, dispatch_uid="complaints.member_erased")

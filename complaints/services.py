@@ -155,11 +155,15 @@ def complaint_register(
 
 
 @transaction.atomic
-def complaint_transition(*, complaint: Complaint, to: str, by: Staff, note: str = "", **fields: Any) -> Complaint:
+def complaint_transition(
+    *, complaint: Complaint, to: str, by: Staff, note: str = "", via_task: int | None = None, **fields: Any
+) -> Complaint:
     """Move a complaint one step (DOMAIN §8), logging who, when and why.
 
     Raises PermissionDenied when `by` may not make this step, ValidationError when the step does
     not exist from the current state, a required field is missing, or approval is needed first.
+    `via_task`: the step is the completion of that revisit task, which the workflow asked of `by`
+    whatever their role, so the role check is skipped (not the store's); the step is theirs.
     """
     complaint = Complaint.objects.select_for_update().select_related("store").get(pk=complaint.pk)
     unknown = set(fields) - FIELDS
@@ -170,7 +174,9 @@ def complaint_transition(*, complaint: Complaint, to: str, by: Staff, note: str 
         raise ValidationError(
             _("投诉不能从“%(from)s”变为“%(to)s”。") % {"from": complaint.get_status_display(), "to": Status(to).label}
         )
-    if not _may(step, complaint, by):
+    if via_task is not None and by.role != Role.HQ and by.store_id != complaint.store_id:
+        raise PermissionDenied(_("您无权执行这一步。"))
+    if via_task is None and not _may(step, complaint, by):
         raise PermissionDenied(_("您无权执行这一步。"))
     for name, value in fields.items():
         setattr(complaint, name, value.strip() if isinstance(value, str) else value)
@@ -211,7 +217,10 @@ def complaint_transition(*, complaint: Complaint, to: str, by: Staff, note: str 
         by=by,
         at=now,
         note=note.strip(),
-        data={k: str(v.pk if hasattr(v, "pk") else v) for k, v in fields.items() if v not in (None, "")},
+        data={
+            **{k: str(v.pk if hasattr(v, "pk") else v) for k, v in fields.items() if v not in (None, "")},
+            **({"task": via_task} if via_task is not None else {}),
+        },
     )
     if to == S.CARRIED_OUT and complaint.member_id:
         task_create(
@@ -244,26 +253,25 @@ def on_task_completed(sender, task, visit, **kwargs) -> None:
         "outcome": visit.outcome,
         "score": visit.satisfaction or "—",
     }
+    # The steps are credited to whoever did the revisit (the visit's staff), whatever their role:
+    # completing the revisit task is what the workflow asked of them. (They used to fall back to
+    # the store's manager, so the timeline credited the manager with work others did.)
     actor = visit.staff
     if complaint.status == S.CARRIED_OUT:
-        _system_step(complaint, S.CUSTOMER_CONFIRMED, actor, note, confirmation_note=visit.outcome)
+        complaint_transition(
+            complaint=complaint,
+            to=S.CUSTOMER_CONFIRMED,
+            by=actor,
+            note=note,
+            via_task=task.pk,
+            confirmation_note=visit.outcome,
+        )
         complaint.refresh_from_db()
     if complaint.status == S.CUSTOMER_CONFIRMED:
-        _system_step(complaint, S.REVISITED, actor, note)
+        complaint_transition(complaint=complaint, to=S.REVISITED, by=actor, note=note, via_task=task.pk)
         ComplaintEvent.objects.filter(complaint=complaint, to_status=S.REVISITED).order_by("-pk").update(
-            data={"visit": visit.pk, "satisfaction": visit.satisfaction}
+            data={"visit": visit.pk, "satisfaction": visit.satisfaction, "task": task.pk}
         )
-
-
-def _system_step(complaint: Complaint, to: str, actor: Staff, note: str, **fields) -> None:
-    """A step the system takes for the person who did the work (their task's visit), whatever
-    their role: completing the revisit task is what the workflow asked of them."""
-    try:
-        complaint_transition(complaint=complaint, to=to, by=actor, note=note, **fields)
-    except PermissionDenied:
-        manager = Staff.objects.filter(store=complaint.store, role=Role.MANAGER, is_active=True).first()
-        if manager is not None:
-            complaint_transition(complaint=complaint, to=to, by=manager, note=note, **fields)
 
 
 # --- SLA --------------------------------------------------------------------------------------
@@ -343,3 +351,29 @@ def sla_check(*, store: Store, now: datetime | None = None) -> dict[str, int]:
                     )
         Notification.objects.bulk_create(notes)
     return {"response_breaches": len(response), "solution_breaches": len(solution), "notified": len(notes)}
+
+
+# --- Erasure (DOMAIN §11) -------------------------------------------------------------------------
+
+
+def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **kwargs) -> None:
+    """An erased member's complaints keep their figures (category, dates, SLA) but every text
+    staff wrote is scrubbed of the person's name, phone and card: the complaint's own fields, its
+    timeline notes and the escalation notifications about it."""
+    from members.services import scrub_rows
+
+    complaints = Complaint.objects.filter(member=member)
+    text_fields = (
+        "description",
+        "rejection_reason",
+        "customer_told",
+        "solution",
+        "compensation_gift",
+        "confirmation_note",
+        "walk_in_name",
+        "walk_in_phone",
+    )
+    scrub_rows(complaints, text_fields, traces)
+    scrub_rows(ComplaintEvent.objects.filter(complaint__member=member), ("note",), traces)
+    urls = [reverse("complaints:detail", args=[pk]) for pk in complaints.values_list("pk", flat=True)]
+    scrub_rows(Notification.objects.filter(url__in=urls), ("text",), traces)

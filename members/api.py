@@ -19,7 +19,7 @@ from accounts.models import Staff, Store
 
 from .models import Member, Purchase, PurchaseSource
 from .selectors import MemberFilters, member_by_phone, member_get, member_list, member_scope
-from .services import purchase_record
+from .services import ERASED_CODE, purchase_record
 from .validators import mask_phone
 
 
@@ -142,6 +142,9 @@ def purchases(request):
             source=PurchaseSource.POS,
         )
     except DjangoValidationError as e:
+        if getattr(e, "code", None) == ERASED_CODE:
+            # Not a bad request the POS could fix: the member is gone (DOMAIN §11). 409, with why.
+            return Response({"detail": e.messages[0], "code": "member_erased"}, status=status.HTTP_409_CONFLICT)
         raise ValidationError(e.message_dict if hasattr(e, "error_dict") else {"non_field_errors": e.messages}) from e
     purchase = Purchase.objects.select_related("store", "member", "consultant", "original").get(pk=result.purchase.pk)
     return Response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,9 +34,9 @@ from .models import (
     TierHold,
     TierReview,
 )
-from .signals import member_dates_changed, purchase_recorded
+from .signals import member_dates_changed, member_erased, purchase_recorded
 from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
-from .validators import normalize_phone, validate_past_date
+from .validators import mask_phone, normalize_phone, validate_past_date
 
 DERIVED_REASONS = (TierChangeReason.PURCHASE, TierChangeReason.REVIEW)
 INPUT_REASONS = (TierChangeReason.MANUAL, TierChangeReason.IMPORT)
@@ -186,6 +187,7 @@ def member_erase(*, member: Member, by: Staff) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.erased_at is not None:
         raise ValidationError(_("该会员已匿名化。"))
+    traces = erasure_traces(member)
     member.name = _("已注销会员")
     # Unique and not a number anyone can have, so it never matches a real phone.
     member.phone = f"erased-{member.pk}"
@@ -202,8 +204,54 @@ def member_erase(*, member: Member, by: Staff) -> Member:
     Member.objects.filter(pk=member.pk).update(phone_last4="")
     member.important_dates.all().delete()
     member.tags.clear()
+    # The ledger stays; what people wrote about the person on it does not.
+    scrub_rows(TierChange.objects.filter(member=member), ("note",), traces)
+    scrub_rows(Purchase.objects.filter(member=member), ("items",), traces)
+    member_erased.send(sender=Member, member=member, by=by, traces=traces)
     audit_log(actor=by, action="member.erased", obj=member, store=member.home_store)
     return member
+
+
+ERASED_MARK = "[已删除]"
+
+
+def erasure_traces(member: Member) -> list[re.Pattern]:
+    """How the person may appear in free text: their name, their phone (in full, spaced or dashed
+    as people write it, and masked as the pages show it) and their card number."""
+    patterns = []
+    digits = re.sub(r"\D", "", member.phone)
+    if len(digits) >= 7:
+        if member.phone.startswith("+"):
+            digits = digits[-11:]  # the national part is what people write
+        patterns.append(re.compile(r"[\s\-]?".join(re.escape(d) for d in digits)))
+        patterns.append(re.compile(re.escape(mask_phone(member.phone))))
+    for text in (member.name, member.card_no):
+        if len(text.strip()) >= 2:  # a one-character "name" would blank every text it occurs in
+            patterns.append(re.compile(re.escape(text.strip()), re.IGNORECASE))
+    return patterns
+
+
+def erasure_scrub(text: str, traces: list[re.Pattern]) -> str:
+    """`text` with every trace of the person replaced by "[已删除]"."""
+    for pattern in traces:
+        text = pattern.sub(ERASED_MARK, text)
+    return text
+
+
+def scrub_rows(rows: QuerySet, fields: tuple[str, ...], traces: list[re.Pattern]) -> int:
+    """Scrub the free-text `fields` of `rows` (one person's rows only: a handful), saving only the
+    rows that change, in one bulk update. Returns how many changed."""
+    changed = []
+    for row in rows.only("pk", *fields):
+        before = [getattr(row, name) for name in fields]
+        after = [erasure_scrub(value or "", traces) for value in before]
+        if after != [value or "" for value in before]:
+            for name, value in zip(fields, after, strict=True):
+                setattr(row, name, value)
+            changed.append(row)
+    if changed:
+        rows.model.objects.bulk_update(changed, fields, batch_size=500)
+    return len(changed)
 
 
 @transaction.atomic
@@ -242,6 +290,9 @@ def member_open_complaints_set(*, member_id: int, count: int) -> None:
 
 
 # --- Purchases -----------------------------------------------------------------------------
+
+
+ERASED_CODE = "erased"  # the ValidationError code of a purchase refused for an erased member
 
 
 @dataclass
@@ -305,6 +356,9 @@ def purchase_record(
     existing = Purchase.objects.filter(store=store, receipt_no=receipt_no).first()
     if existing is not None:
         return PurchaseResult(_same_receipt(existing, member=member, date=date, amount=amount), created=False)
+    if Member.objects.filter(pk=member.pk, erased_at__isnull=False).exists():
+        # Read from the database, not the instance: an erasure may have just happened.
+        raise ValidationError(_("该会员已被删除，不能再记录消费。"), code=ERASED_CODE)
     purchase = Purchase(
         member=member,
         store=store,

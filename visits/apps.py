@@ -18,3 +18,9 @@ class VisitsConfig(AppConfig):
         from .invitation_hooks import on_purchase_mark_invitation_bought
 
         purchase_recorded.connect(on_purchase_mark_invitation_bought, dispatch_uid="visits.invitation_bought")
+
+        from members.signals import member_erased
+
+        from .services import on_member_erased
+
+        member_erased.connect(on_member_erased, dispatch_uid="visits.member_erased")

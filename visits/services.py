@@ -680,3 +680,45 @@ def message_sent_record(*, task: FollowUpTask, by: Staff, channel: str, template
         channel=channel,
         template=template.pk if template else None,
     )
+
+
+# --- Erasure (DOMAIN §11) -------------------------------------------------------------------------
+# A member's erasure request (members.services.member_erase, through the member_erased signal):
+# what is still open for the person is closed, and what staff wrote about them here is scrubbed of
+# their name, phone and card. Set-based: a few queries over that one member's rows.
+
+
+@transaction.atomic
+def tasks_cancel_for_member(*, member: Member, by: Staff | None, reason: str) -> int:
+    """Cancel every open task of the member in one update (their reasons stay with the card, now
+    closed), audited once with the task ids. Returns how many were cancelled."""
+    open_tasks = FollowUpTask.objects.filter(member=member, status=TaskStatus.OPEN)
+    ids = sorted(open_tasks.values_list("pk", flat=True))
+    if ids:
+        FollowUpTask.objects.filter(pk__in=ids).update(
+            status=TaskStatus.CANCELLED, note=reason[:200], updated_at=timezone.now()
+        )
+        audit_log(
+            actor=by, action="member.tasks.cancelled", obj=member, store=member.home_store, tasks=ids, reason=reason
+        )
+    return len(ids)
+
+
+def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **kwargs) -> None:
+    """Close the erased member's open tasks, invitations and undelivered gifts; scrub visits, task
+    notes, invitation purposes and gift labels."""
+    from members.services import scrub_rows
+
+    now = timezone.now()
+    tasks_cancel_for_member(member=member, by=by, reason=_("会员已删除个人信息"))
+    Invitation.objects.filter(member=member, status__in=[InvitationStatus.INVITED, InvitationStatus.CONFIRMED]).update(
+        status=InvitationStatus.DECLINED, status_changed_at=now
+    )
+    GiftPlan.objects.filter(member=member, status__in=[GiftStatus.PLANNED, GiftStatus.PREPARED]).update(
+        status=GiftStatus.DECLINED, status_by=by, status_at=now
+    )
+    scrub_rows(Visit.objects.filter(member=member), ("purpose", "outcome", "notes"), traces)
+    scrub_rows(FollowUpTask.objects.filter(member=member), ("note",), traces)
+    scrub_rows(TaskReason.objects.filter(member=member), ("note",), traces)
+    scrub_rows(Invitation.objects.filter(member=member), ("purpose",), traces)
+    scrub_rows(GiftPlan.objects.filter(member=member), ("label",), traces)
