@@ -135,9 +135,10 @@ def visit_record(
     _check_next_follow_up(next_follow_up, today)
     _check_retry_on(retry_on, today)
     reached = result == VisitResult.REACHED
+    day = timezone.localdate(at)
     if not reached and task is None:
         task = (
-            FollowUpTask.objects.filter(member=member, assignee=by, status=TaskStatus.OPEN, scheduled_for__lte=today)
+            FollowUpTask.objects.filter(member=member, assignee=by, status=TaskStatus.OPEN, scheduled_for__lte=day)
             .order_by("-is_contact", "scheduled_for", "pk")
             .first()
         )
@@ -155,7 +156,6 @@ def visit_record(
         next_follow_up=next_follow_up,
         attempt_of=None if reached else task,
     )
-    day = timezone.localdate(at)
     if reached:
         contact_reached(member=member, visit=visit, day=day, task=task)
     elif task is not None:
