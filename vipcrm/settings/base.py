@@ -182,6 +182,12 @@ LOGGING = {
 # Import uploads: a 25,000-row XLSX is a few MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
+# Import limits (members/imports.py): the upload's size, the rows read (blank rows count too) and
+# what an XLSX may unpack to (its zip directory is checked before the workbook is opened).
+IMPORT_MAX_BYTES = env.int("VIPCRM_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("VIPCRM_IMPORT_MAX_ROWS", default=200_000)
+IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES = env.int("VIPCRM_IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES", default=200 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = env.int("VIPCRM_IMPORT_XLSX_MAX_RATIO", default=100)
 
 # A file cache by default so that web, worker and beat share it; Redis in production (CACHE_URL).
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
