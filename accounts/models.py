@@ -40,6 +40,9 @@ class Staff(AbstractUser):
         Store, verbose_name=_("门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
     )
     display_name = models.CharField(_("显示名"), max_length=50, blank=True)
+    # Set when a manager resets the password (accounts.services.staff_password_reset): the person
+    # sees only the password change page until they have chosen their own.
+    must_change_password = models.BooleanField(_("需修改密码"), default=False)
 
     objects = UserManager()
 

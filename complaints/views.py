@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from members.models import ProgramRules
 from members.selectors import member_get
+from vipcrm import params
 from vipcrm.permissions import STORE_LEADS, role_required
 
 from . import selectors
@@ -22,7 +23,7 @@ ALL_STAFF = (Role.CONSULTANT, *STORE_LEADS)
 @role_required(*ALL_STAFF)
 def register(request):
     initial = {}
-    if member_pk := request.GET.get("member"):
+    if member_pk := params.pk(request.GET, "member"):
         member = member_get(viewer=request.user, pk=member_pk)
         initial["member_ref"] = member.card_no
     form = RegisterForm(request.POST or None, viewer=request.user, initial=initial)
@@ -65,8 +66,8 @@ def mine(request):
 
 @role_required(*STORE_LEADS)
 def board(request):
-    store = request.GET.get("store", "")
-    store_id = int(store) if request.user.is_hq and store.isdigit() else None
+    # HQ may narrow the board to one store; a store id that is not a number is a 400 (vipcrm.params).
+    store_id = params.pk(request.GET, "store") if request.user.is_hq else None
     rows = selectors.complaint_board(viewer=request.user, store_id=store_id)
     return render(request, "complaints/board.html", {"rows": rows})
 

@@ -2,8 +2,6 @@
 `manage.py report_kpis --json`. Store reports are for the store's VIP specialist and manager
 (their own store) and HQ (any store, or all without `store`)."""
 
-from datetime import date
-
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404
 from rest_framework.decorators import api_view
@@ -11,6 +9,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Store
+from vipcrm import params
 
 from .kpis import compute_kpis, parse_month
 
@@ -21,8 +20,8 @@ def monthly(request):
     viewer = request.user
     if not viewer.is_store_lead:
         raise PermissionDenied("Store reports are for VIP specialists, managers and HQ.")
+    until = params.iso_date(request.GET, "until")  # a malformed date is a 400 naming `until`
     try:
-        until = date.fromisoformat(request.GET["until"]) if request.GET.get("until") else None
         start, end = parse_month(request.GET.get("month", ""), until)
     except ValueError as e:
         raise ValidationError({"month": str(e)}) from e

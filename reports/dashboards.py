@@ -39,6 +39,7 @@ from members.selectors import (
     vip_sales_by_store_and_day,
 )
 from members.validators import mask_phone
+from vipcrm import params
 from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_figures
 
 from .kpis import compute_kpis, parse_month
@@ -149,18 +150,17 @@ def money(value) -> Decimal:
 
 def store_for(viewer: Staff, raw: str | None) -> Store | None:
     """The store a page is about. HQ names one (None if not named); everyone else has their own,
-    and naming another store is a 404: it does not exist for them."""
-    raw = (raw or "").strip()
+    and naming another store is a 404: it does not exist for them. A store id that is not a number
+    (`?store=²`: isdigit() is true, int() fails) is a 400 (vipcrm.params)."""
+    store_id = params.as_pk("store", raw)
     if viewer.is_hq:
-        if not raw:
+        if store_id is None:
             return None
-        if not raw.isdigit():
-            raise Http404
-        store = Store.objects.filter(pk=int(raw)).first()
+        store = Store.objects.filter(pk=store_id).first()
         if store is None:
             raise Http404
         return store
-    if viewer.store_id is None or (raw and raw != str(viewer.store_id)):
+    if viewer.store_id is None or (store_id is not None and store_id != viewer.store_id):
         raise Http404
     return viewer.store
 

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role, Staff, Store
 from members.selectors import store_staff
+from vipcrm import params
 from vipcrm.permissions import MANAGERS, STORE_LEADS, role_required
 
 from . import dashboards, targets
@@ -204,8 +205,8 @@ def report_members(request: HttpRequest) -> HttpResponse:
     viewer = request.user
     today = timezone.localdate()
     figure = request.GET.get("figure", "")
-    if request.GET.get("snapshot"):
-        snapshot = dashboards.snapshot_get(viewer=viewer, pk=request.GET["snapshot"])
+    if snapshot_pk := params.pk(request.GET, "snapshot"):
+        snapshot = dashboards.snapshot_get(viewer=viewer, pk=snapshot_pk)
         drill = dashboards.drill_down_for(
             viewer=viewer, figure=figure, snapshot=snapshot, store=None, start=None, end=None
         )
@@ -216,8 +217,8 @@ def report_members(request: HttpRequest) -> HttpResponse:
                 start, end = dashboards.week_bounds(request.GET["week"], today)
             else:
                 start, end = dashboards.month_bounds(request.GET.get("month"), today)
-        except ValueError:
-            raise Http404 from None
+        except ValueError as e:
+            raise params.BadParameter("week" if request.GET.get("week") else "month", str(e)) from None
         drill = dashboards.drill_down_for(
             viewer=viewer, figure=figure, snapshot=None, store=store, start=start, end=min(end, today)
         )
@@ -235,19 +236,12 @@ def report_members(request: HttpRequest) -> HttpResponse:
 
 
 def _target_period(request_data, today: date) -> tuple[int, int]:
-    """?year= (this year by default) and ?month= (this month in this year, else January)."""
-    try:
-        year = int(request_data.get("year") or today.year)
-    except ValueError:
-        year = today.year
-    if not 2000 <= year <= 2100:
-        year = today.year
+    """?year= (this year by default) and ?month= (this month in this year, else January); a value
+    that is not a year from 2000 to 2100 or a month 1–12 is a 400 (vipcrm.params)."""
+    year = params.integer(request_data, "year", default=today.year, min_value=2000, max_value=2100)
     default_month = today.month if year == today.year else 1
-    try:
-        month = int(request_data.get("month") or default_month)
-    except ValueError:
-        month = default_month
-    return year, month if 1 <= month <= 12 else default_month
+    month = params.integer(request_data, "month", default=default_month, min_value=1, max_value=12)
+    return year, month
 
 
 def _plain(metric: str, value) -> str:

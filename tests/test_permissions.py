@@ -69,6 +69,10 @@ def on_import_job(o):
     return {"pk": o.import_job.pk}
 
 
+def on_consultant(o):
+    return {"pk": o.users["consultant"].pk}
+
+
 def on_task(o):
     return {"pk": o.task.pk}
 
@@ -356,6 +360,16 @@ PAGES: list[Page] = [
     # --- Complaints: everyone registers; consultants see what they registered or work on ---
     Page("complaints:mine", expected=expect(200)),
     Page("complaints:register", expected=expect(200)),
+    # --- Passwords (issue 10): everyone changes their own; managers reset their store's, HQ anyone's ---
+    Page("password_change", expected=expect(200)),
+    Page("password_change_done", expected=expect(200)),
+    Page("staff_list", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
+    # `consultant`'s password: their manager and HQ may reset it; store B's manager finds no such person.
+    Page(
+        "staff_password_reset",
+        on_consultant,
+        expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404),
+    ),
     Page("complaints:board", expected=expect(200, consultant=403, other_consultant=403)),
     Page("complaints:stats", expected=expect(200, consultant=403, other_consultant=403)),
     Page("complaints:detail", on_complaint, expect(200, other_consultant=404, outsider=404)),
@@ -464,13 +478,13 @@ PAGES: list[Page] = [
         data=store_a_sales_today,
         note="store A",
     ),
-    # --- API v1: DRF authenticates; anonymous callers get 403, not a login redirect ---
-    Page("api:members", expected=expect(200, anonymous=403), public=True),
-    Page("api:member", on_member, expect(200, anonymous=403, outsider=404), public=True),
-    Page("api:purchases", expected=expect(400, anonymous=403), method="post", public=True),
+    # --- API v1: DRF authenticates; anonymous callers get 401 (with WWW-Authenticate), not a login redirect ---
+    Page("api:members", expected=expect(200, anonymous=401), public=True),
+    Page("api:member", on_member, expect(200, anonymous=401, outsider=404), public=True),
+    Page("api:purchases", expected=expect(400, anonymous=401), method="post", public=True),
     Page(
         "api:reports_monthly",
-        expected=expect(200, anonymous=403, consultant=403, other_consultant=403),
+        expected=expect(200, anonymous=401, consultant=403, other_consultant=403),
         data={"month": "2026-03"},
         public=True,
     ),

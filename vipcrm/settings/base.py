@@ -29,6 +29,9 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
+    # Login throttling and lockout (failed attempts in the database: shared by every process).
+    "axes",
+    "vipcrm.apps.VipcrmConfig",
     "accounts",
     "members",
     "visits",
@@ -40,17 +43,25 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A NUL byte or another control character anywhere in the query string is a 400.
+    "vipcrm.security.QueryCheckMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "vipcrm.security.SessionIdleTimeoutMiddleware",
+    "vipcrm.security.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login unless its view is marked public (login itself).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "vipcrm.security.MustChangePasswordMiddleware",
+    # Last, as django-axes asks: turns a lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "vipcrm.urls"
@@ -94,6 +105,59 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# django-axes first: it refuses a locked-out username+address before ModelBackend checks the
+# password (so a locked-out guess costs no hashing), and it sees every authenticate() call: the
+# login page, the admin's login and the API's Basic authentication alike.
+AUTHENTICATION_BACKENDS = [
+    "vipcrm.security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VIPCRM_LOGIN_FAILURE_LIMIT", default=5)
+# Hours (a float): 15 minutes by default, from the failure that locked. Attempts during the lockout
+# are refused without hashing and do not extend it (a person retrying is not locked out for good).
+AXES_COOLOFF_TIME = env.float("VIPCRM_LOGIN_COOLOFF_MINUTES", default=15) / 60
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The username and the address together: a colleague's typos on the shop's shared address lock
+# nobody else out, and a guesser cannot lock a person out from another address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The database handler: every web process sees the same counts on any database and cache, and HQ
+# can see and clear lockouts in the admin (django-axes' cache handler would need Redis as the cache).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Never log a password or the username someone typed into the Django log.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+
+# Sessions (DOMAIN §11, shop devices are shared): signed out after VIPCRM_SESSION_IDLE_MINUTES
+# without a request (vipcrm.security.SessionIdleTimeoutMiddleware; the cookie and the stored session
+# expire then too), and the cookie ends when the browser closes.
+VIPCRM_SESSION_IDLE_MINUTES = env.int("VIPCRM_SESSION_IDLE_MINUTES", default=30)
+# The stored session outlives the idle limit by 5 minutes, so that the middleware (which says why)
+# is what signs a person out; past that the session is gone whatever happens.
+SESSION_COOKIE_AGE = (VIPCRM_SESSION_IDLE_MINUTES + 5) * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("VIPCRM_SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+# Longest query value (vipcrm.params): a search box takes 50 characters, a filter far less.
+VIPCRM_MAX_QUERY_VALUE_LENGTH = 500
+
+# Content-Security-Policy (django-csp): scripts only from our own static files, so an injected
+# <script> or onclick= does not run; data: images for Bootstrap's inline SVG icons. Styles allow
+# 'unsafe-inline' for the style="" attributes that carry a computed width or grid column (progress
+# bars, the campaign calendar) and the campaign pages' <style> block; no script needs it.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -127,10 +191,19 @@ DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="vipcrm@localh
 EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=30)
 
 REST_FRAMEWORK = {
+    # Basic first: an unauthenticated call is answered 401 with `WWW-Authenticate: Basic` (DRF
+    # takes the header from the first class; SessionAuthentication has none, which gave a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "vipcrm.drf.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
+    # JSON with a nesting limit (a deeply nested body is a 400, not a RecursionError); forms as DRF has them.
+    "DEFAULT_PARSER_CLASSES": [
+        "vipcrm.drf.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "vipcrm.drf.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

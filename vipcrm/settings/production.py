@@ -3,6 +3,8 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+# Commands that must never run against live data (seed_demo and its public demo password) read this.
+VIPCRM_PRODUCTION = True
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 

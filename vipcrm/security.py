@@ -1,0 +1,118 @@
+"""Middleware that keeps personal data where it belongs: out of browser caches, off a shared shop
+device left signed in, and away from a malformed URL that would otherwise reach a query."""
+
+from __future__ import annotations
+
+import time
+
+from axes.backends import AxesStandaloneBackend
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+
+from . import params
+
+LAST_SEEN = "vipcrm_last_seen"
+# The session is written at most this often to record activity: an idle timeout of minutes needs no
+# more precision, and a write on every request would cost every page a query.
+TOUCH_EVERY_SECONDS = 60
+
+
+def idle_seconds() -> int:
+    return settings.VIPCRM_SESSION_IDLE_MINUTES * 60
+
+
+@receiver(user_logged_in, dispatch_uid="vipcrm.security.start_idle_clock")
+def start_idle_clock(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
+
+
+class QueryCheckMiddleware:
+    """A NUL byte, another control character or an absurdly long value anywhere in the query
+    string is a 400 (vipcrm.params), whichever view the URL names."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            params.check_query(request.GET, max_length=settings.VIPCRM_MAX_QUERY_VALUE_LENGTH)
+        except params.BadParameter as e:
+            if request.path_info.startswith("/api/"):  # the API answers in JSON, as DRF does
+                return JsonResponse({"detail": str(e)}, status=400)
+            raise
+        return self.get_response(request)
+
+
+class SessionIdleTimeoutMiddleware:
+    """Signs a person out after VIPCRM_SESSION_IDLE_MINUTES without a request (shop devices are
+    shared); the next page is the login page, which says why."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last_seen = request.session.get(LAST_SEEN)
+            if isinstance(last_seen, int) and now - last_seen > idle_seconds():
+                logout(request)
+                messages.info(request, _("长时间未操作，已自动退出，请重新登录。"))
+            elif not isinstance(last_seen, int) or now - last_seen >= TOUCH_EVERY_SECONDS:
+                request.session[LAST_SEEN] = now
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` (and the rest of never_cache) on every response to a signed-in
+    person: a page, partial, export or API answer may hold member data, and a shared browser's
+    cache or back button must not show it to the next person. Static files never get here
+    (WhiteNoise answers them first) and stay cacheable."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        # request.user is re-read here: DRF sets it on the request when Basic authentication succeeds.
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
+
+
+class MustChangePasswordMiddleware:
+    """Someone signed in with a temporary password (a manager's reset) sees only the password
+    change page until they have chosen their own."""
+
+    ALLOWED = ("password_change", "logout", "set_language")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and getattr(user, "must_change_password", False):
+            allowed = {reverse(name) for name in self.ALLOWED}
+            if request.path_info not in allowed:
+                return redirect("password_change")
+        return self.get_response(request)
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check, first in AUTHENTICATION_BACKENDS. A call without a request (a
+    script or a shell checking a password) is no web login to throttle: it goes on to ModelBackend
+    instead of failing as django-axes would."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
