@@ -36,6 +36,8 @@ class ProgramRulesForm(forms.ModelForm):
             "care_days_c",
             "post_purchase_days",
             "lead_days",
+            "daily_care_capacity",
+            "attempts_before_escalation",
             "complaint_response_hours",
             "complaint_solution_hours",
         )
@@ -67,6 +69,8 @@ class ProgramRulesAdmin(admin.ModelAdmin):
                     "care_days_c",
                     "post_purchase_days",
                     "lead_days",
+                    "daily_care_capacity",
+                    "attempts_before_escalation",
                 )
             },
         ),

@@ -512,3 +512,22 @@ def test_reassigning_a_card_joins_the_other_persons_card(store_a, member, staff_
     mine.refresh_from_db()
     assert mine.status == "cancelled" and kept.assignee == staff_a.specialist
     assert (kinds(kept), kept.due_date) == (["manual", "post_purchase"], D("2026-03-09"))
+
+
+def test_hq_sets_the_capacity_and_the_attempts_in_the_program_rules_admin(client, db):
+    from django.urls import reverse
+
+    from accounts.models import Role
+    from tests.factories import StaffFactory
+
+    admin_client = client
+    admin_client.force_login(StaffFactory(username="root", role=Role.HQ, store=None, is_staff=True, is_superuser=True))
+    rules = ProgramRules.load()
+    page = admin_client.get(reverse("admin:members_programrules_change", args=[1]))
+    assert 'name="daily_care_capacity"' in page.content.decode()
+    data = {f.name: getattr(rules, f.name) for f in ProgramRules._meta.fields if f.name not in ("id", "updated_at")}
+    data.update(daily_care_capacity=20, attempts_before_escalation=2)
+    response = admin_client.post(reverse("admin:members_programrules_change", args=[1]), data)
+    assert response.status_code == 302
+    rules.refresh_from_db()
+    assert (rules.daily_care_capacity, rules.attempts_before_escalation) == (20, 2)
