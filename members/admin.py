@@ -13,7 +13,17 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ReadOnlyAdmin
 from accounts.services import audit_log
 
-from .models import ImportantDate, Member, MemberTag, ProgramRules, Purchase, TierChange, TierHold, TierReview
+from .models import (
+    ImportantDate,
+    ImportJob,
+    Member,
+    MemberTag,
+    ProgramRules,
+    Purchase,
+    TierChange,
+    TierHold,
+    TierReview,
+)
 from .selectors import can_see_full_contact, member_search
 from .services import phone_owner_error, tiers_replay
 from .validators import mask_phone, mask_text, normalize_phone, validate_past_date
@@ -362,3 +372,31 @@ class TierHoldAdmin(ReadOnlyAdmin):
     @admin.display(description=_("门店"), ordering="member__home_store__code")
     def store(self, obj: TierHold):
         return obj.member.home_store
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    """Uploads and how they ended, for support: who, what, when, how far, why it failed. The
+    preview itself (rows, names, phone numbers) stays on the uploader's own page."""
+
+    list_display = ("created_at", "kind", "filename", "store", "created_by", "status", "rows_total", "finished_at")
+    list_filter = ("status", "kind", "store")
+    list_select_related = ("store", "created_by")
+    date_hierarchy = "created_at"
+    fields = (
+        "kind",
+        "filename",
+        "size",
+        "store",
+        "created_by",
+        "status",
+        "rows_done",
+        "rows_total",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields

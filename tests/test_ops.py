@@ -19,7 +19,7 @@ from campaigns.services import campaign_launch, campaign_save
 from complaints.models import Complaint, ComplaintEvent
 from complaints.models import Status as ComplaintStatus
 from complaints.services import complaint_register, complaint_transition, sla_check
-from members.models import ImportantDate, Member, MemberTag, ProgramRules, TierChange, TierHold, TierReview
+from members.models import ImportantDate, ImportJob, Member, MemberTag, ProgramRules, TierChange, TierHold, TierReview
 from members.services import purchase_record
 from reports.duties import duty_run
 from reports.models import DutyRun, ReportSnapshot
@@ -151,6 +151,9 @@ def populate(store, staff, n: int) -> None:
     )
     campaign_launch(campaign=launched, by=manager)
     TierReview.objects.get_or_create(store=store, date=date(2024, 6, 30))
+    ImportJob.objects.create(
+        kind="members", created_by=manager, store=store, filename=f"会员{offset}.csv", status="failed", error="缺列"
+    )
 
 
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]
