@@ -225,16 +225,20 @@ class CardPage:
     viewer: Staff
     today: date
     rules: ProgramRules
-    templates: dict[str, list[MessageTemplate]]
+    templates: dict[str, list[MessageTemplate]] | None  # None: the greetings are not wanted
     staff_names: dict[int, str]
     urls: dict[str, tuple[str, str]]
 
     @classmethod
-    def load(cls, *, viewer: Staff, today: date, rules: ProgramRules, store: Store | None, cards) -> CardPage:
+    def load(
+        cls, *, viewer: Staff, today: date, rules: ProgramRules, store: Store | None, cards, messages: bool = False
+    ) -> CardPage:
+        """`messages`: also the store's templates (the greeting panel; the list leaves them out)."""
         ids = {c.last_contact_staff_id for c in cards if c.last_contact_staff_id}
         names = {pk: str(staff) for pk, staff in Staff.objects.in_bulk(ids).items()} if ids else {}
         urls = {key: (reverse(name, args=[_ID]), attr) for key, (name, attr) in CARD_URLS.items()}
-        return cls(viewer, today, rules, message_templates_for(store=store), names, urls)
+        templates = message_templates_for(store=store) if messages else None
+        return cls(viewer, today, rules, templates, names, urls)
 
 
 def _lapse(card: FollowUpTask, page: CardPage) -> str:
@@ -282,8 +286,9 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
     card.last_contact_by = page.staff_names.get(card.last_contact_staff_id, "")
     card.last_contact_channel_label = Channel(card.last_contact_channel).label if card.last_contact_channel else ""
     card.lapse = _lapse(card, page)
-    kinds = [r.kind for r in card.reason_list] or [card.kind]
-    card.messages = _card_messages(card, page, kinds + [t.kind for t in card.extra_tasks])
+    if page.templates is not None:
+        kinds = [r.kind for r in card.reason_list] or [card.kind]
+        card.messages = _card_messages(card, page, kinds + [t.kind for t in card.extra_tasks])
     card.can_call = can_see_full_contact(page.viewer, card.member)
     card.can_work = can_work_task(page.viewer, card)
     card.urls = {key: url.replace(str(_ID), str(getattr(card, attr))) for key, (url, attr) in page.urls.items()}
@@ -407,15 +412,16 @@ def reasons_closed_by(*, visit: Visit) -> int:
     return TaskReason.objects.filter(task__closed_by_visit=visit).count()
 
 
-def today_card(*, viewer: Staff, pk: int, today: date | None = None) -> FollowUpTask:
-    """One card as the list shows it (after an action on it), or 404 outside the viewer's store."""
+def today_card(*, viewer: Staff, pk: int, today: date | None = None, messages: bool = False) -> FollowUpTask:
+    """One card as the list shows it (after an action on it), or 404 outside the viewer's store;
+    `messages`: with its greetings filled in (`card.messages`), for the greeting panel."""
     today = today or timezone.localdate()
     rules = ProgramRules.load()
     card = _get(card_rows(task_scope(viewer=viewer), today=today, rules=rules), pk)
     extra = {}
     if card.is_contact and card.status == TaskStatus.OPEN:
         extra = _tasks_on_cards(task_scope(viewer=viewer), [card], today=today, when="today")
-    shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=card.store, cards=[card])
+    shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=card.store, cards=[card], messages=messages)
     return annotate_card(card, shared, extra.get((card.member_id, card.assignee_id), []))
 
 

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Store
 from accounts.services import audit_log
@@ -235,9 +235,13 @@ def snooze_task(request: HttpRequest, pk: int) -> HttpResponse:
     return _after_task_action(request, task.pk, notice)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def task_message(request: HttpRequest, pk: int) -> HttpResponse:
-    """A greeting copied or sent from a card: which template, by which channel (audited)."""
+    """GET: a card's greeting panel (its kinds' templates filled in for the member). POST: a
+    greeting copied or sent from it: which template, by which channel (audited)."""
+    if request.method == "GET":
+        card = today_card(viewer=request.user, pk=pk, messages=True)
+        return render(request, "visits/_card_message.html", {"card": card, "channels": MESSAGE_CHANNELS})
     task = _workable_task(request, pk)
     form = MessageSentForm(request.POST, templates=message_templates_for(store=task.store))
     if not form.is_valid():

@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from visits.models import FollowUpTask, TaskKind, TaskReason, TaskStatus, Visit, VisitResult
 from visits.services import task_create
 
@@ -67,6 +68,19 @@ def test_a_consultant_closes_three_reasons_with_one_contact_and_retries_an_unans
     contacted = zhang_card.get_by_role("link", name="已联系")
     box = contacted.bounding_box()
     assert box is not None and box["height"] >= 44, f"a thumb needs 44 px, the button is {box}"
+
+    # Her greeting: the birthday template, addressed 张女士, edited, copied for WeChat (recorded).
+    zhang_card.get_by_text("问候语").click()
+    text = zhang_card.locator("textarea")
+    expect(text).to_have_value(re.compile("^张女士"))
+    zhang_card.get_by_label("模板").select_option(label="生日祝福")
+    expect(text).to_have_value(re.compile("^张女士，今天是您的生日！"))
+    text.fill("张女士，生日快乐！礼物给您留好了。")
+    zhang_card.get_by_role("button", name="复制（微信）").click()
+    expect(zhang_card.get_by_role("status").filter(has_text="已复制，已记录（微信）")).to_be_visible()
+    entry = AuditEntry.objects.get(action="task.message.sent")
+    assert (entry.object_id, entry.data["channel"]) == (str(zhang.pk), "wechat")
+    assert_fits_the_phone(page)
 
     # One reached contact, two taps: the card closes with every reason and leaves the list.
     contacted.click()

@@ -97,8 +97,11 @@ def test_it_seeds_valid_defaults_for_every_contact_kind():
 
 
 def card_messages(client):
+    """The greetings of the viewer's one card, from its greeting panel."""
     (card,) = client.get(reverse("visits:today")).context["listing"].cards
-    return card.messages
+    panel = client.get(reverse("visits:task_message", args=[card.pk]), **HTMX)
+    assert [t.name for t in panel.templates][0] == "visits/_card_message.html"
+    return panel.context["card"].messages
 
 
 def test_it_offers_the_templates_of_the_cards_kinds_filled_in(client, staff_a, member_a):
