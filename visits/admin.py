@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
 
-from .models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, TaskStatus, Visit
+from .models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, MessageTemplate, TaskStatus, Visit
 from .services import task_cancel
 
 
@@ -92,3 +92,14 @@ class GiftPlanAdmin(ReadOnlyAdmin):
     list_select_related = ("member", "store", "status_by")
     search_fields = ("member__card_no", "member__name", "gift", "label")
     date_hierarchy = "occasion_date"
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(ReadOnlyAdmin):
+    """Edited on the app's template pages (visits:message_templates), where the variables are
+    checked and every change is audited; read-only here."""
+
+    list_display = ("kind", "name", "store", "replaces", "updated_by", "updated_at")
+    list_filter = ("kind", "store")
+    list_select_related = ("store", "replaces", "updated_by")
+    search_fields = ("name", "body")
