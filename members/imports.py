@@ -366,6 +366,8 @@ def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
     limit = max_rows()
     header: list[Any] | None = None
     body: list[tuple[int, list[Any]]] = []
+    # Dates, stores, flags and tiers repeat on every row: one string each, not one per row.
+    shared: dict[str, str] = {}
     try:
         for number, cells in enumerate(rows, start=1):
             if number > limit + 1:
@@ -374,7 +376,7 @@ def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
                 )
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress(number, None)
-            cells = list(cells)
+            cells = [_share(c, shared) for c in cells]
             if not any(_text(c) for c in cells):
                 continue
             if header is None:
@@ -388,6 +390,20 @@ def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
     if header is None:
         raise ImportFileError(_("文件是空的。"))
     return Table(header, body, strict_width)
+
+
+SHARED_VALUES = 10_000
+
+
+def _share(value: Any, shared: dict[str, str]) -> Any:
+    if not isinstance(value, str) or len(value) > 16:
+        return value
+    found = shared.get(value)
+    if found is not None:
+        return found
+    if len(shared) < SHARED_VALUES:
+        shared[value] = value
+    return value
 
 
 ACCEPTED_ENCODINGS = gettext_lazy("UTF-8、带 BOM 的 UTF-8 或 GBK/GB18030（简体中文）")
@@ -459,8 +475,10 @@ def _csv_rows(text: str) -> Iterator[list[str]]:
     first_line = text.split("\n", 1)[0]
     # Excel's "Unicode text" export is tab-separated.
     delimiter = "\t" if first_line.count("\t") > first_line.count(",") else ","
+    # Lines are cut from the text lazily: io.StringIO would first copy all of it, four bytes a character.
+    lines = (m.group() for m in re.finditer(r"[^\n]*\n|[^\n]+$", text))
     try:
-        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        yield from csv.reader(lines, delimiter=delimiter)
     except csv.Error as e:
         raise ImportFileError(_("CSV 文件格式有误：%(error)s") % {"error": e}) from None
 
@@ -701,6 +719,14 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[i : i + size]
 
 
+def _consume(body: list[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """The rows in order, letting go of each once it is handed out: a large file's raw cells are
+    freed while the checked rows are built, rather than both being held at once."""
+    body.reverse()
+    while body:
+        yield body.pop()
+
+
 class _Context:
     """What every row is checked against: loaded once per import."""
 
@@ -896,7 +922,7 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
     rows: list[MemberRow] = []
     usernames = {u for _, cells in body if (u := ctx.text(cells, "consultant"))}
     ctx.load_staff(usernames)
-    for done, (number, cells) in enumerate(body, start=1):
+    for done, (number, cells) in enumerate(_consume(body), start=1):
         ctx.tick(done)
         if ctx.refused_row(number, cells):
             continue
@@ -1184,7 +1210,7 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
     usernames = {u for _, cells in body if (u := ctx.text(cells, "consultant"))}
     ctx.load_staff(usernames)
     parsed: list[tuple[int, str, str, Store | None, date | None, Decimal | None, Staff | None, str, bool]] = []
-    for done, (number, cells) in enumerate(body, start=1):
+    for done, (number, cells) in enumerate(_consume(body), start=1):
         ctx.tick(done)
         if ctx.refused_row(number, cells):
             continue
