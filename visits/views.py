@@ -265,11 +265,14 @@ def reassign_task(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReassignForm(request.POST or None, viewer=request.user, task=task)
     if request.method == "POST" and form.is_valid():
         try:
-            task_reassign(task=task, assignee=form.cleaned_data["assignee"], by=request.user)
+            carrier = task_reassign(task=task, assignee=form.cleaned_data["assignee"], by=request.user)
         except ValidationError as e:
             form.add_service_errors(e)
         else:
             notice = _("已转派给 %(staff)s") % {"staff": form.cleaned_data["assignee"]}
+            if carrier.pk != task.pk:  # joined the card that person already had for the member
+                notice += _("（并入其已有的卡片）")
+                return _closed_or_redirect(request, task, notice)
             return _after_task_action(request, task.pk, notice)
     template = "visits/_task_reassign_form.html" if request.htmx else "visits/task_reassign.html"
     return render(request, template, {"task": task, "form": form})

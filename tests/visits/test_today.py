@@ -592,6 +592,19 @@ def test_it_lets_a_store_lead_reassign_a_card(client, store_a, staff_a, member_a
     assert "已转派给 a_consultant2" in response.content.decode()
 
 
+def test_it_joins_a_reassigned_card_to_the_card_that_person_already_has(client, staff_a, member_a):
+    task = reason(member_a, TaskKind.POST_PURCHASE, "2026-03-10")
+    theirs = reason(member_a, TaskKind.MANUAL, "2026-03-11", assignee=staff_a.specialist)
+    client.force_login(staff_a.manager)
+
+    response = client.post(reverse("visits:task_reassign", args=[task.pk]), {"assignee": staff_a.specialist.pk}, **HTMX)
+
+    assert [t.name for t in response.templates][0] == "visits/_card_closed.html"
+    assert "已转派给 a_specialist（并入其已有的卡片）" in response.content.decode()
+    assert sorted(TaskReason.objects.filter(task=theirs).values_list("kind", flat=True)) == ["manual", "post_purchase"]
+    assert FollowUpTask.objects.get(pk=task.pk).status == TaskStatus.CANCELLED
+
+
 def test_it_does_not_let_a_consultant_reassign(client, staff_a, member_a):
     task = reason(member_a, TaskKind.POST_PURCHASE, "2026-03-10")
     client.force_login(staff_a.consultant)
