@@ -1,20 +1,51 @@
 """Shared fixtures: two stores, each with a consultant, a VIP specialist and a manager; one HQ user.
 
-Tests that need PostgreSQL or Redis for real use the `postgres` / `redis_url` fixtures, which skip
+Tests that need Redis for real use the `redis_broker` / `redis_url` fixtures, which skip
 with a reason where the service is absent, except in CI (CI=true) where they fail instead.
 """
+
 import os
 import socket
+import uuid
+from datetime import datetime, time
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import pytest
+import redis
+import time_machine
+from django.conf import settings
 
 from accounts.models import Role
 
 from .factories import MemberFactory, StaffFactory, StoreFactory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# The clock. A test reads "today", then the code it tests reads it again (in the test's thread, a
+# worker's or the live server's): across midnight, store time, the two disagree and the test fails
+# for no fault of the code. So the whole run takes place on today's store date from noon on, the
+# clock ticking from there: no run crosses midnight, each run still tests the real date, and a test
+# that travels elsewhere (time_machine.travel) does so on top of it. Started here, before the test
+# modules are imported, so that dates computed at import agree with those computed in the tests.
+# Processes a test starts (a Celery worker, the browser) keep the real clock: no test compares
+# their time with this one.
+_run_clock: time_machine.travel | None = None
+
+
+def pytest_configure(config):
+    global _run_clock
+    store_time = ZoneInfo(settings.TIME_ZONE)
+    today = datetime.now(store_time).date()
+    _run_clock = time_machine.travel(datetime.combine(today, time(12), tzinfo=store_time), tick=True)
+    _run_clock.start()
+
+
+def pytest_unconfigure(config):
+    if _run_clock is not None:
+        _run_clock.stop()
 
 
 def require_service(name: str, host: str, port: int) -> None:
@@ -30,20 +61,44 @@ def require_service(name: str, host: str, port: int) -> None:
 
 
 @pytest.fixture
-def redis_url(monkeypatch):
-    """A Redis database for tests only (15 by default: tests flush it), on the host and port of
-    CELERY_BROKER_URL when that names Redis, else 127.0.0.1:6379.
+def redis_broker(monkeypatch):
+    """Redis for one test: a database (15 by default; VIPCRM_TEST_REDIS_DB picks another) on the
+    host and port of CELERY_BROKER_URL when that names Redis, else 127.0.0.1:6379, and a key
+    prefix of the test's own.
+
+    Every key the test's Celery apps and workers write starts with the prefix (kombu's
+    global_keyprefix: queues, bindings, unacked messages), and only those keys are deleted
+    afterwards. So test runs at the same time on one Redis (a SQLite and a PostgreSQL suite, two
+    developers, a helper's run) neither see nor flush each other's messages, and nothing
+    else in the database is touched.
 
     CELERY_BROKER_URL is pointed at it for the test: Celery lets that variable override any app's
-    configured broker, so leaving it would send test messages (and a flush) to the real database.
+    configured broker, so leaving it would send test messages to the real database.
+    VIPCRM_TEST_REDIS_KEYPREFIX carries the prefix to a worker started in a subprocess
+    (vipcrm/settings/test.py reads it).
     """
     configured = os.environ.get("CELERY_BROKER_URL", "")
     parts = urlsplit(configured if configured.startswith("redis://") else "redis://127.0.0.1:6379/0")
     db = os.environ.get("VIPCRM_TEST_REDIS_DB", "15")
     require_service("Redis", parts.hostname or "127.0.0.1", parts.port or 6379)
     url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+    prefix = f"vipcrm-test:{uuid.uuid4().hex}:"
     monkeypatch.setenv("CELERY_BROKER_URL", url)
-    return url
+    monkeypatch.setenv("VIPCRM_TEST_REDIS_KEYPREFIX", prefix)
+    yield SimpleNamespace(url=url, prefix=prefix, transport_options={"global_keyprefix": prefix})
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_url(redis_broker):
+    """The URL of redis_broker's database (its key prefix is in VIPCRM_TEST_REDIS_KEYPREFIX)."""
+    return redis_broker.url
 
 
 @pytest.fixture

@@ -64,15 +64,18 @@ def test_it_runs_the_heartbeat_when_called_directly():
 
 
 @pytest.mark.integration
-def test_it_runs_the_heartbeat_on_a_real_worker(redis_url):
+def test_it_runs_the_heartbeat_on_a_real_worker(redis_broker, settings, tmp_path):
     """A worker process consumes the task from Redis and records its run in the shared cache."""
     queue = f"test-heartbeat-{uuid.uuid4().hex[:8]}"
-    cache.delete("vipcrm:heartbeat")
+    # A file cache of this test's own, shared with the worker: no other test or run touches it.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    }
+    assert cache.get("vipcrm:heartbeat") is None
     env = {
-        **os.environ,
+        **os.environ,  # CELERY_BROKER_URL and VIPCRM_TEST_REDIS_KEYPREFIX: this test's Redis keys
         "DJANGO_SETTINGS_MODULE": "vipcrm.settings.test",
-        "CELERY_BROKER_URL": redis_url,
-        "VIPCRM_VAR_DIR": str(settings.VAR_DIR),  # the same file cache as this test
+        "VIPCRM_TEST_CACHE_DIR": str(tmp_path),
     }
     worker = subprocess.Popen(
         [
@@ -99,10 +102,11 @@ def test_it_runs_the_heartbeat_on_a_real_worker(redis_url):
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
     reader.start()
-    sender = Celery("probe", broker=redis_url)
+    sender = Celery("probe", broker=redis_broker.url)
+    sender.conf.broker_transport_options = redis_broker.transport_options
     try:
         # Send once the worker listens: a message sent before its queue is bound can be dropped.
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a cold start under load (two suites at once) takes a while
         while not any("ready." in line for line in lines) and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.1)
         sender.send_task("vipcrm.tasks.heartbeat", queue=queue)

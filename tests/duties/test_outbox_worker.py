@@ -34,17 +34,18 @@ class RecordingBackend(EmailBackend):
 
 
 @pytest.fixture
-def redis_app(redis_url, settings):
-    """The project's Celery app pointed at a Redis database of its own, emptied first."""
+def redis_app(redis_broker, settings):
+    """The project's Celery app on Redis, under the test's own key prefix (nothing to empty first:
+    no other test or test run writes there; tests/conftest.py)."""
     settings.EMAIL_BACKEND = "tests.duties.test_outbox_worker.RecordingBackend"
     SENDERS.clear()
     saved = {key: app.conf[key] for key in ("broker_url", "broker_transport_options", "task_always_eager")}
     app.conf.update(
-        broker_url=redis_url, broker_transport_options={"visibility_timeout": 7200}, task_always_eager=False
+        broker_url=redis_broker.url,
+        broker_transport_options={"visibility_timeout": 7200, **redis_broker.transport_options},
+        task_always_eager=False,
     )
     forget_connections(app)
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
     yield app
     app.conf.update(saved)
     forget_connections(app)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
 from django.core import mail
 from django.utils import timezone
 
@@ -22,23 +23,39 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def redis_app(redis_url):
-    """The project's Celery app pointed at a Redis database of its own, emptied first."""
+def redis_app(redis_broker):
+    """The project's Celery app on Redis, under the test's own key prefix (nothing to empty first:
+    no other test or test run writes there)."""
     saved = {key: app.conf[key] for key in ("broker_url", "broker_transport_options", "task_always_eager")}
     app.conf.update(
-        broker_url=redis_url, broker_transport_options={"visibility_timeout": 7200}, task_always_eager=False
+        broker_url=redis_broker.url,
+        broker_transport_options={"visibility_timeout": 7200, **redis_broker.transport_options},
+        task_always_eager=False,
     )
     # Eager tasks run earlier in this process cached a producer for the test broker (as Celery
     # does after a fork, forget it, or .delay() would publish there instead of to Redis).
     app._pool = None
     app.amqp._producer_pool = None
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
     yield app
     app.conf.update(saved)
 
 
-def wait_for(predicate, seconds: float = 30.0):
+@pytest.fixture
+def finished_tasks():
+    """The names of the tasks that the in-process worker has run to success, in order (a failed or
+    retried run is not counted, so a wait for it times out and the assertion shows the list)."""
+    names: list[str] = []
+
+    def record(sender=None, state=None, **kwargs):
+        if state == "SUCCESS":
+            names.append(sender.name)
+
+    task_postrun.connect(record, weak=False)
+    yield names
+    task_postrun.disconnect(record)
+
+
+def wait_for(predicate, seconds: float = 60.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
@@ -47,7 +64,9 @@ def wait_for(predicate, seconds: float = 30.0):
     return False
 
 
-def test_a_worker_runs_the_daily_duty_once_per_store_and_day(redis_app, store_a, store_b, staff_a, staff_b):
+def test_a_worker_runs_the_daily_duty_once_per_store_and_day(
+    redis_app, finished_tasks, store_a, store_b, staff_a, staff_b
+):
     today = timezone.localdate()
     a = MemberFactory(home_store=store_a, consultant=staff_a.consultant, joined_on=today - timedelta(days=400))
     b = MemberFactory(home_store=store_b, consultant=staff_b.consultant, joined_on=today - timedelta(days=400))
@@ -71,11 +90,14 @@ def test_a_worker_runs_the_daily_duty_once_per_store_and_day(redis_app, store_a,
         assert wait_for(lambda: len(mail.outbox) == 2), mail.outbox
         assert sorted(m.to[0] for m in mail.outbox) == ["a_consultant@example.com", "b_consultant@example.com"]
 
-        # Beat firing again (a restart, a second beat by mistake) changes nothing.
+        # Beat firing again (a restart, a second beat by mistake) changes nothing. Wait until the
+        # worker has run both firings and every store duty they queued (not only taken them from
+        # the queue), so that nothing still runs while the assertions below read the database.
+        assert finished_tasks.count("visits.daily_duty_all_stores") == 1
         daily_duty_all_stores.delay()
         daily_duty_all_stores.delay()
-        time.sleep(3)
-        assert wait_for(lambda: not redis_app.connection_for_write().default_channel.client.llen("celery"), 20)
+        assert wait_for(lambda: finished_tasks.count("visits.daily_duty_all_stores") == 3), finished_tasks
+        assert wait_for(lambda: finished_tasks.count("visits.daily_duty") == 6), finished_tasks
     assert FollowUpTask.objects.count() == created
     assert DutyRun.objects.filter(duty="daily").count() == 2
     assert len(mail.outbox) == 2
