@@ -142,6 +142,26 @@ def test_it_spends_no_hashing_on_a_locked_out_guess(client, staff_a):
     assert _hashes_during(lambda: client.get(url, **basic("a_manager", "guess-again"))) == 0
 
 
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
+def test_it_cuts_off_guessing_over_many_usernames_from_one_address(client, staff_a):
+    """Lockout per username would let a run over many usernames from one address hash on forever."""
+    staff_a.manager.set_password("the-right-one")
+    staff_a.manager.save()
+    url = reverse("api:members")
+    for n in range(settings.VIPCRM_LOGIN_ADDRESS_FAILURE_LIMIT):
+        client.get(url, **basic(f"user{n}", "guess"))
+
+    spraying_on = _hashes_during(lambda: client.get(url, **basic("user-next", "guess")))
+    the_manager_here = client.get(url, **basic("a_manager", "the-right-one"))
+    the_manager_elsewhere = client.get(url, **basic("a_manager", "the-right-one", REMOTE_ADDR="10.20.30.40"))
+    form = client.post(reverse("login"), {"username": "a_manager", "password": "the-right-one"})
+
+    assert spraying_on == 0
+    assert the_manager_here.status_code == 401
+    assert the_manager_elsewhere.status_code == 200
+    assert form.status_code == 429 and not signed_in(client)
+
+
 def test_it_uses_a_standard_password_hasher_in_production():
     # The base settings keep Django's default hasher list: PBKDF2 first (test settings use MD5 for speed).
     from vipcrm.settings import base

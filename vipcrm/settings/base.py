@@ -120,6 +120,9 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The username and the address together: a colleague's typos on the shop's shared address lock
 # nobody else out, and a guesser cannot lock a person out from another address.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# And any username from one address: refused once the address has this many failures in the cool-off
+# period (vipcrm.security.LockoutBackend), so that guessing over many usernames is cut off too.
+VIPCRM_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("VIPCRM_LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
 # The database handler: every web process sees the same counts on any database and cache, and HQ
 # can see and clear lockouts in the admin (django-axes' cache handler would need Redis as the cache).
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
