@@ -121,10 +121,15 @@ def today(request: HttpRequest) -> HttpResponse:
     )
     query = request.GET.copy()
     query.pop("page", None)
+    # Whose list (mine / the store / HQ's store), without the filters: what the counts link to.
+    scope = {"store": listing.store.pk} if viewer.is_hq and listing.store else {}
+    if listing.whole_store and not viewer.is_hq:
+        scope = {"scope": "store"}
     context = {
         "form": form,
         "listing": listing,
         "query": query.urlencode(),
+        "scope_query": urlencode(scope),
         "kind_links": _kind_links(query, listing),
         "can_switch": viewer.is_vip_specialist or viewer.is_manager,
         "tomorrow": listing.today + timedelta(days=1),

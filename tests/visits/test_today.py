@@ -326,6 +326,8 @@ def test_it_shows_hq_the_store_it_picks(client, store_a, store_b, staff_a, staff
 
     assert (first.store, first.page.paginator.count) == (store_b, 2)
     assert (picked.store, picked.page.paginator.count) == (store_a, 1)
+    html = today_page(client, store=store_a.pk).content.decode()
+    assert f"?when=upcoming&amp;store={store_a.pk}" in html  # the counts link within the store picked
 
 
 def test_it_links_a_call_only_for_those_who_may_see_the_number(client, store_a, staff_a, member_a):
