@@ -20,7 +20,13 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Staff, Store
 
 from .models import Gender, ImportantDate, Member, Purchase, Tier
-from .selectors import MemberFilters, can_see_full_contact, member_returnable_purchases, store_staff
+from .selectors import (
+    MemberFilters,
+    can_see_full_contact,
+    member_returnable_purchases,
+    phone_search_audit,
+    store_staff,
+)
 from .services import phone_owner_error
 from .validators import mask_phone, normalize_phone, validate_past_date
 
@@ -303,8 +309,12 @@ class MemberForm(ServiceErrorsMixin, forms.ModelForm):
         if self.member is not None and not self.cleaned_data["phone"].strip():
             return self.member.phone  # left empty on the edit form: unchanged
         phone = normalize_phone(self.cleaned_data["phone"])
-        taken = phone_owner_error(phone, exclude_pk=self.member.pk if self.member else None, viewer=self.viewer)
+        exclude_pk = self.member.pk if self.member else None
+        taken = phone_owner_error(phone, exclude_pk=exclude_pk, viewer=self.viewer)
         if taken:
+            # Naming who has a typed number is an exact-number lookup: audited like the search.
+            owners = Member.objects.filter(phone=phone).exclude(pk=exclude_pk).values_list("pk", flat=True)
+            phone_search_audit(self.viewer, phone, owners, "member_form")
             raise ValidationError(taken, code="duplicate")
         return phone
 

@@ -138,7 +138,7 @@ def member_search(*, viewer: Staff | None, qs: QuerySet[Member], text: str, via:
     terms = search_terms(text)
     found = qs.filter(terms.q)
     if terms.phone:
-        _audit_phone_search(viewer, terms.phone, found.values_list("pk", flat=True), via)
+        phone_search_audit(viewer, terms.phone, found.values_list("pk", flat=True), via)
     return found
 
 
@@ -150,11 +150,12 @@ def member_by_phone(*, viewer: Staff | None, qs: QuerySet[Member], text: str, vi
     except ValidationError:
         return None
     member = qs.filter(phone=phone).first()
-    _audit_phone_search(viewer, phone, [member.pk] if member else [], via)
+    phone_search_audit(viewer, phone, [member.pk] if member else [], via)
     return member
 
 
-def _audit_phone_search(viewer: Staff | None, phone: str, member_ids, via: str) -> None:
+def phone_search_audit(viewer: Staff | None, phone: str, member_ids, via: str) -> None:
+    """Record that `viewer` looked up this full number and which members it named (DOMAIN §11)."""
     audit_log(
         actor=viewer,
         action=PHONE_SEARCH_ACTION,

@@ -119,6 +119,20 @@ def test_the_complaint_register_finds_a_member_by_full_number_only_and_audits_it
     assert (entry.actor, entry.data["members"], entry.data["via"]) == (unsigned, [target.pk], "complaint")
 
 
+def test_the_enrolment_form_naming_a_numbers_owner_is_an_audited_lookup(client, unsigned, target):
+    # Typing a full number into the new-member form tells whose it is: an exact lookup, audited.
+    client.force_login(unsigned)
+    form = {"name": "试探", "card_no": "V9999999", "gender": "F", "joined_on": "2025-01-01"}
+
+    taken = client.post(reverse("members:create"), {**form, "phone": TARGET})
+    by_prefix = client.post(reverse("members:create"), {**form, "phone": TARGET[:8]})
+
+    assert taken.status_code == 200 and target.card_no in taken.content.decode()
+    assert by_prefix.status_code == 200 and target.card_no not in by_prefix.content.decode()
+    entry = AuditEntry.objects.get(action="member.phone_search")
+    assert (entry.actor, entry.data["members"], entry.data["via"]) == (unsigned, [target.pk], "member_form")
+
+
 # --- Finding 7: the admin -----------------------------------------------------------------------
 
 
