@@ -29,6 +29,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from vipcrm.security import client_ip
+
 from .test_permissions import PAGES, people  # noqa: F401  (people: the table's fixture, used by the crawl)
 
 ATTEMPTS = 30
@@ -160,6 +162,38 @@ def test_it_cuts_off_guessing_over_many_usernames_from_one_address(client, staff
     assert the_manager_here.status_code == 401
     assert the_manager_elsewhere.status_code == 200
     assert form.status_code == 429 and not signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "expected"),
+    [
+        (0, "", "10.0.0.1"),
+        (0, "203.0.113.7", "10.0.0.1"),  # no proxy trusted: the header is the client's own say-so
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "6.6.6.6, 203.0.113.7", "203.0.113.7"),  # the client wrote 6.6.6.6; the proxy saw .7
+        (2, "6.6.6.6, 203.0.113.7, 198.51.100.2", "203.0.113.7"),
+        (1, "not-an-address", "10.0.0.1"),
+        (1, "", "10.0.0.1"),
+    ],
+)
+def test_it_reads_the_client_address_behind_the_trusted_proxies(rf, settings, proxies, forwarded, expected):
+    settings.VIPCRM_TRUSTED_PROXY_COUNT = proxies
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert client_ip(request) == expected
+
+
+def test_it_locks_out_one_client_behind_a_proxy_not_everyone_behind_it(client, staff_a, settings):
+    settings.VIPCRM_TRUSTED_PROXY_COUNT = 1
+    url = reverse("api:members")
+    guesser = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.7"}
+    shop = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.2"}
+    for n in range(ATTEMPTS):
+        client.get(url, **basic(f"user{n}", "guess", **guesser))
+        client.get(url, **basic("a_manager", "guess", **guesser))
+
+    assert client.get(url, **basic("a_manager", "pw", **guesser)).status_code == 401
+    assert client.get(url, **basic("a_manager", "pw", **shop)).status_code == 200
 
 
 def test_it_uses_a_standard_password_hasher_in_production():

@@ -3,6 +3,7 @@ device left signed in, and away from a malformed URL that would otherwise reach 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from datetime import timedelta
 
@@ -110,6 +111,25 @@ class MustChangePasswordMiddleware:
             if request.path_info not in allowed:
                 return redirect("password_change")
         return self.get_response(request)
+
+
+def client_ip(request) -> str | None:
+    """The client's address for the login lockout (AXES_CLIENT_IP_CALLABLE).
+
+    Behind VIPCRM_TRUSTED_PROXY_COUNT reverse proxies, each appends the address it saw to
+    X-Forwarded-For: the client is the one the outermost trusted proxy saw, that many from the right
+    (anything further left was written by the client and proves nothing). Without proxies, or without
+    the header, it is REMOTE_ADDR. Without this, every client behind a proxy would share one address:
+    one person's guesses would lock the whole site out."""
+    proxies = settings.VIPCRM_TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if proxies and forwarded:
+        candidate = forwarded[-proxies] if len(forwarded) >= proxies else forwarded[0]
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
+    return request.META.get("REMOTE_ADDR")
 
 
 def address_failures(ip_address: str | None) -> int:

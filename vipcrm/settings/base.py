@@ -120,6 +120,10 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The username and the address together: a colleague's typos on the shop's shared address lock
 # nobody else out, and a guesser cannot lock a person out from another address.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client's address behind VIPCRM_TRUSTED_PROXY_COUNT reverse proxies (X-Forwarded-For); 0 here
+# (runserver, `make run`), 1 in production (which sits behind an HTTPS proxy).
+VIPCRM_TRUSTED_PROXY_COUNT = env.int("VIPCRM_TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "vipcrm.security.client_ip"
 # And any username from one address: refused once the address has this many failures in the cool-off
 # period (vipcrm.security.LockoutBackend), so that guessing over many usernames is cut off too.
 VIPCRM_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("VIPCRM_LOGIN_ADDRESS_FAILURE_LIMIT", default=30)

@@ -9,6 +9,9 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# One proxy in front (the one that sets X-Forwarded-Proto): the login lockout reads the client's
+# address from X-Forwarded-For (vipcrm.security.client_ip). Set to the number of proxies in front.
+VIPCRM_TRUSTED_PROXY_COUNT = env.int("VIPCRM_TRUSTED_PROXY_COUNT", default=1)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
