@@ -9,11 +9,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Notification, Role, Staff, Store
+from duties.models import OutboxEmail
 from duties.services import email_queue
 from members.models import Member, ProgramRules
 from members.services import member_open_complaints_set
@@ -375,5 +377,12 @@ def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **k
     )
     scrub_rows(complaints, text_fields, traces)
     scrub_rows(ComplaintEvent.objects.filter(complaint__member=member), ("note",), traces)
-    urls = [reverse("complaints:detail", args=[pk]) for pk in complaints.values_list("pk", flat=True)]
+    ids = list(complaints.values_list("pk", flat=True))
+    urls = [reverse("complaints:detail", args=[pk]) for pk in ids]
     scrub_rows(Notification.objects.filter(url__in=urls), ("text",), traces)
+    # The escalation e-mails kept in the outbox (sla_check's keys) name the customer too.
+    if ids:
+        keys = Q()
+        for pk in ids:
+            keys |= Q(key__startswith=f"complaint-sla:{pk}:")
+        scrub_rows(OutboxEmail.objects.filter(keys), ("subject", "body", "html"), traces)

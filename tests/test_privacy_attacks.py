@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff
 from accounts.services import agreement_record, audit_log
-from complaints.models import ComplaintEvent, Status
+from complaints.models import Complaint, ComplaintEvent, Status
 from complaints.services import complaint_register, complaint_transition, sla_check
+from duties.models import OutboxEmail
 from members.models import Purchase, TierChange
 from members.services import member_erase, member_set_tier, purchase_record
 from tests.factories import MemberFactory, PurchaseFactory, StaffFactory
@@ -364,11 +365,9 @@ def erased(staff_a, store_a, target):
         store=store_a, by=consultant, channel="phone", category="alteration", description=said, member=target
     )
     complaint_transition(complaint=complaint, to=Status.ACCEPTED, by=manager, note=f"已致电 {TARGET}")
-    Notification.objects.create(
-        recipient=manager,
-        text=f"投诉 #{complaint.pk}（林小雨）超时",
-        url=reverse("complaints:detail", args=[complaint.pk]),
-    )
+    Complaint.objects.filter(pk=complaint.pk).update(status=Status.REGISTERED)  # unanswered: escalated below
+    sla_check(store=store_a, now=timezone.now() + timedelta(days=30))  # a notice and an e-mail naming her
+    assert "林小雨" in OutboxEmail.objects.get(key__startswith=f"complaint-sla:{complaint.pk}:response").body
     member_set_tier(member=target, tier="B", by=manager, lock=True, note="林小雨是老顾客")
     PurchaseFactory(member=target, receipt_no="R-BEFORE", items="刻字：林小雨")
     member_erase(member=target, by=manager)
@@ -404,6 +403,8 @@ def test_an_erased_members_free_text_is_scrubbed_everywhere(erased):
         *ComplaintEvent.objects.filter(complaint__member=erased).values_list("note", flat=True),
         *erased.complaints.values_list("description", flat=True),
         *Notification.objects.values_list("text", flat=True),
+        *OutboxEmail.objects.values_list("body", flat=True),
+        *OutboxEmail.objects.values_list("subject", flat=True),
         *TierChange.objects.filter(member=erased).values_list("note", flat=True),
         *Purchase.objects.filter(member=erased).values_list("items", flat=True),
     ]
@@ -469,6 +470,7 @@ def test_the_service_refuses_even_with_a_stale_member_instance(staff_a, target):
 
 def test_sla_escalations_written_after_erasure_do_not_name_the_person(staff_a, store_a, erased):
     # The member's name is gone from the record, so later notifications cannot bring it back.
-    sla_check(store=store_a, now=timezone.now() + timedelta(days=30))
+    Complaint.objects.filter(member=erased).update(solution_escalated_at=None, response_escalated_at=None)
+    sla_check(store=store_a, now=timezone.now() + timedelta(days=60))
 
     assert_no_trace(*Notification.objects.values_list("text", flat=True))
