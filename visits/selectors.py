@@ -278,6 +278,8 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
     prefetched). `extra`: the member's preparation or complaint tasks shown on this card."""
     today = page.today
     card.extra_tasks = list(extra)
+    for task in card.extra_tasks:  # a gift is prepared `lead_days` ahead: its month on the gifts page
+        task.gift_month = f"{task.due_date + timedelta(days=page.rules.lead_days):%Y-%m}"
     card.reason_list = list(card.reasons.all())
     card.overdue_days = max((today - card.due_date).days, 0) if card.status == TaskStatus.OPEN else 0
     card.moved = card.scheduled_for > today  # not on today's list: tried or snoozed to a later day
@@ -301,15 +303,23 @@ def _listed(tasks: QuerySet[FollowUpTask], *, today: date, when: str) -> QuerySe
     return tasks.filter(scheduled_for__lte=today)
 
 
-def _shown_on_a_card(tasks: QuerySet[FollowUpTask]) -> Q:
-    """A preparation or complaint task whose member has an open card of the same person that
-    shows no later: it goes on that card rather than on a card of its own."""
+def _card_shows_by(*, today: date, when: str, on) -> dict:
+    """The condition on a member's contact card for it to carry a preparation or complaint task
+    of the same person listed on `on`: the card is on the same view, no later than the task."""
+    if when == "upcoming":
+        return {"scheduled_for__gt": today, "scheduled_for__lte": on}
+    return {"scheduled_for__lte": today}
+
+
+def _shown_on_a_card(*, today: date, when: str) -> Q:
+    """A preparation or complaint task whose member has an open card of the same person on the
+    same view: it goes on that card rather than on a card of its own."""
     card = FollowUpTask.objects.filter(
         member_id=OuterRef("member_id"),
         assignee_id=OuterRef("assignee_id"),
         status=TaskStatus.OPEN,
         is_contact=True,
-        scheduled_for__lte=OuterRef("scheduled_for"),
+        **_card_shows_by(today=today, when=when, on=OuterRef("scheduled_for")),
     )
     return Q(is_contact=False) & Q(Exists(card))
 
@@ -367,7 +377,7 @@ def today_list(
     if kind:
         listed = listed.filter(Exists(TaskReason.objects.filter(task_id=OuterRef("pk"), kind=kind)))
     else:
-        listed = listed.exclude(_shown_on_a_card(listed))
+        listed = listed.exclude(_shown_on_a_card(today=today, when=when))
     rows = card_rows(listed, today=today, rules=rules)
     if when == "upcoming":
         rows = rows.order_by("scheduled_for", "member__tier", F("spend").desc(), "pk")
@@ -402,7 +412,10 @@ def _tasks_on_cards(tasks, cards, *, today: date, when: str) -> dict[tuple[int, 
     )
     for task in others.order_by("scheduled_for", "pk"):
         card = on_page.get((task.member_id, task.assignee_id))
-        if card is not None and card.scheduled_for <= task.scheduled_for:
+        shows = card is not None and (
+            card.scheduled_for <= today if when != "upcoming" else today < card.scheduled_for <= task.scheduled_for
+        )
+        if shows:
             found.setdefault((task.member_id, task.assignee_id), []).append(task)
     return found
 

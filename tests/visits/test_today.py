@@ -105,16 +105,20 @@ def test_it_shows_one_card_per_member_with_every_reason(client, staff_a, member_
     assert "逾期 1 天" in html
 
 
-def test_it_shows_a_preparation_task_on_the_members_card(client, staff_a, member_a):
+def test_it_shows_a_preparation_and_a_complaint_revisit_on_the_members_card(client, staff_a, member_a):
     reason(member_a, TaskKind.BIRTHDAY, "2026-03-10")
-    reason(member_a, TaskKind.BIRTHDAY_PREP, "2026-03-10", note="生日礼品")
+    reason(member_a, TaskKind.BIRTHDAY_PREP, "2026-03-09", note="生日礼品")  # a birthday on the 16th
+    revisit = reason(member_a, TaskKind.COMPLAINT_REVISIT, "2026-03-10", note="投诉回访")
     client.force_login(staff_a.consultant)
 
     response = today_page(client)
 
     (card,) = response.context["listing"].cards
-    assert [t.kind for t in card.extra_tasks] == [TaskKind.BIRTHDAY_PREP]
-    assert "生日准备" in response.content.decode()
+    assert [t.kind for t in card.extra_tasks] == [TaskKind.BIRTHDAY_PREP, TaskKind.COMPLAINT_REVISIT]
+    html = response.content.decode()
+    assert "生日准备" in html and "投诉回访" in html
+    assert reverse("visits:gifts") + "?month=2026-03" in html  # the gift is prepared on the gifts page
+    assert reverse("visits:task_complete", args=[revisit.pk]) in html  # the revisit is logged on its own
 
 
 def test_it_orders_overdue_first_then_today_by_tier_and_value(client, store_a, staff_a):
