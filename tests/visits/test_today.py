@@ -426,6 +426,20 @@ def test_it_closes_every_reason_with_one_reached_contact_and_the_card_leaves(cli
     assert today_page(client).context["listing"].done_today == 1
 
 
+def test_it_logs_a_complaint_revisit_from_the_members_card(client, staff_a, member_a):
+    reason(member_a, TaskKind.BIRTHDAY, "2026-03-10")  # her card, which shows the revisit
+    revisit = reason(member_a, TaskKind.COMPLAINT_REVISIT, "2026-03-10", note="投诉回访")
+    client.force_login(staff_a.consultant)
+
+    response = client.post(
+        reverse("visits:task_complete", args=[revisit.pk]), {"channel": "phone", "outcome": "已联系，满意"}
+    )
+
+    assert response["Location"] == reverse("visits:today")
+    revisit.refresh_from_db()
+    assert revisit.status == TaskStatus.DONE
+
+
 def test_it_records_no_answer_as_an_attempt_and_brings_the_card_back_tomorrow(client, staff_a, member_a):
     task = reason(member_a, TaskKind.POST_PURCHASE, "2026-03-09")
     client.force_login(staff_a.consultant)
