@@ -1,5 +1,7 @@
-"""Middleware that keeps personal data where it belongs: out of browser caches, off a shared shop
-device left signed in, and away from a malformed URL that would otherwise reach a query."""
+"""What keeps personal data where it belongs: middleware that keeps it out of browser caches, off a
+shared shop device left signed in and away from a malformed URL that would otherwise reach a query;
+and the login lockout's authentication backend (django-axes, per username and address, and per
+address)."""
 
 from __future__ import annotations
 
