@@ -27,13 +27,12 @@ from http.cookiejar import CookieJar
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, Role
-from members import import_views, tasks
+from members import tasks
 from members.import_jobs import import_job_run
 from members.imports import MEMBERS, PURCHASES, ImportFileError, import_commit, import_preview, read_table
 from members.models import ImportJob, ImportJobStatus, Member, Purchase, Tier
@@ -402,18 +401,6 @@ def test_three_xlsx_bombs_at_once_leave_the_site_answering(live_server, staff_a,
     second, and each job fails with a clear message in bounded memory."""
     queued: list[int] = []
     monkeypatch.setattr(tasks.import_job_run, "delay", queued.append)  # the worker's part is run below
-    if connection.vendor == "sqlite":
-        # The live server's threads share one in-memory SQLite connection, which cannot take two
-        # writers on one table at once (a file database queues them: IMMEDIATE transactions).
-        # Only the job row's insert is serialized; the uploads are still received in parallel.
-        lock = threading.Lock()
-        create = import_views.import_job_create
-
-        def one_at_a_time(**kwargs):
-            with lock:
-                return create(**kwargs)
-
-        monkeypatch.setattr(import_views, "import_job_create", one_at_a_time)
     bomb = xlsx_bomb()
     attackers = [Browser(live_server, staff_a.specialist) for _ in range(3)]
     visitor = Browser(live_server, staff_a.consultant)
