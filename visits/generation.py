@@ -26,6 +26,7 @@ from members.models import ImportantDate, ImportantDateKind, Member, ProgramRule
 from .cards import Reason, cards_meet, tasks_add
 from .models import (
     PURCHASE_MEETS,
+    SALES_PUSH_KINDS,
     ClosedBy,
     FollowUpTask,
     GiftPlan,
@@ -175,6 +176,7 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
     rules = rules or ProgramRules.load()
     receipts = recorded_receipts(store=store, on=on)
     purchases_close(receipts=[(r.member_id, r.date, r.created_at) for r in receipts])
+    sales_pushes_withdraw(store=store)
     gift_plans_follow_tier(store=store)
     batch = Batch(store, on=on, rules=rules)
     _post_purchase(batch, on, rules, receipts)
@@ -236,6 +238,17 @@ def purchases_close(*, receipts: list[tuple[int, date, datetime]]) -> int:
             cards_meet(member_ids=member_ids, meets=meets, day=day, closed_by=lambda _card: ClosedBy.PURCHASE)
         )
     return closed
+
+
+def sales_pushes_withdraw(*, store: Store) -> int:
+    """A member with an open complaint gets the complaint's tasks only: open cards holding nothing
+    but sales pushes (upgrade, keep tier, campaign invitation) for such members are cancelled."""
+    others = set(TaskKind.values) - SALES_PUSH_KINDS
+    return (
+        FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, is_contact=True, member__open_complaints__gt=0)
+        .exclude(reasons__kind__in=others)
+        .update(status=TaskStatus.CANCELLED, note=_("会员有未结投诉，暂停推销"), updated_at=timezone.now())
+    )
 
 
 def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] | None = None) -> int:

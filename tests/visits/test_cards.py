@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
-from members.models import ImportantDateKind, ProgramRules
+from members.models import ImportantDateKind, Member, ProgramRules
 from members.services import important_date_add, member_enroll, purchase_record
 from tests.factories import MemberFactory, PurchaseFactory
 from visits.cards import Reason, tasks_add
@@ -498,6 +498,21 @@ def test_no_sales_push_to_a_member_with_an_open_complaint(store_a, member, staff
             member=member, kind=TaskKind.COMPLAINT_REVISIT, due_date=D("2026-03-13"), origin="complaint:5:0"
         )
     assert created and list(FollowUpTask.objects.values_list("kind", flat=True)) == ["complaint_revisit"]
+
+
+def test_open_sales_pushes_are_withdrawn_when_a_complaint_opens(store_a, member, staff_a):
+    # An upgrade push alone on a card: cancelled by the next run once a complaint is open. A
+    # card that also holds a chosen follow-up stays (the consultant still calls about that).
+    other = MemberFactory(home_store=store_a, consultant=member.consultant, joined_on=D("2026-03-01"))
+    with at("2026-03-09"):
+        task_create(member=member, kind=TaskKind.UPGRADE_PUSH, due_date=D("2026-03-10"), origin="upgrade:2026-03")
+        task_create(member=other, kind=TaskKind.KEEP_TIER, due_date=D("2026-03-10"), origin="keep:2026-03")
+        task_create(member=other, kind=TaskKind.MANUAL, due_date=D("2026-03-12"), origin="visit:1")
+    Member.objects.filter(pk__in=[member.pk, other.pk]).update(open_complaints=1)
+    tasks_generate(store=store_a, on=D("2026-03-10"))
+    assert cards(member)[0].status == TaskStatus.CANCELLED
+    [card] = cards(other)
+    assert (card.status, kinds(card)) == (TaskStatus.OPEN, ["keep_tier", "manual"])
 
 
 def test_reassigning_a_card_joins_the_other_persons_card(store_a, member, staff_a):
