@@ -471,8 +471,9 @@ def target_allocation(request: HttpRequest, pk: int) -> HttpResponse:
     annual = monthly.annual
     allocations = {}
     for key, value in request.POST.items():
-        if key.startswith("staff_") and key[6:].isdigit():
-            allocations[int(key[6:])] = value
+        # staff_<id>; an id that is not a number (staff_²) is a 400, not a crash.
+        if key.startswith("staff_") and (staff_id := params.as_pk(key, key[6:])):
+            allocations[staff_id] = value
     return _target_saved_or_page(
         request,
         store=annual.store,

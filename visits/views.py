@@ -28,6 +28,7 @@ from accounts.models import Store
 from accounts.services import audit_log
 from campaigns.selectors import campaigns_to_invite_to
 from members.selectors import can_see_full_contact, member_get
+from vipcrm import params
 from vipcrm.permissions import STORE_LEADS, role_required
 
 from .forms import (
@@ -561,8 +562,8 @@ def message_templates(request: HttpRequest) -> HttpResponse:
     viewer = request.user
     store = viewer.store
     if viewer.is_hq:
-        picked = request.GET.get("store", "")
-        store = Store.objects.filter(pk=int(picked)).first() if picked.isdigit() else None
+        picked = params.pk(request.GET, "store")  # not a number (?store=²): a 400, not a crash
+        store = Store.objects.filter(pk=picked).first() if picked else None
     context = {
         "groups": message_template_groups(viewer=viewer, store=store),
         "store": store,
