@@ -242,9 +242,11 @@ def scrub_rows(rows: QuerySet, fields: tuple[str, ...], traces: list[re.Pattern]
     """Scrub the free-text `fields` of `rows` (one person's rows only: a handful), saving only the
     rows that change, in one bulk update. Returns how many changed."""
     changed = []
+    # "[已删除]" can be longer than a short name it replaces: cut to the column's length.
+    limits = [rows.model._meta.get_field(name).max_length for name in fields]
     for row in rows.only("pk", *fields):
         before = [getattr(row, name) for name in fields]
-        after = [erasure_scrub(value or "", traces) for value in before]
+        after = [erasure_scrub(value or "", traces)[:limit] for value, limit in zip(before, limits, strict=True)]
         if after != [value or "" for value in before]:
             for name, value in zip(fields, after, strict=True):
                 setattr(row, name, value)

@@ -474,3 +474,14 @@ def test_sla_escalations_written_after_erasure_do_not_name_the_person(staff_a, s
     sla_check(store=store_a, now=timezone.now() + timedelta(days=60))
 
     assert_no_trace(*Notification.objects.values_list("text", flat=True))
+
+
+def test_scrubbing_a_text_full_of_the_name_still_fits_its_column(staff_a, target):
+    # "[已删除]" is longer than a three-character name: a 200-character outcome made of the name
+    # would not fit varchar(200) any more (PostgreSQL refuses; the erasure would fail).
+    visit_record(member=target, by=staff_a.consultant, channel="phone", outcome="林小雨" * 66)
+
+    member_erase(member=target, by=staff_a.manager)
+
+    outcome = Visit.objects.get(member=target).outcome
+    assert len(outcome) <= 200 and "林小雨" not in outcome
