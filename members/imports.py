@@ -1044,22 +1044,27 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
             continue
         preview.counts[r.action] += 1
         preview.rows_ok.append(r)
-    _audit_foreign_phones(ctx, phone_owners.values(), preview)
+    _audit_other_stores(ctx, phone_owners.values(), existing.values(), preview)
 
 
-def _audit_foreign_phones(ctx: _Context, owners: Iterable[dict[str, Any]], preview: ImportPreview) -> None:
-    """A phone of another store's member found by a preview is an exact-phone lookup outside the
-    viewer's store, audited like the search (DOMAIN §11, §13); the message itself names no one."""
+def _audit_other_stores(
+    ctx: _Context, phone_owners: Iterable[dict[str, Any]], card_owners: Iterable[dict[str, Any]], preview: ImportPreview
+) -> None:
+    """A phone or card number of another store's member found by a preview is an exact lookup
+    outside the viewer's store, audited like the search (DOMAIN §11, §13); the messages themselves
+    name no one."""
     if ctx.viewer is None or ctx.viewer.is_hq:
         return
-    foreign = sorted(o["pk"] for o in owners if o["home_store_id"] != ctx.viewer.store_id)
-    if foreign:
+    phones = sorted(o["pk"] for o in phone_owners if o["home_store_id"] != ctx.viewer.store_id)
+    cards = sorted(o["pk"] for o in card_owners if o["home_store_id"] != ctx.viewer.store_id)
+    if phones or cards:
         audit_log(
             actor=ctx.viewer,
-            action="member.import.phone_matched",
+            action="member.import.other_store_matched",
             store=ctx.viewer.store,
             file=preview.filename,
-            member_ids=foreign,
+            phone_member_ids=phones,
+            card_member_ids=cards,
         )
 
 

@@ -76,8 +76,8 @@ def test_a_preview_of_candidate_numbers_names_no_member_of_another_store(staff_b
         assert secret not in text
     assert hits[0].message == f"手机号 {member_a.phone} 属于其他门店的会员：请联系总部核实，或按跨店服务办理。"
     # Like an exact-phone search across stores, the match is audited.
-    entry = AuditEntry.objects.get(action="member.import.phone_matched")
-    assert entry.actor == staff_b.specialist and entry.data["member_ids"] == [member_a.pk]
+    entry = AuditEntry.objects.get(action="member.import.other_store_matched")
+    assert entry.actor == staff_b.specialist and entry.data["phone_member_ids"] == [member_a.pk]
 
 
 def test_a_viewer_without_an_agreement_learns_nothing_from_a_member_import(store_a, member_a):
@@ -109,6 +109,8 @@ def test_a_card_number_of_another_store_is_not_named_or_placed(staff_b, member_a
     preview = import_preview(kind=MEMBERS, data=data, viewer=staff_b.specialist)
 
     assert messages(preview) == [f"卡号 {member_a.card_no} 已被其他门店的会员使用：请核对卡号；转店请联系总部。"]
+    entry = AuditEntry.objects.get(action="member.import.other_store_matched")
+    assert entry.data["card_member_ids"] == [member_a.pk] and entry.data["phone_member_ids"] == []
 
 
 # --- Finding 3: purchase imports outside the importer's store ---------------------------------
