@@ -16,8 +16,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from accounts.models import Staff, Store
+from vipcrm import params
 
-from .models import Member, Purchase, PurchaseSource
+from .models import Member, Purchase, PurchaseSource, Tier
 from .selectors import MemberFilters, member_by_phone, member_get, member_list, member_scope
 from .services import ERASED_CODE, purchase_record
 from .validators import mask_phone
@@ -89,7 +90,9 @@ def _store_for(viewer: Staff, code: str | None) -> Store:
 @login_not_required  # DRF authenticates (session or basic) and answers 401/403, not a redirect
 @api_view(["GET"])
 def members(request):
-    filters = MemberFilters(query=request.GET.get("q", ""), tier=request.GET.get("tier", ""))
+    # A tier that is not A, B or C is a 400 naming `tier` (vipcrm.params), not an empty list.
+    tier = params.choice(request.GET, "tier", Tier.values)
+    filters = MemberFilters(query=params.text(request.GET, "q", max_length=50), tier=tier)
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(member_list(viewer=request.user, filters=filters, via="api"), request)
     return paginator.get_paginated_response(MemberSerializer(page, many=True).data)

@@ -214,6 +214,14 @@ def test_it_answers_400_to_a_nul_byte_in_the_api_search(client, staff_a):
     assert response.json()["detail"].startswith("q:")
 
 
+@pytest.mark.parametrize("query", [{"tier": "Z"}, {"tier": "Ａ"}, {"q": "1" * 51}])
+def test_it_answers_400_to_a_bad_filter_in_the_api(client, staff_a, query):
+    response = client.get(reverse("api:members"), query, **basic("a_manager", "pw"))
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith(next(iter(query)) + ":")
+
+
 def test_it_answers_400_to_a_nul_byte_in_the_member_search(client, staff_a):
     client.force_login(staff_a.manager)
 
