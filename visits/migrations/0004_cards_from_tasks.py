@@ -43,6 +43,10 @@ def cards_from_tasks(apps, schema_editor):
             keep[key] = task
             continue
         Reason.objects.filter(task_id=task.pk).update(task_id=keep[key].pk)
+        kept = keep[key]
+        kept.due_date = min(kept.due_date, task.due_date)
+        kept.scheduled_for = min(kept.scheduled_for, task.scheduled_for)
+        kept.save(update_fields=["due_date", "scheduled_for"])
         task.status = "cancelled"
         task.note = f"→ #{keep[key].pk}"
         task.save(update_fields=["status", "note"])
