@@ -567,3 +567,13 @@ def test_it_finds_consultants_whatever_the_case_of_their_username(store_a, staff
     result = import_commit(kind=MEMBERS, data=data)
 
     assert result.committed and Member.objects.get(card_no="V1600").consultant == staff_a.consultant
+
+
+def test_the_commands_refuse_a_file_over_the_size_limit_before_reading_it(tmp_path, settings, store_a):
+    settings.IMPORT_MAX_BYTES = 100
+    path = tmp_path / "big.csv"
+    path.write_bytes(csv_bytes("card_no,name,phone,joined_on,store", *["V1,李娜,13800000001,2023-01-01,SHA"] * 10))
+
+    with pytest.raises(CommandError, match="larger than"):
+        call_command("import_members", str(path), stdout=io.StringIO())
+    assert not Member.objects.exists()

@@ -200,3 +200,24 @@ def test_it_keeps_the_upload_only_while_it_can_still_be_confirmed(staff_a):
     good.refresh_from_db()
     assert not good.file and good.status == ImportJobStatus.FAILED and "过期" in good.error
     assert not import_job_confirm(job=good)
+
+
+def test_a_job_whose_file_is_gone_fails_with_a_clear_message(staff_a):
+    job = new_job(staff_a.specialist)
+    job.file.storage.delete(job.file.name)
+
+    import_job_run(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ImportJobStatus.FAILED and "文件已不存在" in job.error
+
+
+def test_an_upload_far_over_the_limit_is_refused_before_its_body_is_read(client, staff_a, settings):
+    settings.IMPORT_MAX_BYTES = 1024
+    client.force_login(staff_a.specialist)
+    big = ContentFile(b"x" * (1024 * 1024 + 4096), name="big.csv")
+
+    response = client.post(reverse("members:import"), {"kind": "members", "file": big})
+
+    assert response.status_code == 413 and "文件不能超过" in response.content.decode()
+    assert not ImportJob.objects.exists()
