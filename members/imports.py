@@ -51,6 +51,7 @@ from accounts.services import audit_log
 from .models import Gender, Member, Purchase, PurchaseSource, Tier, TierChange, TierChangeReason
 from .selectors import member_scope
 from .services import tiers_replay
+from .signals import purchases_imported
 from .validators import EARLIEST, mask_phone, normalize_phone
 
 MEMBERS = "members"
@@ -1324,7 +1325,7 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
 
 def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -> None:
     new_rows = [r for r in preview.rows_ok if r.action == NEW]
-    Purchase.objects.bulk_create(
+    created = Purchase.objects.bulk_create(
         [
             Purchase(
                 store=r.store,
@@ -1343,6 +1344,8 @@ def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -
     )
     # Back-dated purchases change tier history: replay every member touched, once.
     preview.members_replayed = _replay((r.member_id for r in new_rows), today=today)
+    # The follow-ups and care resets receipts bring (visits listens), as at the till.
+    purchases_imported.send(sender=Purchase, purchases=created)
 
 
 # --- Entry points -------------------------------------------------------------------------
