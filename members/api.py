@@ -94,7 +94,9 @@ def members(request):
     tier = params.choice(request.GET, "tier", Tier.values)
     filters = MemberFilters(query=params.text(request.GET, "q", max_length=50), tier=tier)
     paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(member_list(viewer=request.user, filters=filters, via="api"), request)
+    cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"  # see member_search
+    found = member_list(viewer=request.user, filters=filters, via="api", cross_site=cross_site)
+    page = paginator.paginate_queryset(found, request)
     return paginator.get_paginated_response(MemberSerializer(page, many=True).data)
 
 

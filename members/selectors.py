@@ -131,11 +131,19 @@ def search_terms(text: str) -> SearchTerms:
     return SearchTerms(Q(name__icontains=text) | Q(card_no__iexact=text))
 
 
-def member_search(*, viewer: Staff | None, qs: QuerySet[Member], text: str, via: str) -> QuerySet[Member]:
+def member_search(
+    *, viewer: Staff | None, qs: QuerySet[Member], text: str, via: str, cross_site: bool = False
+) -> QuerySet[Member]:
     """`qs` narrowed by a typed search. The one read that writes: an exact full-number search is
     written to the audit log with who searched and which members it found (an empty find too: a
-    run of guesses is what the log is for)."""
+    run of guesses is what the log is for).
+
+    `cross_site`: the request came from a link on another site (Sec-Fetch-Site). A search is a GET,
+    so such a link could otherwise write an exact-number entry in the victim's name: it finds
+    nothing and writes nothing instead."""
     terms = search_terms(text)
+    if terms.phone and cross_site:
+        return qs.none()
     found = qs.filter(terms.q)
     if terms.phone:
         phone_search_audit(viewer, terms.phone, found.values_list("pk", flat=True), via)
@@ -179,7 +187,12 @@ class MemberFilters:
 
 
 def member_list(
-    *, viewer: Staff, filters: MemberFilters | None = None, today: date | None = None, via: str = "list"
+    *,
+    viewer: Staff,
+    filters: MemberFilters | None = None,
+    today: date | None = None,
+    via: str = "list",
+    cross_site: bool = False,
 ) -> QuerySet[Member]:
     """The member list: scoped, searched and filtered, with what the rows show joined in."""
     filters = filters or MemberFilters()
@@ -191,7 +204,7 @@ def member_list(
     elif filters.scope == "unassigned" and viewer.is_store_lead:
         qs = qs.filter(consultant__isnull=True)
     if filters.query.strip():
-        qs = member_search(viewer=viewer, qs=qs, text=filters.query, via=via)
+        qs = member_search(viewer=viewer, qs=qs, text=filters.query, via=via, cross_site=cross_site)
     if filters.tier:
         qs = qs.filter(tier=filters.tier)
     if filters.consultant_id:

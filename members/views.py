@@ -70,7 +70,8 @@ def _member_action(request: HttpRequest, member: Member, form, *, heading: str, 
 
 def member_list(request: HttpRequest) -> HttpResponse:
     form = MemberFilterForm(request.GET or None, viewer=request.user)
-    members = select_members(viewer=request.user, filters=form.filters())
+    cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"  # see member_search
+    members = select_members(viewer=request.user, filters=form.filters(), cross_site=cross_site)
     if store := form.value("store"):
         members = members.filter(home_store=store)
     rows = member_list_page_rows(members, sort=form.value("sort") or "")

@@ -106,6 +106,23 @@ def test_an_exact_number_search_is_audited_with_who_and_whom(client, unsigned, t
     assert TARGET not in str(hit.data)  # the log shows the number masked, like the pages
 
 
+def test_a_search_link_on_another_site_cannot_write_an_exact_search_in_someones_name(client, unsigned, target):
+    # A search is a GET (bookmarkable, typed live), so a link on another site could make the
+    # victim's browser run an audited exact-number search. Browsers say where a request came from.
+    client.force_login(unsigned)
+    elsewhere = {"Sec-Fetch-Site": "cross-site"}
+
+    page = client.get(reverse("members:list"), {"q": TARGET, "scope": "store"}, headers=elsewhere)
+    api = client.get(reverse("api:members"), {"q": TARGET}, headers=elsewhere)
+    by_name = client.get(reverse("members:list"), {"q": "小雨", "scope": "store"}, headers=elsewhere)
+    own_page = client.get(reverse("members:list"), {"q": TARGET}, headers={"Sec-Fetch-Site": "same-origin"})
+
+    assert list(page.context["page"].object_list) == [] and api.json()["results"] == []
+    assert [m.pk for m in by_name.context["page"].object_list] == [target.pk]  # nothing audited: allowed
+    assert [m.pk for m in own_page.context["page"].object_list] == [target.pk]
+    assert AuditEntry.objects.filter(action="member.phone_search").count() == 1  # the same-origin one
+
+
 def test_the_complaint_register_finds_a_member_by_full_number_only_and_audits_it(client, unsigned, target):
     client.force_login(unsigned)
     url = reverse("complaints:register")
