@@ -117,9 +117,6 @@ class ConfidentialityAgreement(models.Model):
     def __str__(self) -> str:
         return f"{self.staff} v{self.version} ({self.signed_on})"
 
-
-class AuditEntry(models.Model):
-    """Who saw or changed member data (DOMAIN §11). Actions are dotted: `member.phone.viewed`."""
     # Append-only (DOMAIN §11): the agreement is the evidence that opens full member data, so a
     # filed one is never edited, back-dated or deleted; a new version supersedes it.
     FROZEN = ("staff_id", "version", "signed_on")
@@ -157,16 +154,19 @@ class AuditEntry(models.Model):
         return None
 
 
+class AuditEntry(models.Model):
+    """Who saw or changed member data (DOMAIN §11). Actions are dotted: `member.phone.viewed`."""
+
     at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.SET_NULL, null=True, blank=True)
-    action = models.CharField(_("动作"), max_length=60, db_index=True)
-    object_type = models.CharField(_("对象类型"), max_length=40, blank=True)
     # Copied at write time: the entry keeps naming the person after their account is deleted.
     actor_name = models.CharField(_("操作人姓名"), max_length=150, blank=True)
     actor_username = models.CharField(_("操作人账号"), max_length=150, blank=True)
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.SET_NULL, null=True, blank=True)
+    action = models.CharField(_("动作"), max_length=60, db_index=True)
+    object_type = models.CharField(_("对象类型"), max_length=40, blank=True)
     object_id = models.CharField(_("对象ID"), max_length=40, blank=True)
     data = models.JSONField(_("详情"), default=dict, blank=True)
 
