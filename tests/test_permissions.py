@@ -207,7 +207,9 @@ PAGES: list[Page] = [
     Page("set_language", expected=expect(302), method="post", data={"language": "en"}, public=True),
     # --- Members (Foundation item 5) ---
     Page("members:list", expected=expect(200)),
-    Page("members:export", expected=expect(200)),
+    # Exporting is audited: a POST only, so no link can export in someone's name (finding 4).
+    Page("members:export", expected=expect(200), method="post"),
+    Page("members:export", expected=expect(405), note="a link"),
     Page("members:erase", on_member, expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404)),
     Page("members:create", expected=expect(200)),
     Page("members:detail", on_member, expect(200, outsider=404)),
@@ -279,7 +281,8 @@ PAGES: list[Page] = [
         data=to_the_specialist,
     ),
     # The audited call link: only for those who may see the full number (tel: redirect = 302).
-    Page("visits:call", on_member, expect(302, other_consultant=403, outsider=404)),
+    Page("visits:call", on_member, expect(302, other_consultant=403, outsider=404), method="post"),
+    Page("visits:call", on_member, expect(405, outsider=405), note="a link"),
     Page("visits:member_visits", on_member, expect(200, outsider=404)),
     Page("visits:visit_add", on_member, expect(200, outsider=404)),
     Page(
