@@ -384,7 +384,8 @@ def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
 def preparations_for_members(*, member_ids: list[int], today: date) -> dict[str, int]:
     """A member just enrolled, or a date just added: a birthday or occasion inside the lead window
     (today … today + lead) missed its preparation day, so its preparation task (due today) and
-    gift plan are made now. Later ones come with the daily run as usual."""
+    gift plan are made now, and today's greeting if it is today. Later ones come with the daily
+    run as usual."""
     rules = ProgramRules.load()
     end = today + timedelta(days=rules.lead_days)
     members = Member.objects.filter(pk__in=member_ids, erased_at__isnull=True).select_related("home_store")
@@ -399,10 +400,30 @@ def preparations_for_members(*, member_ids: list[int], today: date) -> dict[str,
                 _birthday_prep(
                     batch, member_id=member.pk, consultant_id=member.consultant_id, tier=member.tier, day=day, due=today
                 )
+            if day == today and member.joined_on <= today:  # this morning's run could not know
+                batch.task(
+                    member_id=member.pk,
+                    consultant_id=member.consultant_id,
+                    kind=TaskKind.BIRTHDAY,
+                    due=today,
+                    origin=f"birthday:{today}",
+                )
+        labels = dict(ImportantDateKind.choices)
         for *row, original, lunar in dates:
             day = next_occurrence(original, lunar=lunar, on_or_after=today)
-            if row[1] == member.pk and day <= end:
-                _occasion_prep(batch, row=tuple(row), day=day, due=today)
+            if row[1] != member.pk or day > end:
+                continue
+            _occasion_prep(batch, row=tuple(row), day=day, due=today)
+            if day == today and member.joined_on <= today:
+                pk, _member_id, consultant_id, _tier, kind, label = row
+                batch.task(
+                    member_id=member.pk,
+                    consultant_id=consultant_id,
+                    kind=TaskKind.OCCASION,
+                    due=today,
+                    origin=f"occasion:{pk}:{today}",
+                    note=label or str(labels.get(kind, kind)),
+                )
     counts: Counter = Counter()
     for batch in batches.values():
         counts.update(batch.save())

@@ -452,6 +452,24 @@ def test_enrolling_a_member_with_a_birthday_next_week_prepares_at_once(store_a, 
     assert (plan.occasion_date, plan.tier, plan.gift) == (D("2026-03-15"), "C", "生日贺卡与小礼品")
 
 
+def test_enrolling_a_member_on_their_birthday_greets_today(store_a, staff_a):
+    # The morning's run is over: the enrolment itself puts today's greeting (and the preparation)
+    # on the consultant's list.
+    with at("2026-03-10", 15):
+        member = member_enroll(
+            store=store_a,
+            by=staff_a.consultant,
+            card_no="V9000002",
+            name="寿星",
+            phone="13900008888",
+            birthday=D("1991-03-10"),
+            joined_on=D("2026-03-10"),
+        )
+    [card] = cards(member)
+    assert (kinds(card), card.due_date, card.assignee) == (["birthday"], D("2026-03-10"), staff_a.consultant)
+    assert FollowUpTask.objects.filter(member=member, kind=TaskKind.BIRTHDAY_PREP).exists()
+
+
 def test_adding_an_anniversary_inside_the_lead_window_prepares_at_once(store_a, member, consultant):
     member.tier = "A"
     member.save()
