@@ -193,12 +193,18 @@ def _spread(store: Store, capped: list[tuple[FollowUpTask, list[Reason]]], *, on
     ):
         load[(row["assignee_id"], row["scheduled_for"])] = row["n"]
     value = member_value({t.member_id for t, _rs in capped}, on=on, rules=rules)
+    first_free: dict[int, date] = {}  # per person: no room on any day before this one
     for task, _rs in sorted(capped, key=lambda pair: (value[pair[0].member_id], pair[0].member_id)):
-        day = max(on, task.due_date)
-        while load[(task.assignee_id, day)] >= capacity:
+        person = task.assignee_id
+        day = max(on, task.due_date, first_free.get(person, on))
+        while load[(person, day)] >= capacity:
             day += timedelta(days=1)
-        load[(task.assignee_id, day)] += 1
+        load[(person, day)] += 1
         task.due_date = task.scheduled_for = day
+        free = first_free.get(person, on)
+        while load[(person, free)] >= capacity:
+            free += timedelta(days=1)
+        first_free[person] = free
 
 
 def member_value(member_ids: set[int], *, on: date, rules: ProgramRules) -> dict[int, tuple]:
