@@ -205,8 +205,8 @@ def test_it_imports_members_from_a_csv_after_a_preview(page, staff_a, monkeypatc
     expect(page.get_by_role("alert")).to_contain_text("导入完成")
     page.get_by_role("link", name="会员", exact=True).click()
     expect(page.get_by_text("共 2 位会员")).to_be_visible()
-    expect(page.get_by_role("link", name="李娜")).to_be_visible()
-    expect(page.get_by_role("link", name="陈静")).to_be_visible()
+    expect(page.get_by_role("link", name="李娜", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="陈静", exact=True)).to_be_visible()
     assert set(Member.objects.values_list("card_no", "home_store")) == {
         ("V1", staff_a.specialist.store_id),
         ("V2", staff_a.specialist.store_id),
