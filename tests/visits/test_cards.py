@@ -195,6 +195,30 @@ def test_a_reached_visit_logged_anywhere_closes_every_card_it_meets(store_a, mem
     }
 
 
+def test_a_member_who_came_in_bought_and_was_logged_keeps_only_the_receipts_follow_up(store_a, member, staff_a):
+    # The case: a birthday greeting today, an upgrade push and an earlier receipt's
+    # follow-up were open (no care: she bought three days ago); she comes in on 03-10, buys ¥12,800 and the visit is logged. Left: the new
+    # receipt's follow-up, due 03-12 (a call in two days to ask how it wears).
+    member.joined_on = D("2025-01-01")
+    member.birthday = D("1988-03-10")
+    member.save()
+    bought(member, "2026-03-07")
+    tasks_generate(store=store_a, on=D("2026-03-07"))
+    with at("2026-03-10", 7):
+        tasks_generate(store=store_a, on=D("2026-03-10"))
+        task_create(member=member, kind=TaskKind.UPGRADE_PUSH, due_date=D("2026-03-10"), origin="upgrade:2026-03")
+    assert sorted(TaskReason.objects.filter(task__status="open").values_list("kind", flat=True)) == [
+        "birthday",
+        "post_purchase",
+        "upgrade_push",
+    ]
+    till(member, "2026-03-10", "12800")
+    with at("2026-03-10", 16):
+        visit_record(member=member, by=staff_a.consultant, channel="in_store", outcome="买了大衣")
+    [card] = cards(member, status=TaskStatus.OPEN)
+    assert (kinds(card), card.due_date) == (["post_purchase"], D("2026-03-12"))
+
+
 def test_a_reached_contact_moves_a_later_greeting_to_a_new_card(store_a, member):
     # Care due today and a birthday greeting due 03-17 on one card: the call on 03-10 meets the
     # care, not the birthday, which goes on a new card due 03-17.
