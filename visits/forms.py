@@ -247,6 +247,15 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
         help_text=_("留空为现在。"),
     )
     purpose = forms.CharField(label=_("目的"), required=False, max_length=100)
+    # Reached or not: a contact not reached is an attempt on the person's card due that day, and
+    # closes nothing (visit_record).
+    result = forms.ChoiceField(
+        label=_("联系结果"),
+        required=False,
+        choices=VisitResult.choices,
+        initial=VisitResult.REACHED,
+        widget=forms.RadioSelect,
+    )
     outcome = forms.CharField(
         label=_("结果"), max_length=200, widget=forms.TextInput(attrs={"list": "outcome-picks", "autocomplete": "off"})
     )
@@ -271,6 +280,7 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
         self.helper.layout = Layout(
             InlineRadios("channel"),
             Row(Column("at", css_class="col-sm-6"), Column("purpose", css_class="col-sm-6")),
+            InlineRadios("result"),
             "outcome",
             InlineRadios("satisfaction"),
             "notes",
@@ -290,6 +300,7 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
         data = self.cleaned_data
         return {
             "channel": data["channel"],
+            "result": data["result"] or VisitResult.REACHED,
             "outcome": data["outcome"],
             "satisfaction": data["satisfaction"],
             "notes": data["notes"],

@@ -588,3 +588,27 @@ def test_hq_sets_the_capacity_and_the_attempts_in_the_program_rules_admin(client
     assert response.status_code == 302
     rules.refresh_from_db()
     assert (rules.daily_care_capacity, rules.attempts_before_escalation) == (20, 2)
+
+
+def test_the_member_page_records_a_no_answer_as_an_attempt(client, store_a, member, consultant):
+    from django.urls import reverse
+
+    member.joined_on = D("2025-01-01")
+    member.save()
+    tasks_generate(store=store_a, on=D("2026-03-10"))
+    client.force_login(consultant)
+    with at("2026-03-10", 16):
+        page = client.get(reverse("visits:visit_add", args=[member.pk]))
+        assert 'name="result"' in page.content.decode()
+        response = client.post(
+            reverse("visits:visit_add", args=[member.pk]),
+            {"channel": "phone", "result": "no_answer", "outcome": "无人接听"},
+        )
+    assert response.status_code == 302
+    [card] = cards(member)
+    assert (card.status, card.attempts, card.scheduled_for, card.due_date) == (
+        "open",
+        1,
+        D("2026-03-11"),
+        D("2026-03-10"),
+    )
