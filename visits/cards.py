@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Count, DecimalField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -68,8 +69,22 @@ def tasks_add(*, store: Store, reasons: Iterable[Reason], on: date, rules: Progr
     """Put `reasons` on the list as of day `on`: each contact reason joins its assignee's open card
     for the member or starts one; other kinds get a task each. Reasons already on file are
     skipped; sales pushes to a member with an open complaint are dropped. New care and win-back
-    cards are spread by the daily capacity. Returns the number of reasons added per kind."""
-    fresh = _not_on_file(list(reasons))
+    cards are spread by the daily capacity. Returns the number of reasons added per kind.
+
+    Another transaction may write a card or a reason for the same member at the same moment (a
+    visit logged while the duty runs): the database constraints refuse the second one, and this
+    tries once more, reading what is now on file and joining it."""
+    reasons = list(reasons)
+    try:
+        with transaction.atomic():
+            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules)
+    except IntegrityError:
+        with transaction.atomic():
+            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules)
+
+
+def _tasks_add(*, store: Store, reasons: list[Reason], on: date, rules: ProgramRules | None) -> Counter:
+    fresh = _not_on_file(reasons)
     if not fresh:
         return Counter()
     fresh = _without_sales_push_to_complaints(fresh)

@@ -197,8 +197,9 @@ def test_a_reached_visit_logged_anywhere_closes_every_card_it_meets(store_a, mem
 
 def test_a_member_who_came_in_bought_and_was_logged_keeps_only_the_receipts_follow_up(store_a, member, staff_a):
     # The case: a birthday greeting today, an upgrade push and an earlier receipt's
-    # follow-up were open (no care: she bought three days ago); she comes in on 03-10, buys ¥12,800 and the visit is logged. Left: the new
-    # receipt's follow-up, due 03-12 (a call in two days to ask how it wears).
+    # follow-up were open (no care: she bought three days ago); she comes in on 03-10, buys
+    # ¥12,800 and the visit is logged. Left: the new receipt's follow-up, due 03-12 (a call in two
+    # days to ask how it wears).
     member.joined_on = D("2025-01-01")
     member.birthday = D("1988-03-10")
     member.save()
