@@ -310,6 +310,8 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
     """Members with neither a reached contact nor a purchase for their tier's cadence, and no open
     care reason. The capacity spreads them (tasks_add)."""
     open_care = TaskReason.objects.filter(member_id=OuterRef("pk"), kind=TaskKind.CARE, task__status=TaskStatus.OPEN)
+    # A day caught up late also heeds the touches since (a receipt already on file): no stale care.
+    upto = max(on, timezone.localdate())
     due = Q(pk__in=[])
     for tier in Tier.values:
         cadence = rules.care_days(tier)
@@ -317,8 +319,8 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
         since = on - timedelta(days=cadence - 1)
         due |= (
             Q(tier=tier, joined_on__lte=on - timedelta(days=cadence))
-            & ~_reached_since(since, on)
-            & ~_bought_since(since, on)
+            & ~_reached_since(since, upto)
+            & ~_bought_since(since, upto)
         )
     members = store_members(batch.store).filter(due).exclude(Exists(open_care)).values_list("pk", "consultant_id")
     for member_id, consultant_id in members:
@@ -436,10 +438,11 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
     tier's cadence: one win-back per lapse (its origin is the last activity day)."""
     first = on - timedelta(days=rules.churn_days - 1)
     last = on - timedelta(days=rules.churn_days - rules.win_back_days)
-    last_purchase = Max("purchases__date", filter=Q(purchases__amount__gt=0, purchases__date__lte=on))
+    upto = max(on, timezone.localdate())  # a day caught up late heeds the contacts and receipts since
+    last_purchase = Max("purchases__date", filter=Q(purchases__amount__gt=0, purchases__date__lte=upto))
     quiet = Q(pk__in=[])
     for tier in Tier.values:
-        quiet |= Q(tier=tier) & ~_reached_since(on - timedelta(days=rules.care_days(tier) - 1), on)
+        quiet |= Q(tier=tier) & ~_reached_since(on - timedelta(days=rules.care_days(tier) - 1), upto)
     members = (
         store_members(batch.store)
         .filter(joined_on__lte=on)

@@ -613,3 +613,14 @@ def test_the_member_page_records_a_no_answer_as_an_attempt(client, store_a, memb
         D("2026-03-11"),
         D("2026-03-10"),
     )
+
+
+def test_a_day_caught_up_late_gives_no_care_to_a_member_who_bought_since(store_a, member):
+    # The duty missed 03-08 and catches it up on 03-10: she was due for care on 03-08 (C, never
+    # contacted since joining in 2025) but bought on 03-09, so the late run gives her none.
+    member.joined_on = D("2025-01-01")
+    member.save()
+    bought(member, "2026-03-09")
+    with at("2026-03-10", 6):
+        tasks_generate(store=store_a, on=D("2026-03-08"))
+    assert not TaskReason.objects.filter(kind=TaskKind.CARE).exists()

@@ -323,7 +323,7 @@ def test_a_month_on_the_demo_store_keeps_every_rule_every_day():
     rules.daily_care_capacity = CAPACITY
     rules.save()
     with at(START - timedelta(days=1), 20):
-        call_command("seed_demo", "--per-store", "160", stdout=StringIO())
+        call_command("seed_demo", stdout=StringIO())  # the default demo: 300 members a store
     month = Month()
     for offset in range(DAYS):
         day = START + timedelta(days=offset)
