@@ -72,6 +72,9 @@ def test_a_worker_runs_the_daily_duty_once_per_store_and_day(
     b = MemberFactory(home_store=store_b, consultant=staff_b.consultant, joined_on=today - timedelta(days=400))
     PurchaseFactory(member=a, date=today, amount=Decimal("900"))
     PurchaseFactory(member=b, date=today, amount=Decimal("900"))
+    # And one member each, C for 400 days, never contacted and no purchase: due a care call today.
+    MemberFactory(home_store=store_a, consultant=staff_a.consultant, joined_on=today - timedelta(days=400))
+    MemberFactory(home_store=store_b, consultant=staff_b.consultant, joined_on=today - timedelta(days=400))
 
     with start_worker(redis_app, pool="solo", perform_ping_check=False, shutdown_timeout=20):
         daily_duty_all_stores.delay()
@@ -79,7 +82,8 @@ def test_a_worker_runs_the_daily_duty_once_per_store_and_day(
             DutyRun.objects.values("store__code", "status", "error")
         )
         created = FollowUpTask.objects.count()
-        # Each store: a post-purchase task and a care task for its 400-day member (C, never contacted).
+        # Each store: a post-purchase task for the purchase (which is also a touch: no care call for
+        # that member) and a care task for the member never contacted.
         assert sorted(FollowUpTask.objects.values_list("store__code", "kind")) == [
             ("BJB", "care"),
             ("BJB", "post_purchase"),
