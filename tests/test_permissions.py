@@ -361,9 +361,6 @@ PAGES: list[Page] = [
     Page("reports:duty_runs", expected=expect(200, consultant=403, other_consultant=403, specialist=403)),
     Page("notifications", expected=expect(200)),
     Page("notifications_read", expected=expect(302), method="post"),
-    # --- Complaints: everyone registers; consultants see what they registered or work on ---
-    Page("complaints:mine", expected=expect(200)),
-    Page("complaints:register", expected=expect(200)),
     # --- Passwords (issue 10): everyone changes their own; managers reset their store's, HQ anyone's ---
     Page("password_change", expected=expect(200)),
     Page("password_change_done", expected=expect(200)),
@@ -374,6 +371,9 @@ PAGES: list[Page] = [
         on_consultant,
         expect(200, consultant=403, other_consultant=403, specialist=403, outsider=404),
     ),
+    # --- Complaints: everyone registers; consultants see what they registered or work on ---
+    Page("complaints:mine", expected=expect(200)),
+    Page("complaints:register", expected=expect(200)),
     Page("complaints:board", expected=expect(200, consultant=403, other_consultant=403)),
     Page("complaints:stats", expected=expect(200, consultant=403, other_consultant=403)),
     Page("complaints:detail", on_complaint, expect(200, other_consultant=404, outsider=404)),
