@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
 
-from .models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, MessageTemplate, TaskStatus, Visit
+from .models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, MessageTemplate, TaskReason, TaskStatus, Visit
 from .services import task_cancel
 
 
@@ -43,6 +43,18 @@ class FollowUpTaskAdmin(ReadOnlyAdmin):
         for task in tasks:
             task_cancel(task=task, by=request.user, reason=str(_("管理后台取消")))
         self.message_user(request, _("已取消 %(n)d 项待办任务。") % {"n": len(tasks)})
+
+
+@admin.register(TaskReason)
+class TaskReasonAdmin(ReadOnlyAdmin):
+    """Why a card is on the list, one row per member, kind and origin ever generated (the
+    constraint that keeps generation idempotent); written only by visits.cards."""
+
+    list_display = ("due_date", "kind", "member", "task", "origin", "note")
+    list_filter = ("kind",)
+    list_select_related = ("member", "task", "task__member")
+    search_fields = ("member__card_no", "member__name", "origin")
+    date_hierarchy = "due_date"
 
 
 @admin.register(Invitation)
