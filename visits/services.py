@@ -513,13 +513,16 @@ def digest_send(*, store: Store, on: date) -> int:
     count for the next 7 days. One query for all the counts. The emails go to the outbox, keyed by
     store, date and person: sent once the duty commits, once each however often it runs."""
     week_end = on + timedelta(days=7)
+    # On today's list is what the working date (moved by capacity, snoozes and attempts) brings to
+    # today or before; of that, overdue is measured from the first due date, which never moves.
+    on_list = Q(scheduled_for__lte=on)
     rows = (
-        FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, due_date__lte=week_end)
+        FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, scheduled_for__lte=week_end)
         .values("assignee_id")
         .annotate(
-            due_today=Count("pk", filter=Q(due_date=on)),
-            overdue=Count("pk", filter=Q(due_date__lt=on)),
-            upcoming=Count("pk", filter=Q(due_date__gt=on)),
+            due_today=Count("pk", filter=on_list & Q(due_date__gte=on)),
+            overdue=Count("pk", filter=on_list & Q(due_date__lt=on)),
+            upcoming=Count("pk", filter=Q(scheduled_for__gt=on)),
         )
     )
     counts = {row["assignee_id"]: row for row in rows if row["due_today"] or row["overdue"]}

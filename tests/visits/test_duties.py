@@ -12,7 +12,7 @@ from reports.duties import days_to_run, duty_catch_up, duty_run
 from reports.models import DutyRun
 from tests.factories import MemberFactory
 from visits.models import FollowUpTask
-from visits.services import daily_work
+from visits.services import daily_work, digest_send
 
 D = date.fromisoformat
 
@@ -98,6 +98,33 @@ def test_it_sends_the_digest_for_today_only(store_a, lapsing, django_capture_on_
         run("daily", "--date", "2026-03-10", "--store", "SHA")
     assert [m.to for m in mail.outbox] == [["a_consultant@example.com"]]
     assert "1" in mail.outbox[0].subject
+
+
+def test_the_digest_counts_today_s_list_by_the_working_date_and_lateness_by_the_due_date(
+    store_a, staff_a, django_capture_on_commit_callbacks
+):
+    # Three cards for the consultant on 10 March: one due 8 March and still on the list (overdue),
+    # one due 9 March but snoozed to 12 March (off today's list, upcoming; its lateness stays), one
+    # due today. The digest says 1 due today and 1 overdue, and 1 coming in the next 7 days.
+    def card(due, scheduled):
+        member = MemberFactory(home_store=store_a, consultant=staff_a.consultant, joined_on=D("2025-01-01"))
+        FollowUpTask.objects.create(
+            store=store_a,
+            member=member,
+            assignee=staff_a.consultant,
+            kind="manual",
+            origin=f"test:{member.pk}",
+            due_date=D(due),
+            scheduled_for=D(scheduled),
+        )
+
+    card("2026-03-08", "2026-03-08")
+    card("2026-03-09", "2026-03-12")
+    card("2026-03-10", "2026-03-10")
+    with time_machine.travel("2026-03-10 06:30 +0800", tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert digest_send(store=store_a, on=D("2026-03-10")) == 1
+    subject = mail.outbox[0].subject
+    assert "1 项到期" in subject and "1 项逾期" in subject
 
 
 def test_it_refuses_a_future_date_and_an_unknown_store(store_a):
