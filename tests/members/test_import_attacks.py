@@ -335,10 +335,11 @@ def test_blank_rows_count_toward_the_row_limit(settings):
         f.write(SHEET_HEAD + b'<row r="1048576"><c r="A1048576"><v>1</v></c></row>' + SHEET_TAIL)
 
     for data in (xlsx_with_sheet(blank_rows), xlsx_with_sheet(one_far_row), b"card_no\r\n" + b",,,\r\n" * 5000):
-        started = time.monotonic()
+        # CPU time of this thread, not the wall clock: the same on a busy machine as on an idle one.
+        started = time.thread_time()
         with pytest.raises(ImportFileError, match=r"文件超过 1000 行（空行也计算在内）"):
             read_table(data)
-        assert time.monotonic() - started < 2
+        assert time.thread_time() - started < 2
 
 
 class Browser:
@@ -399,8 +400,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 @pytest.mark.django_db(transaction=True)
 def test_three_xlsx_bombs_at_once_leave_the_site_answering(live_server, staff_a, member_a, monkeypatch):
     """The attack: three uploads of a ~300 KB XLSX that unpacks to 300 MB, at once, killed every web
-    worker. Now each upload is stored and answered at once, other pages keep answering within a
-    second, and each job fails with a clear message in bounded memory."""
+    worker. Now each upload is stored and answered at once, other pages keep answering (within a
+    second when the machine is idle), and each job fails with a clear message in bounded memory."""
     queued: list[int] = []
     monkeypatch.setattr(tasks.import_job_run, "delay", queued.append)  # the worker's part is run below
     bomb = xlsx_bomb()
@@ -438,8 +439,11 @@ def test_three_xlsx_bombs_at_once_leave_the_site_answering(live_server, staff_a,
     prober.join(timeout=30)
 
     assert [status for status, _ in uploads] == [302, 302, 302]
-    assert max(seconds for _, seconds in uploads) < 1, uploads
-    assert len(probes) >= 5 and max(probes) < 1, probes
+    # The uploads left the work to the worker (three jobs still queued, below); the wall-clock
+    # bounds only catch a request that does it itself, with room for a loaded machine (beside
+    # another suite on two cores a probe took 1.1 s): a second would fail by luck.
+    assert max(seconds for _, seconds in uploads) < 5, uploads
+    assert len(probes) >= 5 and max(probes) < 5, probes
     jobs = list(ImportJob.objects.filter(status=ImportJobStatus.QUEUED))
     assert sorted(queued) == sorted(j.pk for j in jobs) and len(jobs) == 3
 
