@@ -1,9 +1,10 @@
 """The members/purchases API: scoped like the pages, idempotent for a POS, clear errors."""
 
-from datetime import date
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from members.models import Purchase
@@ -45,7 +46,8 @@ def test_it_refuses_the_same_receipt_with_other_content(api, card, staff_a):
 
 
 def test_it_refuses_a_future_date_and_saves_nothing(api, card, staff_a):
-    response = push(api, staff_a.consultant, date=(date.today().replace(year=date.today().year + 1)).isoformat())
+    # Tomorrow in store time: the first future day (a year ahead by replace() fails on 29 February).
+    response = push(api, staff_a.consultant, date=(timezone.localdate() + timedelta(days=1)).isoformat())
     assert response.status_code == 400 and "date" in response.json()
     assert not Purchase.objects.exists()
 
