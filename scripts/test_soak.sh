@@ -13,6 +13,7 @@
 #                    vipcrm_soak_<pid>; pytest-django creates and drops test_<name>, so two soaks
 #                    or a helper's run never share a test database)
 # SOAK_LOG_DIR       where each run's full output goes (default var/soak/<date-time>)
+# SOAK_RUN_TIMEOUT   seconds after which a run counts as hung and is stopped (default 2700)
 # REDIS_HOST / REDIS_PORT  the Redis the tests use (default 127.0.0.1:6379; as tests/conftest.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ PG_URL=${SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/vipcrm_soak_$$}
 LOG_DIR=${SOAK_LOG_DIR:-var/soak/$(date +%Y%m%d-%H%M%S)}
 REDIS_HOST=${REDIS_HOST:-127.0.0.1}
 REDIS_PORT=${REDIS_PORT:-6379}
+RUN_TIMEOUT=${SOAK_RUN_TIMEOUT:-2700}
 mkdir -p "$LOG_DIR"
 
 # The virtualenv once, before two `make test` would both install into it at the same time.
@@ -46,6 +48,7 @@ outcome() { # log exit-status -> PASS/FAIL and the result line
     local line
     line=$(result_line "$1")
     [ -n "$line" ] || line="(no pytest summary) $(tail -n 1 "$1")"
+    if [ "$2" = 124 ] || [ "$2" = 137 ]; then line="timed out after ${RUN_TIMEOUT}s: $line"; fi
     if [ "$2" = 0 ]; then echo "PASS  $line"; else echo "FAIL  $line"; fi
 }
 
@@ -63,7 +66,7 @@ rm -f "$done_flag"
         i=$((i + 1))
         log="$LOG_DIR/postgres-$i.log"
         t0=$(date +%s)
-        DATABASE_URL=$PG_URL make --no-print-directory test >"$log" 2>&1
+        DATABASE_URL=$PG_URL timeout --kill-after=60 "$RUN_TIMEOUT" make --no-print-directory test >"$log" 2>&1
         status=$?
         echo "$status $(( $(date +%s) - t0 ))" >"$log.status"
         echo "[$(stamp)] postgres run $i: $(outcome "$log" "$status")"
@@ -74,7 +77,7 @@ pg_loop=$!
 for i in $(seq 1 "$RUNS"); do
     log="$LOG_DIR/sqlite-$i.log"
     t0=$(date +%s)
-    env -u DATABASE_URL make --no-print-directory test >"$log" 2>&1
+    env -u DATABASE_URL timeout --kill-after=60 "$RUN_TIMEOUT" make --no-print-directory test >"$log" 2>&1
     status=$?
     echo "$status $(( $(date +%s) - t0 ))" >"$log.status"
     echo "[$(stamp)] sqlite run $i/$RUNS: $(outcome "$log" "$status")"
@@ -83,6 +86,16 @@ touch "$done_flag"
 echo "[$(stamp)] SQLite runs done; waiting for the PostgreSQL run in progress to finish"
 wait "$pg_loop"
 rm -f "$done_flag"
+# A PostgreSQL run stopped by the timeout leaves its test database behind: drop it.
+DATABASE_URL=$PG_URL "$PY" - <<'PYTHON' 2>/dev/null || true
+import os
+import psycopg
+from urllib.parse import urlsplit
+url = urlsplit(os.environ["DATABASE_URL"])
+name = "test_" + url.path.lstrip("/")
+with psycopg.connect(url._replace(path="/postgres").geturl(), autocommit=True) as conn:
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+PYTHON
 
 failed=0
 echo
