@@ -65,7 +65,8 @@ def salutation(name: str, gender: str) -> str:
     if gender not in (Gender.FEMALE, Gender.MALE) or not _is_han(name) or len(name) < 2:
         return name
     surname = name[:2] if name[:2] in COMPOUND_SURNAMES and len(name) > 2 else name[0]
-    return surname + (_("女士") if gender == Gender.FEMALE else _("先生"))
+    # Part of the message to the member, in the member's language whatever the page's: not gettext.
+    return surname + ("女士" if gender == Gender.FEMALE else "先生")
 
 
 def template_errors(body: str) -> list[str]:
@@ -107,12 +108,12 @@ class MessageContext:
         birthday = ""
         if self.birthday:
             next_on = next_occurrence(self.birthday, lunar=self.birthday_lunar, on_or_after=today)
-            birthday = date_format(next_on, _("n月j日"))
+            birthday = date_format(next_on, "n月j日")
         by_name = {
             "称呼": salutation(self.name, self.gender),
             "顾问": self.consultant,
             "门店": self.store,
-            "礼品": self.gift or _("一份小礼物"),
+            "礼品": self.gift or "一份小礼物",
             "升级差额": format_money(self.to_next_tier or Decimal(0), 0),
             "生日": birthday,
         }

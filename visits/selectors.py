@@ -17,7 +17,6 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.models import Staff, Store
 from members.models import Member, ProgramRules, Purchase
@@ -147,8 +146,8 @@ CARD_URLS = {
     "member": ("members:detail", "member_id"),
 }
 # When a store has no template for any of a card's kinds (HQ deleted them all): still something
-# to send.
-FALLBACK_MESSAGE = _lazy("{称呼}您好！我是{门店}的{顾问}，想跟您回访一下近况，有什么需要随时找我。")
+# to send. Member-facing text, like the templates themselves: in the member's language, not gettext.
+FALLBACK_MESSAGE = "{称呼}您好！我是{门店}的{顾问}，想跟您回访一下近况，有什么需要随时找我。"
 
 
 @dataclass
