@@ -84,6 +84,16 @@ def test_it_does_not_mention_rebuild_for_other_rules():
     assert "rebuild_tiers" not in output
 
 
+def test_it_sets_the_daily_list_rules_but_never_to_zero():
+    run("program_rules", "--set", "daily_care_capacity=20", "--set", "attempts_before_escalation=2")
+
+    rules = ProgramRules.load()
+    assert (rules.daily_care_capacity, rules.attempts_before_escalation) == (20, 2)
+    with pytest.raises(CommandError):
+        run("program_rules", "--set", "daily_care_capacity=0")
+    assert ProgramRules.load().daily_care_capacity == 20
+
+
 @pytest.mark.parametrize(
     ("assignments", "message"),
     [

@@ -22,13 +22,15 @@ KEYS = (
     "upgrade_candidate_ratio",
     "complaint_response_hours",
     "complaint_solution_hours",
+    "daily_care_capacity",
+    "attempts_before_escalation",
 )
 # Changing these changes members' tiers, which only a replay of the ledger brings up to date.
 TIER_KEYS = {"tier_a_min", "tier_b_min", "spend_window_days"}
 # A window, a cadence or a deadline of zero would make every member churned, due or late at once.
 AT_LEAST_ONE = {
     "spend_window_days", "churn_days", "care_days_a", "care_days_b", "care_days_c",
-    "complaint_response_hours", "complaint_solution_hours",
+    "complaint_response_hours", "complaint_solution_hours", "daily_care_capacity", "attempts_before_escalation",
 }
 
 

@@ -1,5 +1,5 @@
 """Demo data for a fresh installation: two stores, their staff, ~600 members and 18 months of sales,
-and a store that has been living with the app (issue 9 item 11): three weeks of daily duties run
+and a store that has been living with the app (issue 9 item 11): ten days of daily duties run
 through the real services (so the capacity spreads the first day's care list), the lists worked
 day by day with reached and unreached contacts, last month-end's duty, next month's gift plans and
 12 months of monthly report snapshots so the dashboards' trends show.
