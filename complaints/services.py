@@ -9,14 +9,12 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Notification, Role, Staff, Store
-from duties.models import OutboxEmail
-from duties.services import email_queue
+from duties.services import email_queue, emails_keyed
 from members.models import Member, ProgramRules
 from members.services import member_open_complaints_set
 from members.validators import normalize_phone
@@ -382,7 +380,5 @@ def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **k
     scrub_rows(Notification.objects.filter(url__in=urls), ("text",), traces)
     # The escalation e-mails kept in the outbox (sla_check's keys) name the customer too.
     if ids:
-        keys = Q()
-        for pk in ids:
-            keys |= Q(key__startswith=f"complaint-sla:{pk}:")
-        scrub_rows(OutboxEmail.objects.filter(keys), ("subject", "body", "html"), traces)
+        emails = emails_keyed(prefixes=[f"complaint-sla:{pk}:" for pk in ids])
+        scrub_rows(emails, ("subject", "body", "html"), traces)

@@ -90,6 +90,15 @@ def email_queue(*, to: list[str], subject: str, body: str, key: str, html: str =
     return email
 
 
+def emails_keyed(*, prefixes: list[str]):
+    """The outbox rows whose key starts with any of `prefixes` (e.g. everything queued about one
+    complaint), for the app that queued them to reach its own emails again (erasure scrubs them)."""
+    keys = Q(pk__in=[])
+    for prefix in prefixes:
+        keys |= Q(key__startswith=prefix)
+    return OutboxEmail.objects.filter(keys)
+
+
 def _send_after_commit(email_id: int) -> None:
     from .tasks import outbox_send  # tasks import this module
 
