@@ -91,12 +91,21 @@ class Staff(AbstractUser):
         return self._signed_agreement
 
 
+def agreement_scan_path(agreement: "ConfidentialityAgreement", filename: str) -> str:
+    # A random stored name: neither guessable nor able to write outside the folder.
+    import uuid
+
+    return f"agreements/{uuid.uuid4().hex}.scan"
+
+
 class ConfidentialityAgreement(models.Model):
     """保密协议: every consultant signs one before seeing full member data."""
 
     staff = models.ForeignKey(Staff, verbose_name=_("员工"), on_delete=models.CASCADE, related_name="agreements")
     signed_on = models.DateField(_("签署日期"))
     version = models.CharField(_("版本"), max_length=20, default="1.0")
+    # The signed paper, scanned (PDF or image): evidence the VIP specialist files with the record.
+    scan = models.FileField(_("扫描件"), upload_to=agreement_scan_path, max_length=200, blank=True)
     recorded_by = models.ForeignKey(
         Staff,
         verbose_name=_("登记人"),

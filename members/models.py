@@ -394,3 +394,243 @@ class ImportJob(models.Model):
     @property
     def is_working(self) -> bool:
         return self.status in (ImportJobStatus.QUEUED, ImportJobStatus.RUNNING, ImportJobStatus.COMMITTING)
+
+
+# --- Ownership and cross-store service (DOMAIN §13) ---------------------------------------------
+
+
+class OwnerChangeReason(models.TextChoices):
+    ENROL = "enrol", _("开卡")
+    ASSIGN = "assign", _("指定顾问")
+    HANDOVER = "handover", _("交接")
+    TRANSFER = "transfer", _("转店")
+    MERGE = "merge", _("合并")
+    IMPORT = "import", _("导入")
+    DEACTIVATED = "deactivated", _("员工停用")
+
+
+class MemberOwnerChange(models.Model):
+    """The owner history (DOMAIN §13): from `date` on, the member's home store is `store` and their
+    consultant `consultant` (none: unassigned). A row whose store differs from `previous_store` is a
+    transfer: a period's member figures belong to the home store on the period's last day, which
+    these rows give back for any past date (`members.ownership.home_store_on`)."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="owner_history")
+    date = models.DateField(_("生效日期"))
+    store = models.ForeignKey(Store, verbose_name=_("所属门店"), on_delete=models.PROTECT, related_name="+")
+    consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("专属顾问"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    previous_store = models.ForeignKey(
+        Store, verbose_name=_("原门店"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    previous_consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("原顾问"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.CharField(_("原因"), max_length=12, choices=OwnerChangeReason.choices)
+    note = models.CharField(_("备注"), max_length=200, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("操作人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("记录时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("归属变更")
+        verbose_name_plural = pgettext_lazy("plural", "归属变更")
+        ordering = ["date", "id"]
+        indexes = [
+            models.Index(fields=["member", "date"], name="owner_member_date_idx"),
+            # Transfers after a date: the few rows that move a past period's members between stores.
+            models.Index(fields=["date"], condition=models.Q(reason="transfer"), name="owner_transfer_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.date} {self.reason}"
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending", _("待原门店同意")
+    DONE = "done", _("已转店")
+    DECLINED = "declined", _("已拒绝")
+    CANCELLED = "cancelled", _("已撤回")
+
+
+class TransferRequest(models.Model):
+    """转店: asked for by the receiving store (at the member's request) and agreed by the sending
+    store, or done at once by HQ (DOMAIN §13). At most one open request per member."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="transfer_requests"
+    )
+    from_store = models.ForeignKey(Store, verbose_name=_("原门店"), on_delete=models.PROTECT, related_name="+")
+    to_store = models.ForeignKey(Store, verbose_name=_("新门店"), on_delete=models.PROTECT, related_name="+")
+    to_consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("新顾问"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.CharField(_("转店原因"), max_length=200)
+    status = models.CharField(
+        _("状态"), max_length=10, choices=TransferStatus.choices, default=TransferStatus.PENDING, db_index=True
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("申请人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("申请时间"), auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("处理人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("处理时间"), null=True, blank=True)
+    decision_note = models.CharField(_("处理说明"), max_length=200, blank=True)
+    # The store-local day the member's figures start counting for the new store.
+    effective_on = models.DateField(_("生效日期"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("转店申请")
+        verbose_name_plural = pgettext_lazy("plural", "转店申请")
+        ordering = ["-requested_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=models.Q(status="pending"), name="transfer_one_pending_per_member"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(from_store=models.F("to_store")), name="transfer_between_stores"
+            ),
+        ]
+        indexes = [models.Index(fields=["from_store", "status"], name="transfer_from_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.from_store_id}→{self.to_store_id} ({self.status})"
+
+
+class DuplicateKind(models.TextChoices):
+    PHONE = "phone", _("手机号相同")
+    NAME_BIRTHDAY = "name_birthday", _("姓名和生日相同")
+    CARD = "card", _("卡号相近")
+
+
+class DuplicateDismissal(models.Model):
+    """A manager looked at two profiles the review list paired and said they are two people: the
+    pair is not listed again. Stored with the smaller id first."""
+
+    first = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("非重复会员")
+        verbose_name_plural = pgettext_lazy("plural", "非重复会员")
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="duplicate_dismissed_once"),
+            models.CheckConstraint(condition=models.Q(first__lt=models.F("second")), name="duplicate_pair_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} ≠ {self.second_id}"
+
+
+class MemberMerge(models.Model):
+    """合并: `merged` (gone) was the same person as `survivor`. Keeps what the merged profile was
+    (its fields, the choices made, how many records moved) so the merge can be explained later, and
+    its card number so a search by the old card still finds the person."""
+
+    survivor = models.ForeignKey(Member, verbose_name=_("保留会员"), on_delete=models.CASCADE, related_name="merges")
+    merged_card_no = models.CharField(_("被合并卡号"), max_length=30, db_index=True)
+    merged_member_id = models.PositiveIntegerField(_("被合并会员ID"))
+    # The merged profile's fields, the field choices made ({field: "survivor" | "merged"}), and the
+    # number of records of each kind moved.
+    merged_profile = models.JSONField(_("被合并资料"), default=dict)
+    choices = models.JSONField(_("字段选择"), default=dict)
+    moved = models.JSONField(_("转移记录"), default=dict)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("操作人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("会员合并")
+        verbose_name_plural = pgettext_lazy("plural", "会员合并")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_card_no} → {self.survivor_id}"
+
+
+class RelationKind(models.TextChoices):
+    SPOUSE = "spouse", _("配偶")
+    PARENT = "parent", _("父母")
+    CHILD = "child", _("子女")
+    SIBLING = "sibling", _("兄弟姐妹")
+    FRIEND = "friend", _("朋友")
+    REFERRED_BY = "referred_by", _("推荐人")
+
+
+class MemberRelation(models.Model):
+    """A family link or a referral. `relative` is another member when they are one; otherwise the
+    relative is recorded by name (and birthday, for the greeting) without becoming a member. The
+    kind reads from `member`: (A, spouse, B) = B is A's spouse; (A, referred_by, B) = B referred A."""
+
+    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="relations")
+    kind = models.CharField(_("关系"), max_length=12, choices=RelationKind.choices)
+    relative = models.ForeignKey(
+        Member,
+        verbose_name=_("关联会员"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="relations_as_relative",
+    )
+    name = models.CharField(_("姓名"), max_length=50, blank=True)
+    birthday = models.DateField(_("生日"), null=True, blank=True)
+    birthday_lunar = models.BooleanField(_("农历生日"), default=False)
+    note = models.CharField(_("备注"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("登记人"), on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("登记时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("家庭关系")
+        verbose_name_plural = pgettext_lazy("plural", "家庭关系")
+        ordering = ["kind", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "relative", "kind"],
+                condition=models.Q(relative__isnull=False),
+                name="relation_once_per_pair_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(relative__isnull=False) | ~models.Q(name=""), name="relation_names_someone"
+            ),
+            models.CheckConstraint(condition=~models.Q(relative=models.F("member")), name="relation_not_self"),
+        ]
+        indexes = [models.Index(fields=["relative"], name="relation_relative_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.kind} {self.relative_id or self.name}"

@@ -5,13 +5,12 @@ Roles: `anonymous`; store A's `consultant` (who serves `member_a`), `other_consu
 consultant of store A, not `member_a`'s), `specialist` and `manager`; `outsider` (store B's
 manager: any role check passes, so what stops them is the store); `hq`.
 
-To add a page, append a `Page` to PAGES with a status for every role.
+To add a page, append a `Page` to PAGES with a status for every role, or (for a feature's own pages)
+to `PAGES` in a module of `tests/permission_pages/`, which this table collects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -29,32 +28,8 @@ from visits.models import GiftPlan, Occasion, TaskKind
 from visits.services import invitation_create, task_create
 
 from .factories import ImportantDateFactory, StaffFactory
-
-ROLES = ("anonymous", "consultant", "other_consultant", "specialist", "manager", "outsider", "hq")
-LOGIN = 302  # anonymous: LoginRequiredMiddleware sends them to the login page
-
-
-def expect(default: int, **overrides: int) -> dict[str, int]:
-    """A status for each role: `default` for every signed-in role unless overridden."""
-    statuses = dict.fromkeys(ROLES, default)
-    statuses["anonymous"] = LOGIN
-    statuses.update(overrides)
-    return statuses
-
-
-@dataclass(frozen=True)
-class Page:
-    name: str  # URL name
-    kwargs: Callable[[SimpleNamespace], dict] = lambda o: {}
-    expected: dict[str, int] = field(default_factory=dict)
-    method: str = "get"
-    data: dict | Callable[[SimpleNamespace], dict] = field(default_factory=dict)  # or built from the objects
-    public: bool = False  # anonymous visitors are answered, not sent to the login page
-    note: str = ""  # tells apart two rows for the same URL and method
-
-    def id(self, role: str) -> str:
-        note = f" ({self.note})" if self.note else ""
-        return f"{self.method.upper()} {self.name}{note} as {role}"
+from .permission_pages import feature_pages
+from .permission_table import LOGIN, ROLES, Page, expect
 
 
 def on_member(o):
@@ -493,6 +468,8 @@ PAGES: list[Page] = [
         public=True,
     ),
 ]
+
+PAGES += feature_pages()
 
 CASES = [pytest.param(page, role, status, id=page.id(role)) for page in PAGES for role, status in page.expected.items()]
 
