@@ -162,20 +162,12 @@ def member_update(*, member: Member, by: Staff | None, **fields: Any) -> Member:
 
 
 @transaction.atomic
-def member_assign_consultant(*, member: Member, consultant: Staff | None, by: Staff) -> Member:
-    if consultant is not None and consultant.store_id != member.home_store_id:
-        raise ValidationError({"consultant": _("顾问必须属于会员的所属门店。")})
-    previous = member.consultant_id
-    member.consultant = consultant
-    member.save(update_fields=["consultant", "updated_at"])
-    audit_log(
-        actor=by,
-        action="member.reassigned",
-        obj=member,
-        store=member.home_store,
-        previous=previous,
-        consultant=consultant.pk if consultant else None,
-    )
+def member_assign_consultant(*, member: Member, consultant: Staff | None, by: Staff, note: str = "") -> Member:
+    """One member to one consultant (or none): `members.ownership.members_assign` for one."""
+    from .ownership import members_assign
+
+    members_assign(member_ids=[member.pk], consultant=consultant, by=by, note=note)
+    member.refresh_from_db(fields=["consultant", "updated_at"])
     return member
 
 

@@ -16,3 +16,18 @@ member_dates_changed = Signal()
 # by, traces (the name, phone and card the person was known by: what to scrub from free text).
 # Every app holding notes about members scrubs its own rows and closes what is still open.
 member_erased = Signal()
+
+# Sent by `members.ownership.members_assign` inside its transaction after members changed
+# consultant (assignment, hand-over, merge); kwargs: member_ids, consultant (Staff or None), by.
+# Visits moves the members' open tasks to the new owner (to the store's fallback when None).
+members_reassigned = Signal()
+
+# Sent by the transfer service inside its transaction after a member's home store changed;
+# kwargs: member, from_store, to_store, on (the store-local effective day), by. Apps cancel what is
+# open in the old store and make what is due in the new one.
+member_transferred = Signal()
+
+# Sent by the merge service inside its transaction, before `merged` is deleted; kwargs: survivor,
+# merged, by, moved (a dict the receiver adds "<what>": <count> to). Every app holding rows of
+# `merged` moves them to `survivor`, resolving its own uniqueness rules.
+members_merging = Signal()
