@@ -4,9 +4,12 @@ from contextvars import ContextVar
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from .models import AuditEntry, ConfidentialityAgreement, Role, Staff, Store
+from .signals import staff_deactivated
 
 # The management command running in this thread, if any (set by `running_command`, which every
 # command goes through: see AccountsConfig.ready).
@@ -104,3 +107,41 @@ def agreement_record(
     staff.__dict__.pop("_signed_agreement", None)
     audit_log(actor=by, action="agreement.recorded", obj=agreement, store=staff.store, staff=staff.pk, version=version)
     return agreement
+
+
+def can_manage_staff(*, viewer: Staff, staff: Staff | None = None, store: Store | None = None) -> bool:
+    """HQ manages everyone; a manager the consultants and VIP specialists of their own store (not
+    other managers, HQ or themselves). Without `staff`, whether they may manage staff of `store`."""
+    if viewer.is_hq:
+        return staff is None or staff.pk != viewer.pk
+    if not viewer.is_manager:
+        return False
+    if staff is None:
+        return store is None or store.pk == viewer.store_id
+    return staff.pk != viewer.pk and staff.store_id == viewer.store_id and staff.role in (
+        Role.CONSULTANT,
+        Role.VIP_SPECIALIST,
+    )
+
+
+@transaction.atomic
+def staff_deactivate(*, staff: Staff, by: Staff | None, note: str = "") -> Staff:
+    """Switch an account off (someone leaves). A consultant who still owns members is refused: the
+    members are handed over first (members.ownership), so no member is left to a dead account.
+    Whatever open tasks the person still holds move to the store's VIP specialist (else manager)
+    through `staff_deactivated`; a deactivated person never holds open tasks."""
+    staff = Staff.objects.select_for_update().get(pk=staff.pk)
+    if not staff.is_active:
+        return staff
+    owned = staff.members.filter(erased_at__isnull=True).count()
+    if owned:
+        raise ValidationError(
+            _("%(name)s 仍是 %(count)s 位会员的专属顾问：请先交接会员，再停用账号。")
+            % {"name": staff, "count": owned},
+            code="owns_members",
+        )
+    staff.is_active = False
+    staff.save(update_fields=["is_active"])
+    audit_log(actor=by, action="staff.deactivated", obj=staff, store=staff.store, note=note[:200])
+    staff_deactivated.send(sender=Staff, staff=staff, by=by)
+    return staff

@@ -28,8 +28,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Store {store.code} already exists ({store.name}); nothing changed.")
             if store.name != candidate.name:
-                self.stdout.write(
-                    self.style.WARNING(
-                        f"Its name on file is {store.name!r}, not {candidate.name!r}: edit it in the admin if it changed."
-                    )
-                )
+                self.stdout.write(self.style.WARNING(
+                    f"Its name on file is {store.name!r}, not {candidate.name!r}: edit it in the admin if it changed."
+                ))
