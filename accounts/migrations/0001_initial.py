@@ -9,209 +9,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("auth", "0012_alter_user_first_name_max_length"),
+        ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Store",
+            name='Store',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("code", models.CharField(max_length=20, unique=True, verbose_name="门店编码")),
-                ("name", models.CharField(max_length=100, verbose_name="门店名称")),
-                ("region", models.CharField(blank=True, max_length=50, verbose_name="区域")),
-                ("address", models.CharField(blank=True, max_length=200, verbose_name="地址")),
-                ("is_active", models.BooleanField(default=True, verbose_name="营业中")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.CharField(max_length=20, unique=True, verbose_name='门店编码')),
+                ('name', models.CharField(max_length=100, verbose_name='门店名称')),
+                ('region', models.CharField(blank=True, max_length=50, verbose_name='区域')),
+                ('address', models.CharField(blank=True, max_length=200, verbose_name='地址')),
+                ('is_active', models.BooleanField(default=True, verbose_name='营业中')),
             ],
             options={
-                "verbose_name": "门店",
-                "verbose_name_plural": "门店",
-                "ordering": ["code"],
+                'verbose_name': '门店',
+                'verbose_name_plural': '门店',
+                'ordering': ['code'],
             },
         ),
         migrations.CreateModel(
-            name="Staff",
+            name='Staff',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("password", models.CharField(max_length=128, verbose_name="password")),
-                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
-                (
-                    "is_superuser",
-                    models.BooleanField(
-                        default=False,
-                        help_text="Designates that this user has all permissions without explicitly assigning them.",
-                        verbose_name="superuser status",
-                    ),
-                ),
-                (
-                    "username",
-                    models.CharField(
-                        error_messages={"unique": "A user with that username already exists."},
-                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
-                        max_length=150,
-                        unique=True,
-                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
-                        verbose_name="username",
-                    ),
-                ),
-                ("first_name", models.CharField(blank=True, max_length=150, verbose_name="first name")),
-                ("last_name", models.CharField(blank=True, max_length=150, verbose_name="last name")),
-                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email address")),
-                (
-                    "is_staff",
-                    models.BooleanField(
-                        default=False,
-                        help_text="Designates whether the user can log into this admin site.",
-                        verbose_name="staff status",
-                    ),
-                ),
-                (
-                    "is_active",
-                    models.BooleanField(
-                        default=True,
-                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
-                        verbose_name="active",
-                    ),
-                ),
-                ("date_joined", models.DateTimeField(default=django.utils.timezone.now, verbose_name="date joined")),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("consultant", "形象顾问"),
-                            ("vip_specialist", "VIP专员"),
-                            ("manager", "店长"),
-                            ("hq", "总部"),
-                        ],
-                        default="consultant",
-                        max_length=20,
-                        verbose_name="角色",
-                    ),
-                ),
-                ("display_name", models.CharField(blank=True, max_length=50, verbose_name="显示名")),
-                (
-                    "groups",
-                    models.ManyToManyField(
-                        blank=True,
-                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
-                        related_name="user_set",
-                        related_query_name="user",
-                        to="auth.group",
-                        verbose_name="groups",
-                    ),
-                ),
-                (
-                    "user_permissions",
-                    models.ManyToManyField(
-                        blank=True,
-                        help_text="Specific permissions for this user.",
-                        related_name="user_set",
-                        related_query_name="user",
-                        to="auth.permission",
-                        verbose_name="user permissions",
-                    ),
-                ),
-                (
-                    "store",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="staff",
-                        to="accounts.store",
-                        verbose_name="门店",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('password', models.CharField(max_length=128, verbose_name='password')),
+                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
+                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
+                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
+                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
+                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
+                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
+                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
+                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
+                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
+                ('role', models.CharField(choices=[('consultant', '形象顾问'), ('vip_specialist', 'VIP专员'), ('manager', '店长'), ('hq', '总部')], default='consultant', max_length=20, verbose_name='角色')),
+                ('display_name', models.CharField(blank=True, max_length=50, verbose_name='显示名')),
+                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
+                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                ('store', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='staff', to='accounts.store', verbose_name='门店')),
             ],
             options={
-                "verbose_name": "员工",
-                "verbose_name_plural": "员工",
+                'verbose_name': '员工',
+                'verbose_name_plural': '员工',
             },
             managers=[
-                ("objects", django.contrib.auth.models.UserManager()),
+                ('objects', django.contrib.auth.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name="ConfidentialityAgreement",
+            name='ConfidentialityAgreement',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("signed_on", models.DateField(verbose_name="签署日期")),
-                ("version", models.CharField(default="1.0", max_length=20, verbose_name="版本")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "recorded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="登记人",
-                    ),
-                ),
-                (
-                    "staff",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="agreements",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="员工",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('signed_on', models.DateField(verbose_name='签署日期')),
+                ('version', models.CharField(default='1.0', max_length=20, verbose_name='版本')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='登记人')),
+                ('staff', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agreements', to=settings.AUTH_USER_MODEL, verbose_name='员工')),
             ],
             options={
-                "verbose_name": "保密协议",
-                "verbose_name_plural": "保密协议",
-                "constraints": [
-                    models.UniqueConstraint(fields=("staff", "version"), name="agreement_once_per_version")
-                ],
+                'verbose_name': '保密协议',
+                'verbose_name_plural': '保密协议',
+                'constraints': [models.UniqueConstraint(fields=('staff', 'version'), name='agreement_once_per_version')],
             },
         ),
         migrations.CreateModel(
-            name="AuditEntry",
+            name='AuditEntry',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("at", models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="时间")),
-                ("action", models.CharField(db_index=True, max_length=60, verbose_name="动作")),
-                ("object_type", models.CharField(blank=True, max_length=40, verbose_name="对象类型")),
-                ("object_id", models.CharField(blank=True, max_length=40, verbose_name="对象ID")),
-                ("data", models.JSONField(blank=True, default=dict, verbose_name="详情")),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="操作人",
-                    ),
-                ),
-                (
-                    "store",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to="accounts.store",
-                        verbose_name="门店",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='时间')),
+                ('action', models.CharField(db_index=True, max_length=60, verbose_name='动作')),
+                ('object_type', models.CharField(blank=True, max_length=40, verbose_name='对象类型')),
+                ('object_id', models.CharField(blank=True, max_length=40, verbose_name='对象ID')),
+                ('data', models.JSONField(blank=True, default=dict, verbose_name='详情')),
+                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='操作人')),
+                ('store', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='accounts.store', verbose_name='门店')),
             ],
             options={
-                "verbose_name": "审计日志",
-                "verbose_name_plural": "审计日志",
-                "ordering": ["-at"],
-                "indexes": [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")],
+                'verbose_name': '审计日志',
+                'verbose_name_plural': '审计日志',
+                'ordering': ['-at'],
+                'indexes': [models.Index(fields=['object_type', 'object_id'], name='audit_object_idx')],
             },
         ),
         migrations.AddConstraint(
-            model_name="staff",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("role", "hq"), ("store__isnull", False), _connector="OR"),
-                name="staff_store_required_unless_hq",
-            ),
+            model_name='staff',
+            constraint=models.CheckConstraint(condition=models.Q(('role', 'hq'), ('store__isnull', False), _connector='OR'), name='staff_store_required_unless_hq'),
         ),
     ]

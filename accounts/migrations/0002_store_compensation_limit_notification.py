@@ -6,39 +6,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0001_initial"),
+        ('accounts', '0001_initial'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="store",
-            name="compensation_limit",
-            field=models.DecimalField(decimal_places=2, default=500, max_digits=12, verbose_name="赔偿审批限额"),
+            model_name='store',
+            name='compensation_limit',
+            field=models.DecimalField(decimal_places=2, default=500, max_digits=12, verbose_name='赔偿审批限额'),
         ),
         migrations.CreateModel(
-            name="Notification",
+            name='Notification',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("text", models.CharField(max_length=300, verbose_name="内容")),
-                ("url", models.CharField(blank=True, max_length=200, verbose_name="链接")),
-                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="时间")),
-                ("read_at", models.DateTimeField(blank=True, null=True, verbose_name="已读")),
-                (
-                    "recipient",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="notifications",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="接收人",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('text', models.CharField(max_length=300, verbose_name='内容')),
+                ('url', models.CharField(blank=True, max_length=200, verbose_name='链接')),
+                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='时间')),
+                ('read_at', models.DateTimeField(blank=True, null=True, verbose_name='已读')),
+                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to=settings.AUTH_USER_MODEL, verbose_name='接收人')),
             ],
             options={
-                "verbose_name": "通知",
-                "verbose_name_plural": "通知",
-                "ordering": ["-created_at"],
-                "indexes": [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")],
+                'verbose_name': '通知',
+                'verbose_name_plural': '通知',
+                'ordering': ['-created_at'],
+                'indexes': [models.Index(fields=['recipient', 'read_at'], name='notification_unread_idx')],
             },
         ),
     ]

@@ -17,20 +17,21 @@ def fill_actor_names(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0002_store_compensation_limit_notification"),
+        ('accounts', '0002_store_compensation_limit_notification'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="auditentry",
-            name="actor_name",
-            field=models.CharField(blank=True, max_length=150, verbose_name="操作人姓名"),
+            model_name='auditentry',
+            name='actor_name',
+            field=models.CharField(blank=True, max_length=150, verbose_name='操作人姓名'),
         ),
         migrations.AddField(
-            model_name="auditentry",
-            name="actor_username",
-            field=models.CharField(blank=True, max_length=150, verbose_name="操作人账号"),
+            model_name='auditentry',
+            name='actor_username',
+            field=models.CharField(blank=True, max_length=150, verbose_name='操作人账号'),
         ),
         migrations.RunPython(fill_actor_names, migrations.RunPython.noop),
     ]

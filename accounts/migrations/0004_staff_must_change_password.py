@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("accounts", "0003_audit_actor_name"),
+        ('accounts', '0003_audit_actor_name'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="staff",
-            name="must_change_password",
-            field=models.BooleanField(default=False, verbose_name="需修改密码"),
+            model_name='staff',
+            name='must_change_password',
+            field=models.BooleanField(default=False, verbose_name='需修改密码'),
         ),
     ]

@@ -10,393 +10,194 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("accounts", "0001_initial"),
+        ('accounts', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Member",
+            name='Member',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("card_no", models.CharField(max_length=30, unique=True, verbose_name="卡号")),
-                ("name", models.CharField(max_length=50, verbose_name="姓名")),
-                (
-                    "gender",
-                    models.CharField(blank=True, choices=[("F", "女"), ("M", "男")], max_length=1, verbose_name="性别"),
-                ),
-                ("phone", models.CharField(max_length=20, unique=True, verbose_name="手机")),
-                ("phone_last4", models.CharField(db_index=True, editable=False, max_length=4)),
-                ("birthday", models.DateField(blank=True, null=True, verbose_name="生日")),
-                ("birthday_lunar", models.BooleanField(default=False, verbose_name="农历生日")),
-                ("address", models.CharField(blank=True, max_length=200, verbose_name="地址")),
-                ("email", models.EmailField(blank=True, max_length=254, verbose_name="邮箱")),
-                ("wechat", models.CharField(blank=True, max_length=50, verbose_name="微信")),
-                ("marketing_consent", models.BooleanField(default=False, verbose_name="同意营销")),
-                ("marketing_consent_at", models.DateField(blank=True, null=True, verbose_name="营销同意日期")),
-                ("joined_on", models.DateField(verbose_name="入会日期")),
-                (
-                    "tier",
-                    models.CharField(
-                        choices=[("A", "A 级"), ("B", "B 级"), ("C", "C 级")],
-                        default="C",
-                        max_length=1,
-                        verbose_name="等级",
-                    ),
-                ),
-                ("tier_locked", models.BooleanField(default=False, verbose_name="等级锁定")),
-                ("top_size", models.CharField(blank=True, max_length=10, verbose_name="上装尺码")),
-                ("bottom_size", models.CharField(blank=True, max_length=10, verbose_name="下装尺码")),
-                ("shoe_size", models.CharField(blank=True, max_length=10, verbose_name="鞋码")),
-                ("style_preferences", models.CharField(blank=True, max_length=200, verbose_name="风格偏好")),
-                ("notes", models.TextField(blank=True, verbose_name="备注")),
-                ("erased_at", models.DateTimeField(blank=True, null=True, verbose_name="已匿名化")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "consultant",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="members",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="专属顾问",
-                    ),
-                ),
-                (
-                    "home_store",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="members",
-                        to="accounts.store",
-                        verbose_name="所属门店",
-                    ),
-                ),
-                (
-                    "opened_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="开卡人",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('card_no', models.CharField(max_length=30, unique=True, verbose_name='卡号')),
+                ('name', models.CharField(max_length=50, verbose_name='姓名')),
+                ('gender', models.CharField(blank=True, choices=[('F', '女'), ('M', '男')], max_length=1, verbose_name='性别')),
+                ('phone', models.CharField(max_length=20, unique=True, verbose_name='手机')),
+                ('phone_last4', models.CharField(db_index=True, editable=False, max_length=4)),
+                ('birthday', models.DateField(blank=True, null=True, verbose_name='生日')),
+                ('birthday_lunar', models.BooleanField(default=False, verbose_name='农历生日')),
+                ('address', models.CharField(blank=True, max_length=200, verbose_name='地址')),
+                ('email', models.EmailField(blank=True, max_length=254, verbose_name='邮箱')),
+                ('wechat', models.CharField(blank=True, max_length=50, verbose_name='微信')),
+                ('marketing_consent', models.BooleanField(default=False, verbose_name='同意营销')),
+                ('marketing_consent_at', models.DateField(blank=True, null=True, verbose_name='营销同意日期')),
+                ('joined_on', models.DateField(verbose_name='入会日期')),
+                ('tier', models.CharField(choices=[('A', 'A 级'), ('B', 'B 级'), ('C', 'C 级')], default='C', max_length=1, verbose_name='等级')),
+                ('tier_locked', models.BooleanField(default=False, verbose_name='等级锁定')),
+                ('top_size', models.CharField(blank=True, max_length=10, verbose_name='上装尺码')),
+                ('bottom_size', models.CharField(blank=True, max_length=10, verbose_name='下装尺码')),
+                ('shoe_size', models.CharField(blank=True, max_length=10, verbose_name='鞋码')),
+                ('style_preferences', models.CharField(blank=True, max_length=200, verbose_name='风格偏好')),
+                ('notes', models.TextField(blank=True, verbose_name='备注')),
+                ('erased_at', models.DateTimeField(blank=True, null=True, verbose_name='已匿名化')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('consultant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='members', to=settings.AUTH_USER_MODEL, verbose_name='专属顾问')),
+                ('home_store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='members', to='accounts.store', verbose_name='所属门店')),
+                ('opened_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='开卡人')),
             ],
             options={
-                "verbose_name": "会员",
-                "verbose_name_plural": "会员",
-                "ordering": ["-joined_on", "-id"],
+                'verbose_name': '会员',
+                'verbose_name_plural': '会员',
+                'ordering': ['-joined_on', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="ImportantDate",
+            name='ImportantDate',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("spouse_birthday", "配偶生日"),
-                            ("child_birthday", "子女生日"),
-                            ("parent_birthday", "父母生日"),
-                            ("wedding_anniversary", "结婚纪念日"),
-                            ("other", "其他"),
-                        ],
-                        max_length=30,
-                        verbose_name="类型",
-                    ),
-                ),
-                ("date", models.DateField(verbose_name="日期")),
-                ("lunar", models.BooleanField(default=False, verbose_name="农历")),
-                ("label", models.CharField(blank=True, max_length=100, verbose_name="说明")),
-                (
-                    "member",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="important_dates",
-                        to="members.member",
-                        verbose_name="会员",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('spouse_birthday', '配偶生日'), ('child_birthday', '子女生日'), ('parent_birthday', '父母生日'), ('wedding_anniversary', '结婚纪念日'), ('other', '其他')], max_length=30, verbose_name='类型')),
+                ('date', models.DateField(verbose_name='日期')),
+                ('lunar', models.BooleanField(default=False, verbose_name='农历')),
+                ('label', models.CharField(blank=True, max_length=100, verbose_name='说明')),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='important_dates', to='members.member', verbose_name='会员')),
             ],
             options={
-                "verbose_name": "重要日期",
-                "verbose_name_plural": "重要日期",
-                "ordering": ["date"],
+                'verbose_name': '重要日期',
+                'verbose_name_plural': '重要日期',
+                'ordering': ['date'],
             },
         ),
         migrations.CreateModel(
-            name="ProgramRules",
+            name='ProgramRules',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                (
-                    "tier_a_min",
-                    models.DecimalField(
-                        decimal_places=2, default=Decimal("50000.00"), max_digits=12, verbose_name="A 级最低12个月消费"
-                    ),
-                ),
-                (
-                    "tier_b_min",
-                    models.DecimalField(
-                        decimal_places=2, default=Decimal("10000.00"), max_digits=12, verbose_name="B 级最低12个月消费"
-                    ),
-                ),
-                ("spend_window_days", models.PositiveIntegerField(default=365, verbose_name="消费统计窗口（天）")),
-                ("churn_days", models.PositiveIntegerField(default=180, verbose_name="流失判定（无消费天数）")),
-                ("care_days_a", models.PositiveIntegerField(default=30, verbose_name="A 级关怀周期（天）")),
-                ("care_days_b", models.PositiveIntegerField(default=60, verbose_name="B 级关怀周期（天）")),
-                ("care_days_c", models.PositiveIntegerField(default=90, verbose_name="C 级关怀周期（天）")),
-                ("post_purchase_days", models.PositiveIntegerField(default=2, verbose_name="购后回访（天后）")),
-                ("lead_days", models.PositiveIntegerField(default=7, verbose_name="礼品/节日提前准备（天）")),
-                ("win_back_days", models.PositiveIntegerField(default=30, verbose_name="流失预警（提前天数）")),
-                (
-                    "upgrade_candidate_ratio",
-                    models.DecimalField(
-                        decimal_places=2,
-                        default=Decimal("0.80"),
-                        max_digits=4,
-                        validators=[
-                            django.core.validators.MinValueValidator(Decimal("0.01")),
-                            django.core.validators.MaxValueValidator(Decimal("1.00")),
-                        ],
-                        verbose_name="升级候选比例",
-                    ),
-                ),
-                (
-                    "complaint_response_hours",
-                    models.PositiveIntegerField(default=24, verbose_name="投诉首次响应时限（小时）"),
-                ),
-                (
-                    "complaint_solution_hours",
-                    models.PositiveIntegerField(default=48, verbose_name="投诉解决时限（小时）"),
-                ),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('tier_a_min', models.DecimalField(decimal_places=2, default=Decimal('50000.00'), max_digits=12, verbose_name='A 级最低12个月消费')),
+                ('tier_b_min', models.DecimalField(decimal_places=2, default=Decimal('10000.00'), max_digits=12, verbose_name='B 级最低12个月消费')),
+                ('spend_window_days', models.PositiveIntegerField(default=365, verbose_name='消费统计窗口（天）')),
+                ('churn_days', models.PositiveIntegerField(default=180, verbose_name='流失判定（无消费天数）')),
+                ('care_days_a', models.PositiveIntegerField(default=30, verbose_name='A 级关怀周期（天）')),
+                ('care_days_b', models.PositiveIntegerField(default=60, verbose_name='B 级关怀周期（天）')),
+                ('care_days_c', models.PositiveIntegerField(default=90, verbose_name='C 级关怀周期（天）')),
+                ('post_purchase_days', models.PositiveIntegerField(default=2, verbose_name='购后回访（天后）')),
+                ('lead_days', models.PositiveIntegerField(default=7, verbose_name='礼品/节日提前准备（天）')),
+                ('win_back_days', models.PositiveIntegerField(default=30, verbose_name='流失预警（提前天数）')),
+                ('upgrade_candidate_ratio', models.DecimalField(decimal_places=2, default=Decimal('0.80'), max_digits=4, validators=[django.core.validators.MinValueValidator(Decimal('0.01')), django.core.validators.MaxValueValidator(Decimal('1.00'))], verbose_name='升级候选比例')),
+                ('complaint_response_hours', models.PositiveIntegerField(default=24, verbose_name='投诉首次响应时限（小时）')),
+                ('complaint_solution_hours', models.PositiveIntegerField(default=48, verbose_name='投诉解决时限（小时）')),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "verbose_name": "会员计划规则",
-                "verbose_name_plural": "会员计划规则",
-                "constraints": [
-                    models.CheckConstraint(condition=models.Q(("pk", 1)), name="program_rules_single_row"),
-                    models.CheckConstraint(
-                        condition=models.Q(("tier_a_min__gt", models.F("tier_b_min"))), name="tier_a_above_b"
-                    ),
-                    models.CheckConstraint(condition=models.Q(("tier_b_min__gt", 0)), name="tier_b_positive"),
-                ],
+                'verbose_name': '会员计划规则',
+                'verbose_name_plural': '会员计划规则',
+                'constraints': [models.CheckConstraint(condition=models.Q(('pk', 1)), name='program_rules_single_row'), models.CheckConstraint(condition=models.Q(('tier_a_min__gt', models.F('tier_b_min'))), name='tier_a_above_b'), models.CheckConstraint(condition=models.Q(('tier_b_min__gt', 0)), name='tier_b_positive')],
             },
         ),
         migrations.CreateModel(
-            name="Purchase",
+            name='Purchase',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("receipt_no", models.CharField(max_length=40, verbose_name="小票号")),
-                ("date", models.DateField(verbose_name="日期")),
-                ("amount", models.DecimalField(decimal_places=2, max_digits=12, verbose_name="金额")),
-                ("items", models.TextField(blank=True, verbose_name="商品")),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[("store", "门店录入"), ("import", "导入"), ("pos", "收银系统")],
-                        default="store",
-                        max_length=10,
-                        verbose_name="来源",
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "consultant",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="sales",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="导购",
-                    ),
-                ),
-                (
-                    "member",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="purchases",
-                        to="members.member",
-                        verbose_name="会员",
-                    ),
-                ),
-                (
-                    "original",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="returns",
-                        to="members.purchase",
-                        verbose_name="原小票",
-                    ),
-                ),
-                (
-                    "recorded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "store",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="purchases",
-                        to="accounts.store",
-                        verbose_name="门店",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('receipt_no', models.CharField(max_length=40, verbose_name='小票号')),
+                ('date', models.DateField(verbose_name='日期')),
+                ('amount', models.DecimalField(decimal_places=2, max_digits=12, verbose_name='金额')),
+                ('items', models.TextField(blank=True, verbose_name='商品')),
+                ('source', models.CharField(choices=[('store', '门店录入'), ('import', '导入'), ('pos', '收银系统')], default='store', max_length=10, verbose_name='来源')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('consultant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sales', to=settings.AUTH_USER_MODEL, verbose_name='导购')),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='members.member', verbose_name='会员')),
+                ('original', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='returns', to='members.purchase', verbose_name='原小票')),
+                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='accounts.store', verbose_name='门店')),
             ],
             options={
-                "verbose_name": "消费记录",
-                "verbose_name_plural": "消费记录",
-                "ordering": ["-date", "-id"],
+                'verbose_name': '消费记录',
+                'verbose_name_plural': '消费记录',
+                'ordering': ['-date', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="TierChange",
+            name='TierChange',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("date", models.DateField(verbose_name="日期")),
-                (
-                    "from_tier",
-                    models.CharField(
-                        choices=[("A", "A 级"), ("B", "B 级"), ("C", "C 级")], max_length=1, verbose_name="原等级"
-                    ),
-                ),
-                (
-                    "to_tier",
-                    models.CharField(
-                        choices=[("A", "A 级"), ("B", "B 级"), ("C", "C 级")], max_length=1, verbose_name="新等级"
-                    ),
-                ),
-                (
-                    "reason",
-                    models.CharField(
-                        choices=[
-                            ("purchase", "消费升级"),
-                            ("review", "月末评审"),
-                            ("manual", "手动调整"),
-                            ("import", "导入"),
-                        ],
-                        max_length=10,
-                        verbose_name="原因",
-                    ),
-                ),
-                ("note", models.CharField(blank=True, max_length=200, verbose_name="备注")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                        verbose_name="操作人",
-                    ),
-                ),
-                (
-                    "member",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tier_changes",
-                        to="members.member",
-                        verbose_name="会员",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('date', models.DateField(verbose_name='日期')),
+                ('from_tier', models.CharField(choices=[('A', 'A 级'), ('B', 'B 级'), ('C', 'C 级')], max_length=1, verbose_name='原等级')),
+                ('to_tier', models.CharField(choices=[('A', 'A 级'), ('B', 'B 级'), ('C', 'C 级')], max_length=1, verbose_name='新等级')),
+                ('reason', models.CharField(choices=[('purchase', '消费升级'), ('review', '月末评审'), ('manual', '手动调整'), ('import', '导入')], max_length=10, verbose_name='原因')),
+                ('note', models.CharField(blank=True, max_length=200, verbose_name='备注')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='操作人')),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tier_changes', to='members.member', verbose_name='会员')),
             ],
             options={
-                "verbose_name": "等级变更",
-                "verbose_name_plural": "等级变更",
-                "ordering": ["date", "id"],
+                'verbose_name': '等级变更',
+                'verbose_name_plural': '等级变更',
+                'ordering': ['date', 'id'],
             },
         ),
         migrations.CreateModel(
-            name="TierReview",
+            name='TierReview',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("date", models.DateField(verbose_name="评审日期")),
-                ("downgrades", models.PositiveIntegerField(default=0, verbose_name="降级人数")),
-                ("ran_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "store",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="tier_reviews", to="accounts.store"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('date', models.DateField(verbose_name='评审日期')),
+                ('downgrades', models.PositiveIntegerField(default=0, verbose_name='降级人数')),
+                ('ran_at', models.DateTimeField(auto_now_add=True)),
+                ('store', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tier_reviews', to='accounts.store')),
             ],
             options={
-                "verbose_name": "月末等级评审",
-                "verbose_name_plural": "月末等级评审",
+                'verbose_name': '月末等级评审',
+                'verbose_name_plural': '月末等级评审',
             },
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(fields=["home_store", "tier"], name="member_store_tier_idx"),
+            model_name='member',
+            index=models.Index(fields=['home_store', 'tier'], name='member_store_tier_idx'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(fields=["home_store", "consultant"], name="member_store_consultant_idx"),
+            model_name='member',
+            index=models.Index(fields=['home_store', 'consultant'], name='member_store_consultant_idx'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(fields=["home_store", "-joined_on", "-id"], name="member_store_joined_idx"),
+            model_name='member',
+            index=models.Index(fields=['home_store', '-joined_on', '-id'], name='member_store_joined_idx'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(fields=["home_store", "name"], name="member_store_name_idx"),
+            model_name='member',
+            index=models.Index(fields=['home_store', 'name'], name='member_store_name_idx'),
         ),
         migrations.AddIndex(
-            model_name="member",
-            index=models.Index(
-                django.db.models.functions.datetime.ExtractMonth("birthday"),
-                models.F("home_store"),
-                name="member_birth_month_idx",
-            ),
+            model_name='member',
+            index=models.Index(django.db.models.functions.datetime.ExtractMonth('birthday'), models.F('home_store'), name='member_birth_month_idx'),
         ),
         migrations.AddIndex(
-            model_name="purchase",
-            index=models.Index(fields=["member", "date"], name="purchase_member_date_idx"),
+            model_name='purchase',
+            index=models.Index(fields=['member', 'date'], name='purchase_member_date_idx'),
         ),
         migrations.AddIndex(
-            model_name="purchase",
-            index=models.Index(fields=["store", "date"], name="purchase_store_date_idx"),
+            model_name='purchase',
+            index=models.Index(fields=['store', 'date'], name='purchase_store_date_idx'),
         ),
         migrations.AddConstraint(
-            model_name="purchase",
-            constraint=models.UniqueConstraint(
-                fields=("store", "receipt_no"), name="purchase_receipt_unique_per_store"
-            ),
+            model_name='purchase',
+            constraint=models.UniqueConstraint(fields=('store', 'receipt_no'), name='purchase_receipt_unique_per_store'),
         ),
         migrations.AddConstraint(
-            model_name="purchase",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("amount", 0), _negated=True), name="purchase_amount_nonzero"
-            ),
+            model_name='purchase',
+            constraint=models.CheckConstraint(condition=models.Q(('amount', 0), _negated=True), name='purchase_amount_nonzero'),
         ),
         migrations.AddIndex(
-            model_name="tierchange",
-            index=models.Index(fields=["member", "date"], name="tierchange_member_date_idx"),
+            model_name='tierchange',
+            index=models.Index(fields=['member', 'date'], name='tierchange_member_date_idx'),
         ),
         migrations.AddIndex(
-            model_name="tierchange",
-            index=models.Index(fields=["date", "reason"], name="tierchange_date_reason_idx"),
+            model_name='tierchange',
+            index=models.Index(fields=['date', 'reason'], name='tierchange_date_reason_idx'),
         ),
         migrations.AddConstraint(
-            model_name="tierreview",
-            constraint=models.UniqueConstraint(fields=("store", "date"), name="tier_review_once_per_store_date"),
+            model_name='tierreview',
+            constraint=models.UniqueConstraint(fields=('store', 'date'), name='tier_review_once_per_store_date'),
         ),
     ]

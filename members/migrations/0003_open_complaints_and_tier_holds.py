@@ -5,40 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("members", "0002_name_trigram_index"),
+        ('members', '0002_name_trigram_index'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="member",
-            name="open_complaints",
-            field=models.PositiveSmallIntegerField(default=0, verbose_name="未结投诉"),
+            model_name='member',
+            name='open_complaints',
+            field=models.PositiveSmallIntegerField(default=0, verbose_name='未结投诉'),
         ),
         migrations.AddField(
-            model_name="tierreview",
-            name="held",
-            field=models.PositiveIntegerField(default=0, verbose_name="暂缓人数"),
+            model_name='tierreview',
+            name='held',
+            field=models.PositiveIntegerField(default=0, verbose_name='暂缓人数'),
         ),
         migrations.CreateModel(
-            name="TierHold",
+            name='TierHold',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("date", models.DateField(verbose_name="评审日期")),
-                ("reason", models.CharField(max_length=100, verbose_name="原因")),
-                (
-                    "member",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="tier_holds", to="members.member"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('date', models.DateField(verbose_name='评审日期')),
+                ('reason', models.CharField(max_length=100, verbose_name='原因')),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tier_holds', to='members.member')),
             ],
             options={
-                "verbose_name": "等级评审暂缓",
-                "verbose_name_plural": "等级评审暂缓",
-                "constraints": [
-                    models.UniqueConstraint(fields=("member", "date"), name="tier_hold_once_per_member_date")
-                ],
+                'verbose_name': '等级评审暂缓',
+                'verbose_name_plural': '等级评审暂缓',
+                'constraints': [models.UniqueConstraint(fields=('member', 'date'), name='tier_hold_once_per_member_date')],
             },
         ),
     ]

@@ -4,28 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("members", "0003_open_complaints_and_tier_holds"),
+        ('members', '0003_open_complaints_and_tier_holds'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="MemberTag",
+            name='MemberTag',
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("name", models.CharField(max_length=30, unique=True, verbose_name="标签")),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=30, unique=True, verbose_name='标签')),
             ],
             options={
-                "verbose_name": "会员标签",
-                "verbose_name_plural": "会员标签",
-                "ordering": ["name"],
+                'verbose_name': '会员标签',
+                'verbose_name_plural': '会员标签',
+                'ordering': ['name'],
             },
         ),
         migrations.AddField(
-            model_name="member",
-            name="tags",
-            field=models.ManyToManyField(
-                blank=True, related_name="members", to="members.membertag", verbose_name="标签"
-            ),
+            model_name='member',
+            name='tags',
+            field=models.ManyToManyField(blank=True, related_name='members', to='members.membertag', verbose_name='标签'),
         ),
     ]

@@ -23,9 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="the password (default: a generated one, printed once)")
         parser.add_argument(
-            "--agreement-signed-on",
-            type=date.fromisoformat,
-            metavar="YYYY-MM-DD",
+            "--agreement-signed-on", type=date.fromisoformat, metavar="YYYY-MM-DD",
             help="record the signed confidentiality agreement (without one, member data is shown masked)",
         )
         parser.add_argument("--superuser", action="store_true", help="also give access to /admin/ (HQ only)")
@@ -47,9 +45,8 @@ class Command(BaseCommand):
         password = password or secrets.token_urlsafe(12)
         try:
             with transaction.atomic():
-                staff = staff_create(
-                    username=username, role=role, store=home, password=password, display_name=name, email=email
-                )
+                staff = staff_create(username=username, role=role, store=home, password=password,
+                                     display_name=name, email=email)
                 if superuser:
                     staff.is_staff = staff.is_superuser = True
                     staff.save(update_fields=["is_staff", "is_superuser"])

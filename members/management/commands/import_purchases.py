@@ -1,5 +1,4 @@
 """manage.py import_purchases FILE [--store CODE] [--dry-run] [--user USERNAME]"""
-
 from members.imports import PURCHASES
 
 from .import_members import ImportCommand

@@ -29,15 +29,8 @@ KEYS = (
 TIER_KEYS = {"tier_a_min", "tier_b_min", "spend_window_days"}
 # A window, a cadence or a deadline of zero would make every member churned, due or late at once.
 AT_LEAST_ONE = {
-    "spend_window_days",
-    "churn_days",
-    "care_days_a",
-    "care_days_b",
-    "care_days_c",
-    "complaint_response_hours",
-    "complaint_solution_hours",
-    "daily_care_capacity",
-    "attempts_before_escalation",
+    "spend_window_days", "churn_days", "care_days_a", "care_days_b", "care_days_c",
+    "complaint_response_hours", "complaint_solution_hours", "daily_care_capacity", "attempts_before_escalation",
 }
 
 
@@ -75,11 +68,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--set",
-            dest="assignments",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
+            "--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
             help="change one rule; repeat for several. Nothing is saved if any of them is wrong.",
         )
 
@@ -120,20 +109,16 @@ class Command(BaseCommand):
                 return
             rules.save(update_fields=[*changed, "updated_at"])
             audit_log(
-                actor=None,
-                action="program_rules.changed",
-                obj=rules,
+                actor=None, action="program_rules.changed", obj=rules,
                 changes={key: [str(before[key]), str(getattr(rules, key))] for key in changed},
             )
         for key in changed:
             self.stdout.write(self.style.SUCCESS(f"{key}: {before[key]} → {getattr(rules, key)}"))
         if TIER_KEYS & set(changed):
-            self.stdout.write(
-                self.style.WARNING(
-                    "Tier thresholds or the spend window changed. Existing tiers stay as they are until "
-                    "`manage.py rebuild_tiers` replays the ledger with the new rules."
-                )
-            )
+            self.stdout.write(self.style.WARNING(
+                "Tier thresholds or the spend window changed. Existing tiers stay as they are until "
+                "`manage.py rebuild_tiers` replays the ledger with the new rules."
+            ))
 
     def print_rules(self, rules: ProgramRules) -> None:
         rows = []
