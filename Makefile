@@ -3,15 +3,25 @@
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Installs again only when a requirements file changes.
+# Installs again only when a requirements or lock file changes.
 STAMP := $(VENV)/.requirements.stamp
 # The interpreter that creates the virtualenv: Python 3.11 where it exists, else python3.
 BOOTSTRAP_PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 
 export VENV
 
+# Requirements: requirements.txt (runtime) and requirements-dev.txt (tests, lint; includes the
+# former) are edited by hand, one pinned line per package we ask for. The lock files pin every
+# package, the transitive ones too, with their hashes (pip-tools): requirements.lock for production,
+# requirements-dev.lock for this Makefile. After changing a requirement, run `make lock` (it needs
+# the package index) and commit the lock files; `make` refuses a lock that no longer matches.
+LOCK_VENV ?= var/piptools
+PIP_TOOLS_VERSION := 7.6.2
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-options $(LOCK_ARGS)
+
 .DEFAULT_GOAL := help
-.PHONY: help venv run test e2e lint messages bench clean distclean
+.PHONY: help venv lock run test e2e lint messages bench clean distclean
 
 help:
 	@echo "make run    set up (first time), migrate, seed the demo once, then run web + worker + beat"
@@ -20,6 +30,8 @@ help:
 	@echo "make lint   ruff check, djlint on the templates and makemigrations --check"
 	@echo "make messages  update the English catalog (locale/en) from the code and compile it (needs gettext)"
 	@echo "make bench  run every bench/bench_*.py"
+	@echo "make lock   refresh requirements.lock and requirements-dev.lock after changing a requirements file"
+	@echo "            (LOCK_ARGS=--upgrade also moves the unpinned dependencies to their latest versions)"
 	@echo "make clean  remove caches and collected static files (keeps the database and the login)"
 	@echo "make distclean  also remove var/ (database, demo data, saved login) and the virtualenv"
 
@@ -27,9 +39,20 @@ $(PY):
 	@test -n "$(BOOTSTRAP_PYTHON)" || { echo "Python 3.11 (or python3) is needed to create $(VENV)." >&2; exit 1; }
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock | $(PY)
+	@$(PY) scripts/lock_check.py
+	$(PY) -m pip install --disable-pip-version-check --quiet --require-hashes -r requirements-dev.lock
 	@touch $@
+
+$(LOCK_VENV)/bin/pip-compile:
+	$(BOOTSTRAP_PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --disable-pip-version-check --quiet pip-tools==$(PIP_TOOLS_VERSION)
+
+# Keeps what is pinned already (only what changed moves), unless LOCK_ARGS=--upgrade.
+lock: $(LOCK_VENV)/bin/pip-compile
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) --constraint requirements.lock --output-file requirements-dev.lock requirements-dev.txt
+	@$(BOOTSTRAP_PYTHON) scripts/lock_check.py && echo "Lock files up to date; commit requirements.lock and requirements-dev.lock."
 
 venv: $(STAMP)
 

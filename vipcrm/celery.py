@@ -5,6 +5,9 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
+# JSON log lines for the worker and beat when DJANGO_LOG_FORMAT=json (its signal receivers).
+from vipcrm import logging as vipcrm_logging  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vipcrm.settings.local")
 
 app = Celery("vipcrm")

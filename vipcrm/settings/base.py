@@ -42,6 +42,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz for load balancers, answered before the HTTPS redirect, host check, sessions and login.
+    "vipcrm.health.HealthCheckMiddleware",
+    # The proxy's X-Request-ID on every log line of the request (vipcrm/logging.py).
+    "vipcrm.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -251,13 +255,41 @@ CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# DJANGO_LOG_FORMAT=json: one JSON object per line (vipcrm/logging.py), for Django, the Celery worker
+# and beat alike; human-readable lines otherwise.
+DJANGO_LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="plain").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "vipcrm.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if DJANGO_LOG_FORMAT == "json" else "plain"}
+    },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
+if DJANGO_LOG_FORMAT == "json":
+    # runserver's request lines too (Django gives them a handler and format of their own).
+    LOGGING["loggers"] = {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}}
+
+# /healthz (vipcrm/health.py): the deadline for all its checks together, in seconds, and the age past
+# which the worker's heartbeat (written every VIPCRM_HEARTBEAT_SECONDS, 60) counts as stale.
+VIPCRM_HEALTH_TIMEOUT = env.float("VIPCRM_HEALTH_TIMEOUT", default=1.5)
+VIPCRM_HEALTH_HEARTBEAT_MAX_AGE = env.int("VIPCRM_HEALTH_HEARTBEAT_MAX_AGE", default=300)
+
+# Error reporting (vipcrm/sentry.py), only when SENTRY_DSN is set: Django and Celery, no personal data.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from vipcrm.sentry import sentry_init
+
+    sentry_init(
+        SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # Import uploads: a 25,000-row XLSX is a few MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 30 * 1024 * 1024
