@@ -353,6 +353,8 @@ def _shown(value: Any, name: str, staff_names: dict[int, str]) -> str:
         return str(Gender(value).label)
     if isinstance(value, bool):
         return _("是") if value else _("否")
+    if isinstance(value, tuple | list):  # tag names
+        return _("、").join(value) or "—"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)

@@ -13,13 +13,20 @@ A card number already on file:
 - with the same data → "unchanged", skipped (importing the same file twice adds nothing);
 - with a different phone, home store or join date → an error row: those identify the person, so a
   difference means a wrong card number or a wrong file, and changing them is done on the member page;
-- with a different name, gender, birthday, lunar flag, marketing consent or consultant → "updated":
+- with a different name, gender, birthday, lunar flag, marketing consent, consultant, notes or tags
+  (the whole set, names separated by "、"; unknown tags are created) → "updated":
   those fields are overwritten, and the preview lists every change before anyone confirms. The
   importer is always a VIP specialist, manager or HQ acting inside their own scope, who may edit
   those fields on the member page too. An empty cell never erases anything: it means "not given".
 - the tier column applies to new members only; an existing member's tier belongs to the tier
   engine and to managers;
 - an anonymised (erased) member is skipped and never filled in again.
+
+The member export (members/exports.py) writes exactly these columns, so an exported file imports
+back unchanged (issue 11 item 8): every cell loses the one apostrophe the export's formula guard
+adds (`_text`), a consultant is found by login name, by "name（login name）" or by a name that fits
+exactly one active staff member of the store, and a masked phone (138****5678) is refused clearly.
+A consultant changed by an import goes through `members.ownership.members_assign` (reason import).
 """
 
 from __future__ import annotations
@@ -48,7 +55,20 @@ from django.utils.translation import gettext_lazy, pgettext
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
 
-from .models import Gender, Member, Purchase, PurchaseSource, Tier, TierChange, TierChangeReason
+from .exports import TAG_SEPARATOR, unguard
+from .models import (
+    Gender,
+    Member,
+    MemberOwnerChange,
+    MemberTag,
+    OwnerChangeReason,
+    Purchase,
+    PurchaseSource,
+    Tier,
+    TierChange,
+    TierChangeReason,
+)
+from .ownership import members_assign
 from .selectors import member_scope
 from .services import tiers_replay
 from .signals import purchases_imported
@@ -71,6 +91,8 @@ MEMBER_COLUMNS = (
     "consultant",
     "tier",
     "marketing_consent",
+    "notes",
+    "tags",
 )
 PURCHASE_COLUMNS = ("receipt_no", "card_no", "store", "date", "amount", "consultant", "items")
 COLUMNS = {MEMBERS: MEMBER_COLUMNS, PURCHASES: PURCHASE_COLUMNS}
@@ -94,6 +116,8 @@ HEADER_ALIASES = {
     "导购": "consultant",
     "等级": "tier",
     "营销同意": "marketing_consent",
+    "备注": "notes",
+    "标签": "tags",
     "小票号": "receipt_no",
     "单号": "receipt_no",
     "日期": "date",
@@ -113,6 +137,8 @@ COLUMN_LABELS = {
     "consultant": gettext_lazy("顾问"),
     "tier": gettext_lazy("等级"),
     "marketing_consent": gettext_lazy("营销同意"),
+    "notes": gettext_lazy("备注"),
+    "tags": gettext_lazy("标签"),
     "receipt_no": gettext_lazy("小票号"),
     "date": gettext_lazy("日期"),
     "amount": gettext_lazy("金额"),
@@ -127,7 +153,7 @@ UNCHANGED = "unchanged"
 ACTION_LABELS = {NEW: gettext_lazy("新增"), UPDATED: gettext_lazy("更新"), UNCHANGED: gettext_lazy("已存在，跳过")}
 
 # Fields an import may change on an existing member (see the module docstring).
-UPDATABLE_FIELDS = ("name", "gender", "birthday", "birthday_lunar", "marketing_consent", "consultant")
+UPDATABLE_FIELDS = ("name", "gender", "birthday", "birthday_lunar", "marketing_consent", "consultant", "notes", "tags")
 
 MAX_ROWS = 200_000
 # The longest text each column may hold: the model's max_length where there is one; the raw phone
@@ -140,6 +166,8 @@ FIELD_LIMITS = {
     "consultant": 150,
     "receipt_no": 40,
     "items": 500,
+    "notes": 5000,
+    "tags": 500,
 }
 DEFAULT_FIELD_LIMIT = 40  # dates, amounts, yes/no, gender, tier
 BATCH_SIZE = 2000
@@ -194,6 +222,8 @@ class MemberRow:
     consultant: Staff | None = None
     tier: str | None = None
     marketing_consent: bool | None = None
+    notes: str | None = None
+    tags: tuple[str, ...] | None = None  # names, sorted
     action: str = NEW
     member_id: int | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -210,6 +240,8 @@ class MemberRow:
             self.consultant.pk if self.consultant else None,
             self.tier,
             self.marketing_consent,
+            self.notes,
+            self.tags,
         )
 
 
@@ -551,11 +583,13 @@ def _xlsx_rows(data: bytes) -> Iterator[tuple[Any, ...]]:
 
 
 def _text(value: Any) -> str:
-    """A cell as trimmed text. Whole numbers from XLSX lose their ".0" (card numbers, phones)."""
+    """A cell as trimmed text. Whole numbers from XLSX lose their ".0" (card numbers, phones). The
+    apostrophe our export puts before a formula-like text (=, +, -, @) is taken off again."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value.strip()
+        text = value.strip()
+        return unguard(text) if text.startswith("'") else text
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -672,6 +706,38 @@ def parse_tier(value: Any) -> str | None:
     return text
 
 
+MASKED_PHONE_ERROR = gettext_lazy(
+    "手机号“%(phone)s”是打码的：这个文件是由无权查看完整号码的员工导出的，不能用来导入。"
+    "请由已签署保密协议的 VIP 专员、店长或总部重新导出后再导入。"
+)
+TAG_MAX_LENGTH = 30
+
+
+def parse_tags(value: Any, *, known: dict[str, str]) -> tuple[str, ...] | None:
+    """Tag names separated by "、" (as the export writes them), sorted. `known`: the tags on file
+    by their case-folded name ("VIP" and "vip" are one tag, members/tags.py). A tag not on file is
+    created by the import, unless it reads as tags on file typed with the wrong separator
+    ("婚礼季,偏好真丝" where 婚礼季 exists); a tag whose own name holds a comma comes through."""
+    text = _text(value)
+    if not text:
+        return None
+    names: set[str] = set()
+    for typed in text.split(TAG_SEPARATOR):
+        name = " ".join(typed.split())  # as members.tags.tag_name_clean stores a name
+        if not name:
+            continue
+        if name.casefold() in known:
+            names.add(known[name.casefold()])
+            continue
+        if len(name) > TAG_MAX_LENGTH:
+            raise CellError(_("标签“%(name)s”过长，最多 %(max)s 个字符。") % {"name": name[:40], "max": TAG_MAX_LENGTH})
+        parts = {p.strip().casefold() for p in re.split(r"[,，;；]", name)}
+        if len(parts) > 1 and parts & known.keys():
+            raise CellError(_("标签之间请用“、”分隔（“%(name)s”）。") % {"name": name})
+        names.add(name)
+    return tuple(sorted(names)) or None
+
+
 _AMOUNT_RE = re.compile(r"^[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 _CURRENCY_SIGNS = re.compile(r"[¥￥]|元|rmb|cny", re.IGNORECASE)
 
@@ -757,6 +823,9 @@ class _Context:
         self.stores = {s.code.upper(): s for s in Store.objects.all()}
         self.staff: dict[str, Staff] = {}
         self.staff_lower: dict[str, Staff] = {}
+        # (store id, name as written) → the store's staff known by that display or full name.
+        self.staff_named: dict[tuple[int, str], list[Staff]] = defaultdict(list)
+        self.tag_names: dict[str, str] = {}
         self.errors: list[RowError] = []
 
     def load_staff(self, usernames: set[str]) -> None:
@@ -764,9 +833,12 @@ class _Context:
         thousands, so one query over all of them also finds usernames typed in another case."""
         if not usernames:
             return
-        for s in Staff.objects.all():
+        for s in Staff.objects.order_by("username"):
             self.staff[s.username] = s
             self.staff_lower.setdefault(s.username.lower(), s)
+            if s.store_id is not None and s.role != Role.HQ:
+                for name in {_name_key(n) for n in (s.display_name, s.get_full_name(), str(s)) if n.strip()}:
+                    self.staff_named[(s.store_id, name)].append(s)
 
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(row, column, str(message)))
@@ -841,11 +913,28 @@ class _Context:
         return store
 
     def resolve_consultant(self, row: int, cells: list[Any], store: Store | None) -> Staff | None:
-        """The staff member named in the row, who must work at `store` (None if empty or bad)."""
+        """The staff member named in the row, who must work at `store` (None if empty or bad).
+
+        Named by login name; by "name（login name）", as the member export writes it; or by a
+        display or full name that fits exactly one active staff member of the store."""
         username = self.text(cells, "consultant")
         if not username:
             return None
-        staff = self.staff.get(username) or self.staff_lower.get(username.lower())
+        staff = self._by_username(username)
+        if staff is None:
+            bracketed = _BRACKETED_LOGIN_RE.match(username)
+            if bracketed:
+                staff = self._by_username(bracketed.group(1).strip())
+        if staff is None and store is not None:
+            named = self.staff_named.get((store.pk, _name_key(username)), [])
+            active = [s for s in named if s.is_active]
+            if len(active) > 1:
+                message = _("门店 %(store)s 有 %(n)s 位在职员工叫“%(name)s”（登录名：%(logins)s），请填写登录名。")
+                values = {"store": store.code, "n": len(active), "name": username}
+                values["logins"] = _("、").join(s.username for s in active)
+                self.error(row, "consultant", message % values)
+                return None
+            staff = active[0] if active else (named[0] if named else None)
         if staff is None:
             self.error(row, "consultant", _("找不到用户名为“%(name)s”的员工。") % {"name": username})
             return None
@@ -858,6 +947,9 @@ class _Context:
             )
             return None
         return staff
+
+    def _by_username(self, username: str) -> Staff | None:
+        return self.staff.get(username) or self.staff_lower.get(username.lower())
 
     def names_member(self, home_store_id: int) -> bool:
         """May an error message name another member (name, card, store)? Only inside the viewer's
@@ -901,6 +993,14 @@ class _Context:
 
 # --- Members ------------------------------------------------------------------------------
 
+# "李娜（sh01_c1）" or "李娜 (sh01_c1)": the member export's way of naming a consultant.
+_BRACKETED_LOGIN_RE = re.compile(r"^.*[（(]\s*([^（）()]+?)\s*[)）]$")
+
+
+def _name_key(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).strip().casefold()
+
+
 _MEMBER_VALUES = (
     "pk",
     "card_no",
@@ -915,6 +1015,7 @@ _MEMBER_VALUES = (
     "marketing_consent",
     "marketing_consent_at",
     "erased_at",
+    "notes",
 )
 
 
@@ -923,6 +1024,8 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
     rows: list[MemberRow] = []
     usernames = {u for _, cells in body if (u := ctx.text(cells, "consultant"))}
     ctx.load_staff(usernames)
+    if "tags" in ctx.columns:
+        ctx.tag_names = {n.casefold(): n for n in MemberTag.objects.order_by("-name").values_list("name", flat=True)}
     for done, (number, cells) in enumerate(_consume(body), start=1):
         ctx.tick(done)
         if ctx.refused_row(number, cells):
@@ -932,11 +1035,15 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
         name = ctx.required_text(number, cells, "name", 50)
         phone = ""
         raw_phone = ctx.text(cells, "phone")
-        try:
-            phone = normalize_phone(raw_phone)
-        except ValidationError as e:
-            for message in e.messages:
-                ctx.error(number, "phone", message)
+        if "*" in raw_phone:
+            # An export by someone without full-contact rights: the number identifies no one.
+            ctx.error(number, "phone", MASKED_PHONE_ERROR % {"phone": raw_phone})
+        else:
+            try:
+                phone = normalize_phone(raw_phone)
+            except ValidationError as e:
+                for message in e.messages:
+                    ctx.error(number, "phone", message)
         gender = ctx.value(number, cells, "gender", parse_gender)
         birthday = ctx.date_value(number, cells, "birthday")
         lunar = ctx.value(number, cells, "birthday_lunar", parse_bool)
@@ -945,6 +1052,8 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
         consultant = ctx.resolve_consultant(number, cells, store)
         tier = ctx.value(number, cells, "tier", parse_tier)
         consent = ctx.value(number, cells, "marketing_consent", parse_bool)
+        notes = ctx.text(cells, "notes") or None
+        tags = ctx.value(number, cells, "tags", parse_tags, known=ctx.tag_names)
         if len(ctx.errors) == before:
             rows.append(
                 MemberRow(
@@ -960,6 +1069,8 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
                     consultant=consultant,
                     tier=tier,
                     marketing_consent=consent,
+                    notes=notes,
+                    tags=tags,
                 )
             )
         elif card_no or phone:
@@ -975,6 +1086,8 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
     for chunk in _chunks(cards):
         for values in Member.objects.filter(card_no__in=chunk).values(*_MEMBER_VALUES):
             existing[values["card_no"]] = values
+    if "tags" in ctx.columns:
+        _add_tags(existing)
     phone_owners: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(phones):
         for values in Member.objects.filter(phone__in=chunk).values("pk", "phone", "card_no", "name", "home_store_id"):
@@ -1069,6 +1182,19 @@ def _audit_other_stores(
         )
 
 
+def _add_tags(existing: dict[str, dict[str, Any]]) -> None:
+    """Each member's tag names, sorted, as `tags` (what a tags cell is compared with)."""
+    by_pk = {values["pk"]: values for values in existing.values()}
+    tags: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(sorted(by_pk)):
+        for member_id, name in Member.tags.through.objects.filter(member_id__in=chunk).values_list(
+            "member_id", "membertag__name"
+        ):
+            tags[member_id].append(name)
+    for pk, values in by_pk.items():
+        values["tags"] = tuple(sorted(tags[pk]))
+
+
 def _compare_existing(ctx: _Context, r: MemberRow, on_file: dict[str, Any], store_codes: dict[int, str]) -> None:
     """Decide unchanged / updated / error for a card number already on file (module docstring)."""
     number = r.row
@@ -1108,6 +1234,8 @@ def _compare_existing(ctx: _Context, r: MemberRow, on_file: dict[str, Any], stor
         "birthday_lunar": r.birthday_lunar,
         "marketing_consent": r.marketing_consent,
         "consultant": r.consultant.pk if r.consultant else None,
+        "notes": r.notes,
+        "tags": r.tags,
     }
     current = dict(on_file, consultant=on_file["consultant_id"])
     for name in UPDATABLE_FIELDS:
@@ -1132,6 +1260,7 @@ def _write_members(preview: ImportPreview, *, by: Staff | None, today: date) -> 
             consultant=r.consultant,
             marketing_consent=bool(r.marketing_consent),
             marketing_consent_at=r.joined_on if r.marketing_consent else None,
+            notes=r.notes or "",
             # Who opened a legacy card is unknown; crediting the importer would skew new-card counts.
             opened_by=None,
             tier=Tier.C,
@@ -1145,6 +1274,23 @@ def _write_members(preview: ImportPreview, *, by: Staff | None, today: date) -> 
             m.pk = ids[m.card_no]
     for r, m in zip(new_rows, members, strict=True):
         r.member_id = m.pk
+    # Where the owner history starts: the home store and consultant the file gave, from joining.
+    MemberOwnerChange.objects.bulk_create(
+        [
+            MemberOwnerChange(
+                member_id=m.pk,
+                date=m.joined_on,
+                store=m.home_store,
+                consultant=m.consultant,
+                reason=OwnerChangeReason.IMPORT,
+                note=preview.filename[:200],
+                by=by,
+            )
+            for m in members
+        ],
+        batch_size=BATCH_SIZE,
+    )
+    _set_tags({r.member_id: r.tags for r in new_rows if r.tags}, replace=False)
 
     # A tier from the old system is an input the engine keeps, dated the day it was imported.
     changes = [
@@ -1165,24 +1311,26 @@ def _write_members(preview: ImportPreview, *, by: Staff | None, today: date) -> 
 
     updated = [r for r in preview.rows_ok if r.action == UPDATED]
     if updated:
-        _update_members(updated, today=today)
+        _update_members(updated, today=today, by=by, filename=preview.filename)
     if changes:
         preview.members_replayed = _replay([c.member_id for c in changes], today=today)
 
 
-def _update_members(rows: list[MemberRow], *, today: date) -> None:
+def _update_members(rows: list[MemberRow], *, today: date, by: Staff | None = None, filename: str = "") -> None:
     by_pk = {}
     for chunk in _chunks([r.member_id for r in rows]):
         by_pk.update(Member.objects.in_bulk(chunk))
     fields = {"updated_at"}
     now = timezone.now()
     objs = []
+    new_owners: dict[int | None, list[int]] = defaultdict(list)
     for r in rows:
         member = by_pk[r.member_id]
         for name, (_old, new) in r.changes.items():
             if name == "consultant":
-                member.consultant_id = new
-                fields.add("consultant")
+                new_owners[new].append(r.member_id)
+            elif name == "tags":
+                continue
             elif name == "marketing_consent":
                 member.marketing_consent = new
                 # Consent learnt from this import is recorded as of today; withdrawal clears the date.
@@ -1194,6 +1342,38 @@ def _update_members(rows: list[MemberRow], *, today: date) -> None:
         member.updated_at = now
         objs.append(member)
     Member.objects.bulk_update(objs, sorted(fields), batch_size=BATCH_SIZE)
+    _set_tags({r.member_id: r.changes["tags"][1] for r in rows if "tags" in r.changes}, replace=True)
+    # A new owner through the one place owners change: history rows, audit, open tasks follow.
+    if new_owners:
+        staff = Staff.objects.in_bulk([pk for pk in new_owners if pk])
+        for pk, member_ids in sorted(new_owners.items(), key=lambda item: item[0] or 0):
+            members_assign(
+                member_ids=member_ids,
+                consultant=staff.get(pk) if pk else None,
+                by=by,
+                reason=OwnerChangeReason.IMPORT,
+                note=filename,
+                on=today,
+            )
+
+
+def _set_tags(wanted: dict[int, tuple[str, ...]], *, replace: bool) -> None:
+    """Give members these tags (by name), creating the names not yet on file; `replace` first
+    takes off the members' other tags."""
+    if not wanted:
+        return
+    names = sorted({n for tags in wanted.values() for n in tags})
+    MemberTag.objects.bulk_create([MemberTag(name=n) for n in names], ignore_conflicts=True)
+    ids = dict(MemberTag.objects.filter(name__in=names).values_list("name", "pk"))
+    through = Member.tags.through
+    if replace:
+        for chunk in _chunks(sorted(wanted)):
+            through.objects.filter(member_id__in=chunk).delete()
+    through.objects.bulk_create(
+        [through(member_id=m, membertag_id=ids[n]) for m, tags in wanted.items() for n in tags],
+        batch_size=BATCH_SIZE,
+        ignore_conflicts=True,
+    )
 
 
 def _member_ids(card_nos: list[str]) -> dict[str, int]:
