@@ -44,11 +44,12 @@ from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_f
 
 from .kpis import compute_kpis, parse_month
 from .models import MonthlyTarget, ReportSnapshot, SnapshotKind, TargetMetric
-from .services import DRILL_DOWN, weekly_context
+from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
 from .targets import (
     METRICS,
     Achievement,
     Actual,
+    NoConsultant,
     StaffAchievement,
     staff_achievement,
     store_achievement,
@@ -347,7 +348,7 @@ def report_for(*, store: Store, kind: str, start: date, end: date, today: date) 
         if kind == SnapshotKind.WEEKLY:
             extra = week_figures(store=store, start=start, end=until)
             sales = sales_by_consultant(store_id=store.pk, start=start, end=until)
-            extra["sales_by_consultant"] = {str(k): f"{v:.2f}" for k, v in sales.items()}
+            extra["sales_by_consultant"] = sales_by_consultant_json(sales)
             extra["people"] = {str(k): v for k, v in extra["people"].items()}
             figures.update(extra)
         report = Report(store, kind, start, end, figures, live_until=until if until < end else None)
@@ -515,7 +516,7 @@ def tier_chart(tier_mix: dict) -> dict:
 
 @dataclass
 class StaffRow:
-    staff: Staff
+    staff: Staff | NoConsultant  # NO_CONSULTANT: receipts, members and tasks naming nobody
     members: int
     due: int
     done: int
@@ -546,30 +547,34 @@ class StaffRow:
         return min(100.0, max(0.0, self.sales_percent or 0.0))
 
 
-def staff_table(*, store: Store, people: list[Staff], start: date, end: date) -> list[StaffRow]:
+def staff_table(
+    *, store: Store, people: list[Staff], start: date, end: date, add_up: bool = False
+) -> list[StaffRow]:
     """Per person of the store, the month so far: members served, tasks due / done / on time,
     satisfaction of their visits, sales against their target, complaints they are responsible
-    for. A fixed number of grouped queries."""
-    achievements = {
-        a.staff.pk: a
-        for a in staff_achievement(store=store, people=people, year=start.year, month=start.month, start=start, end=end)
-    }
+    for. A fixed number of grouped queries. `add_up` (the store's table): also whoever else is
+    named on the store's receipts, and a last "no consultant" row, so that the rows' sales add up
+    to the store's VIP sales (DOMAIN §6)."""
+    achievements = staff_achievement(
+        store=store, people=people, year=start.year, month=start.month, start=start, end=end, add_up=add_up
+    )
     served = members_by_consultant(store_id=store.pk)
     tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
     scores = satisfaction_by_staff(store_id=store.pk, start=start, end=end)
     _total, by_staff = complaint_figures(store_ids=[store.pk], start=start, end=end, by="staff")
     complaints = {f.key: f.received for f in by_staff}
     rows = []
-    for person in people:
-        a = achievements[person.pk]
+    for a in achievements:
+        person = a.staff
+        pk = person.pk
         old, new = a.get(TargetMetric.OLD_VIP_SALES), a.get(TargetMetric.NEW_VIP_SALES)
         targets = [t for t in (old.target, new.target) if t is not None]
-        t = tasks.get(person.pk, {"due": 0, "done": 0, "on_time": 0})
-        s = scores.get(person.pk, {})
+        t = tasks.get(pk, {"due": 0, "done": 0, "on_time": 0})
+        s = scores.get(pk, {}) if pk is not None else {}
         rows.append(
             StaffRow(
                 staff=person,
-                members=served.get(person.pk, 0),
+                members=served.get(pk, 0),
                 due=t["due"],
                 done=t["done"],
                 on_time=t["on_time"],
@@ -577,7 +582,7 @@ def staff_table(*, store: Store, people: list[Staff], start: date, end: date) ->
                 scored=s.get("scored", 0),
                 sales=Decimal(old.actual.value) + Decimal(new.actual.value),
                 sales_target=sum(targets, ZERO) if targets else None,
-                complaints=complaints.get(str(person.pk), 0),
+                complaints=complaints.get(str(pk), 0) if pk is not None else 0,
                 achievement=a,
             )
         )
@@ -639,7 +644,7 @@ def store_dashboard(*, store: Store, viewer: Staff, today: date) -> StoreDashboa
         achievement=achievement,
         figures=kpis.as_json(),
         trend=rate_trend(store=store, through=today),
-        staff=staff_table(store=store, people=people, start=start, end=end),
+        staff=staff_table(store=store, people=people, start=start, end=end, add_up=True),
     )
 
 

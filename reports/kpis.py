@@ -6,6 +6,10 @@ For a period P = [S, E] and S⁻ = S − 1 day:
 - tier(m, D): the tier after all changes dated ≤ D (C before any).
 - base = {m : active(m, S⁻)}, by the member's home store.
 
+Store attribution (DOMAIN §6, §13): a member's figures belong to their home store on E (a member
+transferred after E still counts for the store they left); the old/new VIP sales belong to the
+store whose till took the receipt, whoever's member bought.
+
 Set-based: a handful of queries whatever the number of members (members with their purchase
 figures, tier history, tasks, visits, complaints), then plain Python over the rows. Each figure
 keeps the members behind it, so a report can link every number to its people.
@@ -20,7 +24,7 @@ from decimal import Decimal
 
 from complaints.selectors import complaint_figures
 from members.models import TIER_RANK, ProgramRules, Tier, TierChangeReason
-from members.selectors import KpiMemberRow, kpi_member_rows, tier_changes_through
+from members.selectors import KpiMemberRow, kpi_ledger, tier_changes_through
 from visits.selectors import follow_up_figures, satisfaction_figures
 
 ZERO = Decimal("0.00")
@@ -142,7 +146,9 @@ def compute_kpis(
     before = start - timedelta(days=1)
     k = Kpis(start=start, end=end, store=store_label)
 
-    rows = kpi_member_rows(store_ids=store_ids, start=start, end=end)
+    ledger = kpi_ledger(store_ids=store_ids, start=start, end=end)
+    rows = ledger.rows
+    k.old_vip_sales, k.new_vip_sales = ledger.old_vip_sales, ledger.new_vip_sales
     changes = tier_changes_through(store_ids=store_ids, through=end)
     tier_before = _tiers_at(changes, before)
     tier_end = _tiers_at(changes, end)
@@ -172,9 +178,6 @@ def compute_kpis(
                 k.upgraded.add(row.pk)
         if row.joined_on >= start:
             k.new_members.add(row.pk)
-            k.new_vip_sales += row.sales_in_period
-        else:
-            k.old_vip_sales += row.sales_in_period
         k.tier_mix[tier_end.get(row.pk, Tier.C)].add(row.pk)
 
     k.follow_ups = follow_up_figures(store_ids=store_ids, start=start, end=end)

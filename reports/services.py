@@ -122,11 +122,21 @@ def weekly_work(store: Store, on: date) -> dict:
     start, end = previous_week(on)
     extra = week_figures(store=store, start=start, end=end)
     sales = sales_by_consultant(store_id=store.pk, start=start, end=end)
-    extra["sales_by_consultant"] = {str(k): f"{v:.2f}" for k, v in sales.items()}
+    extra["sales_by_consultant"] = sales_by_consultant_json(sales)
     extra["people"] = {str(k): v for k, v in extra["people"].items()}
     snapshot = snapshot_take(store=store, kind=SnapshotKind.WEEKLY, start=start, end=end, extra=extra)
     sent = weekly_email_send(snapshot=snapshot)
     return {"snapshot": snapshot.pk, "emails": sent}
+
+
+# The weekly figures' key for receipts naming no consultant (DOMAIN §6: the staff rows add up to
+# the store).
+NO_CONSULTANT = "none"
+
+
+def sales_by_consultant_json(sales: dict) -> dict[str, str]:
+    """`sales_by_consultant` as the snapshot keeps it: staff ids as strings, nobody as "none"."""
+    return {(NO_CONSULTANT if k is None else str(k)): f"{v:.2f}" for k, v in sales.items()}
 
 
 def weekly_email_send(*, snapshot: ReportSnapshot) -> int:
@@ -158,7 +168,8 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
     from visits.models import Channel, InvitationStatus
 
     f = snapshot.figures
-    staff_ids = {int(k) for k in f.get("people", {})} | {int(k) for k in f.get("sales_by_consultant", {})}
+    staff_ids = {int(k) for k in f.get("people", {}) if k.isdigit()}
+    staff_ids |= {int(k) for k in f.get("sales_by_consultant", {}) if k.isdigit()}
     names = {s.pk: str(s) for s in Staff.objects.filter(pk__in=staff_ids)}
     people = []
     for staff_id in sorted(staff_ids, key=lambda pk: names.get(pk, "")):
@@ -171,6 +182,18 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
                 "on_time": row.get("on_time", 0),
                 "visits": row.get("visits", 0),
                 "sales": f.get("sales_by_consultant", {}).get(str(staff_id), "0.00"),
+            }
+        )
+    if NO_CONSULTANT in f.get("sales_by_consultant", {}):
+        people.append(
+            {
+                "name": _("无专属顾问"),
+                "no_consultant": True,
+                "due": 0,
+                "done": 0,
+                "on_time": 0,
+                "visits": 0,
+                "sales": f["sales_by_consultant"][NO_CONSULTANT],
             }
         )
     birthday_ids = [member_id for member_id, _day, _tier in f.get("birthdays_next_week", [])]

@@ -600,24 +600,48 @@ def store_achievement(
     return [Achievement(metric, plans[metric].target_for(months), actuals[metric]) for metric in METRICS]
 
 
+class NoConsultant:
+    """The person of a staff table's "no consultant" row (DOMAIN §6): receipts, cards and tasks
+    naming nobody, so that the rows add up to the store. Reads like a Staff where a table does."""
+
+    pk = None
+    is_active = True
+    listed = False
+
+    def __str__(self) -> str:
+        return _("无专属顾问")
+
+    def get_role_display(self) -> str:
+        return ""
+
+
+NO_CONSULTANT = NoConsultant()
+
+
 @dataclass
 class StaffAchievement:
-    staff: Staff
+    staff: Staff | NoConsultant
     rows: dict[str, Achievement]
+
+    @property
+    def listed(self) -> bool:
+        """One of the people asked for (whose targets can be set), not an added row."""
+        return getattr(self.staff, "listed", True)
 
     def get(self, metric: str) -> Achievement | None:
         return self.rows.get(metric)
 
 
-def staff_actuals(*, store: Store, start: date, end: date) -> dict[int, dict[str, Actual]]:
+def staff_actuals(*, store: Store, start: date, end: date) -> dict[int | None, dict[str, Actual]]:
     """Each person's actuals in the period: sales credited to them on the store's receipts (old /
     new VIP as DOMAIN §6 splits them), the members whose cards they opened, and the completion of
-    the tasks assigned to them. Three queries."""
+    the tasks assigned to them. Under None: receipts naming nobody and cards opened by nobody, so
+    that the people add up to the store. Three queries."""
     sales = sales_by_consultant_split(store_id=store.pk, start=start, end=end)
     opened = new_members_by_opener(store_id=store.pk, start=start, end=end)
     tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
     people = set(sales) | set(opened) | set(tasks)
-    found: dict[int, dict[str, Actual]] = {}
+    found: dict[int | None, dict[str, Actual]] = {}
     for pk in people:
         old, new = sales.get(pk, (ZERO, ZERO))
         t = tasks.get(pk, {"due": 0, "done": 0})
@@ -655,13 +679,33 @@ def staff_targets(*, store: Store, year: int, month: int) -> dict[int, dict[str,
 
 
 def staff_achievement(
-    *, store: Store, people: list[Staff], year: int, month: int, start: date, end: date
+    *, store: Store, people: list[Staff], year: int, month: int, start: date, end: date, add_up: bool = False
 ) -> list[StaffAchievement]:
-    """Each person's achievement for the month (actuals in [start, end]): four queries."""
+    """Each person's achievement for the month (actuals in [start, end]): four queries.
+
+    `add_up`: the table must add up to the store (DOMAIN §6): after `people`, anyone else named
+    on the store's receipts or cards in the period (someone since deactivated or moved: one more
+    query, only then), and last a "no consultant" row (`NO_CONSULTANT`) for receipts naming nobody."""
     actuals = staff_actuals(store=store, start=start, end=end)
     targets = staff_targets(store=store, year=year, month=month)
     rows = []
+    if add_up:
+        listed = {person.pk for person in people}
+        others = [pk for pk in actuals if pk is not None and pk not in listed]
+        extra = list(Staff.objects.filter(pk__in=others).order_by("display_name", "username")) if others else []
+        for person in extra:
+            person.listed = False
+        people = [*people, *extra, None]
     for person in people:
+        if person is None:
+            mine = actuals.get(None) or empty_staff_actuals()
+            rows.append(
+                StaffAchievement(
+                    staff=NO_CONSULTANT,
+                    rows={metric: Achievement(metric, None, mine[metric]) for metric in STAFF_METRICS},
+                )
+            )
+            continue
         mine = actuals.get(person.pk) or empty_staff_actuals()
         goals = targets.get(person.pk, {})
         rows.append(

@@ -322,7 +322,9 @@ def _targets_context(
     m_start, m_end = targets.month_period(year, month)
     # A month not begun yet has nothing achieved: its actuals are read for its first day only.
     until = min(m_end, today) if m_start <= today else m_start
-    staff_rows = targets.staff_achievement(store=store, people=people, year=year, month=month, start=m_start, end=until)
+    staff_rows = targets.staff_achievement(
+        store=store, people=people, year=year, month=month, start=m_start, end=until, add_up=True
+    )
     allocations = []
     for metric in targets.STAFF_METRICS:
         plan = plans[metric]
@@ -331,7 +333,7 @@ def _targets_context(
         rows = []
         for row in staff_rows:
             a = row.get(metric)
-            key = f"staff_{row.staff.pk}"
+            key = f"staff_{row.staff.pk}" if row.listed else ""  # added rows (DOMAIN §6) take no target
             rows.append(
                 {
                     "staff": row.staff,
