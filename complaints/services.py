@@ -112,10 +112,16 @@ def complaint_register(
     walk_in_name: str = "",
     walk_in_phone: str = "",
     received_at: datetime | None = None,
+    cross_store: bool = False,
 ) -> Complaint:
-    """登记: anyone in the store, in under a minute: who, what kind, what happened."""
+    """登记: anyone in the store, in under a minute: who, what kind, what happened.
+
+    `cross_store`: another store's member complaining here (members.cross_store, DOMAIN §13). The
+    complaint belongs to the store that received it: its staff handle it, on its SLA and figures;
+    only the revisit goes to the member's own consultant (see `complaint_transition`).
+    """
     errors: dict[str, str] = {}
-    if member is not None and member.home_store_id != store.pk:
+    if member is not None and member.home_store_id != store.pk and not cross_store:
         errors["member"] = _("会员不属于该门店。")
     if member is None and not walk_in_name.strip():
         errors["walk_in_name"] = _("请选择会员或填写顾客姓名。")
@@ -174,7 +180,7 @@ def complaint_transition(
         raise ValidationError(
             _("投诉不能从“%(from)s”变为“%(to)s”。") % {"from": complaint.get_status_display(), "to": Status(to).label}
         )
-    if via_task is not None and by.role != Role.HQ and by.store_id != complaint.store_id:
+    if via_task is not None and by.role != Role.HQ and by.store_id not in _revisit_stores(complaint):
         raise PermissionDenied(_("您无权执行这一步。"))
     if via_task is None and not _may(step, complaint, by):
         raise PermissionDenied(_("您无权执行这一步。"))
@@ -229,10 +235,21 @@ def complaint_transition(
             due_date=timezone.localdate(now) + timedelta(days=REVISIT_AFTER_DAYS),
             origin=f"complaint:{complaint.pk}:{complaint.reopened}",
             note=_("投诉回访：%(category)s") % {"category": complaint.get_category_display()},
-            assignee=complaint.responsible_staff,
+            # Another store's member: the task lives in the home store, with the member's own
+            # consultant (DOMAIN §13), not with this store's responsible staff.
+            assignee=complaint.responsible_staff if complaint.store_id == complaint.member.home_store_id else None,
         )
     _sync_member(complaint)
     return complaint
+
+
+def _revisit_stores(complaint: Complaint) -> set[int]:
+    """Whose staff may record the revisit: the complaint's store and, for another store's member,
+    the member's home store (where the revisit task is)."""
+    stores = {complaint.store_id}
+    if complaint.member_id:
+        stores.add(complaint.member.home_store_id)
+    return stores
 
 
 def _sync_member(complaint: Complaint) -> None:
