@@ -300,6 +300,25 @@ class MemberForm(ServiceErrorsMixin, forms.ModelForm):
         parts += ["style_preferences", "notes", *present("consultant", "tier")]
         return Layout(*parts)
 
+    # Shown (by members/_duplicate_warning.html) only when the profile looks like another one.
+    confirm_duplicate = forms.BooleanField(label=_("已核对，不是同一人，仍然保存"), required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        self.duplicates = []
+        if not self.errors:  # an exact phone or card already taken is an error of its own
+            from .duplicates import form_twins
+
+            self.duplicates = form_twins(
+                viewer=self.viewer, member=self.member, cleaned=cleaned, changed=self.changed_data
+            )
+            if self.duplicates and not cleaned.get("confirm_duplicate"):
+                raise ValidationError(
+                    _("这位会员可能已经建档（见下方提示）。请先核对；确认不是同一人后勾选“仍然保存”再提交。"),
+                    code="possible_duplicate",
+                )
+        return cleaned
+
     def validate_unique(self) -> None:
         # Phone and card number are checked by clean_phone and the service, with messages that
         # name the member who has them; the model's generic message would say less.
