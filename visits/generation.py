@@ -21,7 +21,16 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
 from members.dates import next_occurrence
-from members.models import ImportantDate, ImportantDateKind, Member, ProgramRules, Purchase, Tier
+from members.models import (
+    ImportantDate,
+    ImportantDateKind,
+    Member,
+    MemberRelation,
+    ProgramRules,
+    Purchase,
+    RelationKind,
+    Tier,
+)
 
 from .cards import Reason, cards_meet, tasks_add
 from .models import (
@@ -183,6 +192,7 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
     _care(batch, on, rules)
     _birthdays(batch, on, rules)
     _occasions(batch, on, rules)
+    _relation_birthdays(batch, on, rules)
     _win_back(batch, on, rules)
     counts = batch.save()
     return {key: counts.get(key, 0) for key in [*TaskKind.values, "gift_plans"] if key != TaskKind.MANUAL}
@@ -369,9 +379,9 @@ def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
 def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     labels = dict(ImportantDateKind.choices)
-    for row in _important_dates_on(batch.store, prep_day):
+    for row in _with_partner(_important_dates_on(batch.store, prep_day)):
         _occasion_prep(batch, row=row, day=prep_day, due=on)
-    for pk, member_id, consultant_id, _tier, kind, label in _important_dates_on(batch.store, on):
+    for pk, member_id, consultant_id, _tier, kind, label in _with_partner(_important_dates_on(batch.store, on)):
         what = label or str(labels.get(kind, kind))
         batch.task(
             member_id=member_id,
@@ -379,6 +389,107 @@ def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.OCCASION,
             due=on,
             origin=f"occasion:{pk}:{on}",
+            note=what,
+        )
+
+
+# --- Family links (issue 11 item 6) --------------------------------------------------------------
+
+
+def _with_partner(rows: list[tuple]) -> list[tuple]:
+    """Important-date rows with the spouse named in a wedding anniversary's label ("结婚纪念日（配偶
+    王强）"), when the member has one on file, so the greeting says whose day it is."""
+    anniversaries = {row[1] for row in rows if row[4] == ImportantDateKind.WEDDING_ANNIVERSARY}
+    if not anniversaries:
+        return rows
+    spouses = {
+        member_id: relative_name or name
+        for member_id, relative_name, name in MemberRelation.objects.filter(
+            member_id__in=anniversaries, kind=RelationKind.SPOUSE
+        ).values_list("member_id", "relative__name", "name")
+    }
+    labels = dict(ImportantDateKind.choices)
+    named = []
+    for pk, member_id, consultant_id, tier, kind, label in rows:
+        if kind == ImportantDateKind.WEDDING_ANNIVERSARY and member_id in spouses:
+            what = label or str(labels[kind])
+            label = (_("%(what)s（配偶 %(name)s）") % {"what": what, "name": spouses[member_id]})[:100]
+        named.append((pk, member_id, consultant_id, tier, kind, label))
+    return named
+
+
+def _relation_birthdays_on(store: Store, days: tuple[date, ...]) -> dict[date, list[tuple]]:
+    """For each of `days`, (relation, member, consultant, tier, what) of relatives whose birthday
+    falls on it: a relative who is not a member (solar or lunar), and a spouse who is a member
+    (their own birthday, as on their profile). `what` names the relation and the person ("配偶
+    王强 生日"). One query for all the days: the solar matches and every lunar one, checked here."""
+    relatives = Q(relative__isnull=True, birthday__isnull=False)
+    spouses = Q(
+        kind=RelationKind.SPOUSE,
+        relative__isnull=False,
+        relative__erased_at__isnull=True,
+        relative__birthday__isnull=False,
+    )
+    wanted = (relatives & Q(birthday_lunar=True)) | (spouses & Q(relative__birthday_lunar=True))
+    for day in days:
+        wanted |= relatives & Q(birthday_lunar=False) & _solar_matches("birthday", day)
+        wanted |= spouses & Q(relative__birthday_lunar=False) & _solar_matches("relative__birthday", day)
+    rows = (
+        MemberRelation.objects.filter(member__home_store=store, member__erased_at__isnull=True)
+        .filter(wanted)
+        .values_list(
+            "pk",
+            "member_id",
+            "member__consultant_id",
+            "member__tier",
+            "member__joined_on",
+            "kind",
+            "name",
+            "birthday",
+            "birthday_lunar",
+            "relative__name",
+            "relative__birthday",
+            "relative__birthday_lunar",
+        )
+    )
+    kinds = dict(RelationKind.choices)
+    found: dict[date, list[tuple]] = {day: [] for day in days}
+    for pk, member_id, consultant_id, tier, joined_on, kind, name, born, lunar, *member_relative in rows:
+        relative_name, relative_born, relative_lunar = member_relative
+        if relative_name is not None:  # a spouse who is a member: their own birthday
+            name, born, lunar = relative_name, relative_born, relative_lunar
+        what = _("%(kind)s %(name)s 生日") % {"kind": kinds[kind], "name": name}
+        for day in days:
+            if joined_on <= day and next_occurrence(born, lunar=lunar, on_or_after=day) == day:
+                found[day].append((pk, member_id, consultant_id, tier, what))
+    return found
+
+
+def _relation_birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
+    """A relative's birthday greets through the member's consultant: the greeting on the day (an
+    `occasion` reason joining the member's one card) and, for tiers A and B, the gift prepared
+    `lead_days` before, as for the member's important dates. Origins are per link and date."""
+    prep_day = on + timedelta(days=rules.lead_days)
+    found = _relation_birthdays_on(batch.store, (on, prep_day))
+    for pk, member_id, consultant_id, tier, what in found[prep_day]:
+        if tier not in (Tier.A, Tier.B):
+            continue
+        batch.task(
+            member_id=member_id,
+            consultant_id=consultant_id,
+            kind=TaskKind.BIRTHDAY_PREP,
+            due=on,
+            origin=f"relation-prep:{pk}:{prep_day}",
+            note=_("准备：%(what)s %(date)s") % {"what": what, "date": prep_day},
+        )
+        batch.gift(member_id=member_id, tier=tier, occasion=Occasion.FAMILY, on=prep_day, label=what[:100])
+    for pk, member_id, consultant_id, _tier, what in found[on]:
+        batch.task(
+            member_id=member_id,
+            consultant_id=consultant_id,
+            kind=TaskKind.OCCASION,
+            due=on,
+            origin=f"relation:{pk}:{on}",
             note=what,
         )
 
