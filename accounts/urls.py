@@ -21,4 +21,11 @@ urlpatterns = [
     ),
     path("account/staff/", views.staff_list, name="staff_list"),
     path("account/staff/<int:pk>/password/", views.staff_password_reset_view, name="staff_password_reset"),
+    path("account/staff/new/", views.staff_create_view, name="staff_create"),
+    path("account/staff/<int:pk>/edit/", views.staff_edit, name="staff_edit"),
+    path("account/staff/<int:pk>/deactivate/", views.staff_deactivate_view, name="staff_deactivate"),
+    path("account/staff/<int:pk>/reactivate/", views.staff_reactivate_view, name="staff_reactivate"),
+    path("account/staff/<int:pk>/agreements/new/", views.agreement_record_view, name="agreement_record"),
+    path("account/agreements/", views.agreements, name="agreements"),
+    path("account/agreements/<int:pk>/scan/", views.agreement_scan, name="agreement_scan"),
 ]
