@@ -18,3 +18,9 @@ class ComplaintsConfig(AppConfig):
         from .services import on_member_erased
 
         member_erased.connect(on_member_erased, dispatch_uid="complaints.member_erased")
+
+        from members.signals import members_merging
+
+        from .merge_hooks import on_members_merging
+
+        members_merging.connect(on_members_merging, dispatch_uid="complaints.members_merging")

@@ -14,15 +14,20 @@ from accounts.admin import ReadOnlyAdmin
 from accounts.services import audit_log
 
 from .models import (
+    DuplicateDismissal,
     ImportantDate,
     ImportJob,
     Member,
+    MemberMerge,
+    MemberOwnerChange,
+    MemberRelation,
     MemberTag,
     ProgramRules,
     Purchase,
     TierChange,
     TierHold,
     TierReview,
+    TransferRequest,
 )
 from .selectors import can_see_full_contact, member_search
 from .services import phone_owner_error, tiers_replay
@@ -397,6 +402,62 @@ class ImportJobAdmin(ReadOnlyAdmin):
         "started_at",
         "finished_at",
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+# --- Ownership (DOMAIN §13): written by members.ownership, transfers, merging and relations ------
+# Read-only here: each row is the evidence of a service's decision (who moved whom, who agreed,
+# what a merge joined), and the services keep tasks, figures and audit entries in step with them.
+
+
+@admin.register(MemberOwnerChange)
+class MemberOwnerChangeAdmin(ReadOnlyAdmin):
+    list_display = ("member", "date", "store", "consultant", "previous_store", "previous_consultant", "reason", "by")
+    list_filter = ("reason", "store")
+    list_select_related = ("member", "store", "consultant", "previous_store", "previous_consultant", "by")
+    search_fields = ("member__card_no",)
+    date_hierarchy = "date"
+
+
+@admin.register(TransferRequest)
+class TransferRequestAdmin(ReadOnlyAdmin):
+    list_display = ("member", "from_store", "to_store", "status", "requested_by", "requested_at", "decided_by")
+    list_filter = ("status", "from_store", "to_store")
+    list_select_related = ("member", "from_store", "to_store", "requested_by", "decided_by")
+    search_fields = ("member__card_no",)
+
+
+@admin.register(DuplicateDismissal)
+class DuplicateDismissalAdmin(ReadOnlyAdmin):
+    list_display = ("first", "second", "by", "at")
+    list_select_related = ("first", "second", "by")
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    """What a merge joined. The merged profile's fields (a name, a phone) stay on the survivor's
+    page for those who may see them; here only the card, the counts and who did it."""
+
+    list_display = ("survivor", "merged_card_no", "by", "at")
+    list_select_related = ("survivor", "by")
+    search_fields = ("merged_card_no", "survivor__card_no")
+    fields = ("survivor", "merged_card_no", "merged_member_id", "choices", "moved", "by", "at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+@admin.register(MemberRelation)
+class MemberRelationAdmin(ReadOnlyAdmin):
+    """Family links; a non-member relative's name is personal data, kept off the list."""
+
+    list_display = ("member", "kind", "relative", "created_by", "created_at")
+    list_filter = ("kind",)
+    list_select_related = ("member", "relative", "created_by")
+    search_fields = ("member__card_no",)
+    fields = ("member", "kind", "relative", "birthday", "birthday_lunar", "created_by", "created_at")
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields

@@ -413,7 +413,7 @@ class MemberOwnerChange(models.Model):
     """The owner history (DOMAIN §13): from `date` on, the member's home store is `store` and their
     consultant `consultant` (none: unassigned). A row whose store differs from `previous_store` is a
     transfer: a period's member figures belong to the home store on the period's last day, which
-    these rows give back for any past date (`members.ownership.home_store_on`)."""
+    these rows give back for any past date (`members.selectors.home_store_on`)."""
 
     member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="owner_history")
     date = models.DateField(_("生效日期"))

@@ -8,7 +8,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -18,7 +31,16 @@ from accounts.models import Staff
 from accounts.services import audit_log
 
 from .dates import lunar_label, next_occurrence
-from .models import ImportantDate, Member, ProgramRules, Purchase, TierChange
+from .models import (
+    ImportantDate,
+    Member,
+    MemberMerge,
+    MemberOwnerChange,
+    OwnerChangeReason,
+    ProgramRules,
+    Purchase,
+    TierChange,
+)
 from .tiers import ZERO, TierRules, missing_to_next_tier, month_end
 from .validators import mask_phone, mask_text, normalize_phone
 
@@ -144,7 +166,9 @@ def member_search(
     terms = search_terms(text)
     if terms.phone and cross_site:
         return qs.none()
-    found = qs.filter(terms.q)
+    # A card merged into another profile (members.merging) still finds the person it became.
+    merged_card = MemberMerge.objects.filter(survivor=OuterRef("pk"), merged_card_no__iexact=text.strip())
+    found = qs.filter(terms.q | Q(Exists(merged_card)))
     if terms.phone:
         phone_search_audit(viewer, terms.phone, found.values_list("pk", flat=True), via)
     return found
@@ -385,6 +409,55 @@ def member_returnable_purchases(*, member: Member) -> QuerySet[Purchase]:
 
 
 # --- Ledger reads for the KPIs (reports.kpis) --------------------------------------------------
+# Store attribution (DOMAIN §6, §13): a member's figures for a period [S, E] (churn, repurchase,
+# tiers, upgrades, win-backs, new members) belong to their home store on E; sales belong to the
+# store whose till took the receipt (`Purchase.store`), whoever's member it is.
+
+
+def transferred_after(on: date) -> dict[int, int]:
+    """{member: home store on `on`} for the members transferred after `on`: the store they left by
+    their earliest transfer dated after it. Transfers are few, so this is one small query."""
+    rows = (
+        MemberOwnerChange.objects.filter(reason=OwnerChangeReason.TRANSFER, date__gt=on)
+        .exclude(previous_store__isnull=True)
+        .order_by("member_id", "date", "pk")
+        .values_list("member_id", "previous_store_id")
+    )
+    found: dict[int, int] = {}
+    for member_id, store_id in rows:
+        found.setdefault(member_id, store_id)
+    return found
+
+
+def home_store_on(on: date) -> Coalesce:
+    """A member's home store on `on` (DOMAIN §13) as an expression on a Member queryset: the store
+    left by their earliest transfer dated after `on`, else the home store now. A correlated probe
+    of the owner history's (member, date) index, so no query of its own."""
+    left = (
+        MemberOwnerChange.objects.filter(
+            member_id=OuterRef("pk"), reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store__isnull=False
+        )
+        .order_by("date", "pk")
+        .values("previous_store_id")[:1]
+    )
+    return Coalesce(Subquery(left), F("home_store_id"), output_field=BigIntegerField())
+
+
+def members_home_on(*, store_ids: list[int], on: date) -> QuerySet[Member]:
+    """The members whose home store on `on` is one of `store_ids` (a member transferred after `on`
+    still belongs to the store they left), as a queryset to filter or to use as a subquery."""
+    return Member.objects.alias(home_on=home_store_on(on)).filter(home_on__in=store_ids)
+
+
+def member_home_store_on(*, member: Member, on: date) -> int:
+    """The id of the member's home store on `on` (DOMAIN §13)."""
+    first = (
+        member.owner_history.filter(reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store__isnull=False)
+        .order_by("date", "pk")
+        .values_list("previous_store_id", flat=True)
+        .first()
+    )
+    return first or member.home_store_id
 
 
 @dataclass
@@ -394,33 +467,51 @@ class KpiMemberRow:
     last_before: date | None  # last purchase with amount > 0 dated ≤ the day before the period
     last_by_end: date | None  # … dated ≤ the period's end
     bought_in_period: bool  # a purchase with amount > 0 dated in the period
-    sales_in_period: Decimal  # net of purchases and returns dated in the period
+    sales_in_period: Decimal  # the member's own spending (any till), net of returns, in the period
 
 
-def kpi_member_rows(*, store_ids: list[int] | None, start: date, end: date) -> list[KpiMemberRow]:
-    """Every member joined by `end` (of the stores, by home store; all if None) with what the KPIs
-    need from their purchases: two queries whatever the number of members."""
+@dataclass
+class KpiLedger:
+    rows: list[KpiMemberRow]
+    # The stores' VIP sales in the period (their tills, whoever's member bought), net of returns.
+    old_vip_sales: Decimal = ZERO
+    new_vip_sales: Decimal = ZERO
+
+
+def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date) -> KpiLedger:
+    """Every member joined by `end` whose home store on `end` is one of the stores (all if None),
+    with what the KPIs need from their purchases at any till; and the stores' old/new VIP sales
+    from the receipts their tills took. Two queries whatever the number of members: the grouped
+    purchase read covers the members' receipts and the stores' receipts at once."""
     members = Member.objects.filter(joined_on__lte=end)
     purchases = Purchase.objects.filter(member__joined_on__lte=end, date__lte=end)
+    in_period = Q(date__gte=start)
+    at_till = in_period
     if store_ids is not None:
-        members = members.filter(home_store_id__in=store_ids)
-        purchases = purchases.filter(member__home_store_id__in=store_ids)
+        members = members.filter(pk__in=members_home_on(store_ids=store_ids, on=end).values("pk"))
+        at_till = in_period & Q(store_id__in=store_ids)
+        purchases = purchases.filter(Q(member_id__in=members.values("pk")) | at_till)
     before = start - timedelta(days=1)
     positive = Q(amount__gt=0)
-    in_period = Q(date__gte=start)
     figures = {
         row["member_id"]: row
-        for row in purchases.values("member_id").annotate(
+        for row in purchases.values("member_id", "member__joined_on").annotate(
             last_before=Max("date", filter=positive & Q(date__lte=before)),
             last_by_end=Max("date", filter=positive),
             bought=Count("pk", filter=positive & in_period),
             sales=Sum("amount", filter=in_period),
+            till=Sum("amount", filter=at_till),
         )
     }
-    rows = []
+    ledger = KpiLedger(rows=[])
+    for f in figures.values():
+        if f["member__joined_on"] >= start:
+            ledger.new_vip_sales += f["till"] or ZERO
+        else:
+            ledger.old_vip_sales += f["till"] or ZERO
     for pk, joined_on in members.values_list("pk", "joined_on"):
         f = figures.get(pk, {})
-        rows.append(
+        ledger.rows.append(
             KpiMemberRow(
                 pk=pk,
                 joined_on=joined_on,
@@ -430,14 +521,20 @@ def kpi_member_rows(*, store_ids: list[int] | None, start: date, end: date) -> l
                 sales_in_period=f.get("sales") or ZERO,
             )
         )
-    return rows
+    return ledger
+
+
+def kpi_member_rows(*, store_ids: list[int] | None, start: date, end: date) -> list[KpiMemberRow]:
+    """The members of `kpi_ledger` with their purchase figures."""
+    return kpi_ledger(store_ids=store_ids, start=start, end=end).rows
 
 
 def tier_changes_through(*, store_ids: list[int] | None, through: date) -> list[tuple[int, date, str, str, str]]:
-    """(member, date, from, to, reason) of every tier change dated ≤ `through`, in order."""
+    """(member, date, from, to, reason) of every tier change dated ≤ `through` of the members whose
+    home store on `through` is one of the stores (all if None), in order."""
     changes = TierChange.objects.filter(date__lte=through)
     if store_ids is not None:
-        changes = changes.filter(member__home_store_id__in=store_ids)
+        changes = changes.filter(member_id__in=members_home_on(store_ids=store_ids, on=through).values("pk"))
     return list(
         changes.order_by("member_id", "date", "pk").values_list("member_id", "date", "from_tier", "to_tier", "reason")
     )
@@ -498,11 +595,12 @@ def downgrade_risks(*, store_id: int, on: date) -> list[TierPush]:
     return found
 
 
-def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int, Decimal]:
-    """Net sales (returns negative) credited to each consultant of the store's receipts in the
-    period: one query."""
+def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int | None, Decimal]:
+    """Net sales (returns negative) credited to each consultant on the store's receipts (its till,
+    whoever's member bought) in the period; receipts naming nobody under None, so that the values
+    add up to the store's VIP sales: one query."""
     rows = (
-        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, consultant__isnull=False)
+        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, member__joined_on__lte=end)
         .values_list("consultant_id")
         .annotate(total=Sum("amount"))
         .order_by()
@@ -512,17 +610,19 @@ def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int, D
 
 # --- Targets and dashboards (reports.targets, reports.dashboards) -------------------------------
 # Grouped reads for achievement against targets: one query each whatever the number of members or
-# purchases. Sales and new members follow DOMAIN §6 (by the member's home store; "old" = joined
-# before the period, "new" = joined in it), the same split as reports.kpis.
+# purchases. They follow DOMAIN §6 attribution, the same as reports.kpis: sales by the store whose
+# till took the receipt ("old" = the member joined before the period, "new" = joined in it), new
+# members by their home store on the period's last day.
 
 
 def vip_sales_by_store(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, tuple[Decimal, Decimal]]:
-    """(old-VIP sales, new-VIP sales) in [start, end] per home store: net of returns."""
+    """(old-VIP sales, new-VIP sales) in [start, end] per store whose till took the receipt, net
+    of returns, whoever's member bought."""
     purchases = Purchase.objects.filter(date__gte=start, date__lte=end, member__joined_on__lte=end)
     if store_ids is not None:
-        purchases = purchases.filter(member__home_store_id__in=store_ids)
+        purchases = purchases.filter(store_id__in=store_ids)
     rows = (
-        purchases.values_list("member__home_store_id")
+        purchases.values_list("store_id")
         .annotate(
             old=Sum("amount", filter=Q(member__joined_on__lt=start)),
             new=Sum("amount", filter=Q(member__joined_on__gte=start)),
@@ -533,18 +633,22 @@ def vip_sales_by_store(*, store_ids: list[int] | None, start: date, end: date) -
 
 
 def new_members_by_store(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, int]:
-    """Members joined in [start, end] per home store (新开卡数)."""
+    """Members joined in [start, end] per home store on `end` (新开卡数)."""
     members = Member.objects.filter(joined_on__gte=start, joined_on__lte=end)
+    members = members.annotate(home_on=home_store_on(end))
     if store_ids is not None:
-        members = members.filter(home_store_id__in=store_ids)
-    return dict(members.values_list("home_store_id").annotate(n=Count("pk")).order_by())
+        members = members.filter(home_on__in=store_ids)
+    return dict(members.values_list("home_on").annotate(n=Count("pk")).order_by())
 
 
-def sales_by_consultant_split(*, store_id: int, start: date, end: date) -> dict[int, tuple[Decimal, Decimal]]:
-    """(old-VIP, new-VIP) sales credited to each consultant on the store's receipts in the period:
-    the personal side of `sales_by_consultant`, split as DOMAIN §6 splits the store's."""
+def sales_by_consultant_split(
+    *, store_id: int, start: date, end: date
+) -> dict[int | None, tuple[Decimal, Decimal]]:
+    """(old-VIP, new-VIP) sales credited to each consultant on the store's receipts in the period
+    (None: receipts naming nobody): the personal side of `sales_by_consultant`, split as DOMAIN §6
+    splits the store's, so the values add up to the store's old and new VIP sales."""
     rows = (
-        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, consultant__isnull=False)
+        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, member__joined_on__lte=end)
         .values_list("consultant_id")
         .annotate(
             old=Sum("amount", filter=Q(member__joined_on__lt=start)),
@@ -556,9 +660,11 @@ def sales_by_consultant_split(*, store_id: int, start: date, end: date) -> dict[
 
 
 def new_members_by_opener(*, store_id: int, start: date, end: date) -> dict[int, int]:
-    """Members of the store joined in the period, per member of staff who opened the card."""
+    """Members of the store (home store on `end`) joined in the period, per member of staff who
+    opened the card (None: nobody recorded), so that the values add up to the store's new members."""
     rows = (
-        Member.objects.filter(home_store_id=store_id, joined_on__gte=start, joined_on__lte=end, opened_by__isnull=False)
+        members_home_on(store_ids=[store_id], on=end)
+        .filter(joined_on__gte=start, joined_on__lte=end)
         .values_list("opened_by_id")
         .annotate(n=Count("pk"))
         .order_by()
@@ -567,9 +673,9 @@ def new_members_by_opener(*, store_id: int, start: date, end: date) -> dict[int,
 
 
 def members_by_consultant(*, store_id: int) -> dict[int, int]:
-    """How many of the store's members each consultant serves now."""
+    """How many of the store's members each consultant serves now (None: members without one)."""
     rows = (
-        Member.objects.filter(home_store_id=store_id, consultant__isnull=False, erased_at__isnull=True)
+        Member.objects.filter(home_store_id=store_id, erased_at__isnull=True)
         .values_list("consultant_id")
         .annotate(n=Count("pk"))
         .order_by()
@@ -593,10 +699,11 @@ def member_ids_of_consultant(*, store_id: int, consultant_id: int) -> set[int]:
 def vip_sales_by_store_and_day(
     *, store_ids: list[int] | None, start: date, end: date
 ) -> dict[tuple[int, date], Decimal]:
-    """VIP sales (old and new members together, net of returns) per home store and day: to set
-    against the days whose store totals were entered when some are missing. One query."""
+    """VIP sales (old and new members together, net of returns) per store whose till took the
+    receipt and day: to set against the days whose store totals were entered when some are
+    missing. One query."""
     purchases = Purchase.objects.filter(date__gte=start, date__lte=end, member__joined_on__lte=end)
     if store_ids is not None:
-        purchases = purchases.filter(member__home_store_id__in=store_ids)
-    rows = purchases.values_list("member__home_store_id", "date").annotate(total=Sum("amount")).order_by()
+        purchases = purchases.filter(store_id__in=store_ids)
+    rows = purchases.values_list("store_id", "date").annotate(total=Sum("amount")).order_by()
     return {(store_id, day): total for store_id, day, total in rows}

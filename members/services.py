@@ -25,6 +25,8 @@ from .models import (
     ImportantDate,
     ImportantDateKind,
     Member,
+    MemberOwnerChange,
+    OwnerChangeReason,
     ProgramRules,
     Purchase,
     PurchaseSource,
@@ -106,6 +108,15 @@ def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **field
     _clean_member(member, viewer=by)
     member.tier = Tier.C
     member.save()
+    # Where the owner history starts: the store and consultant the card was opened with.
+    MemberOwnerChange.objects.create(
+        member=member,
+        date=member.joined_on,
+        store=store,
+        consultant=member.consultant,
+        reason=OwnerChangeReason.ENROL,
+        by=by,
+    )
     if tier != Tier.C:
         # Dated today, the day of the decision: dated at a past join, the month-end reviews since
         # then would undo it at once.

@@ -18,8 +18,10 @@ member_dates_changed = Signal()
 member_erased = Signal()
 
 # Sent by `members.ownership.members_assign` inside its transaction after members changed
-# consultant (assignment, hand-over, merge); kwargs: member_ids, consultant (Staff or None), by.
-# Visits moves the members' open tasks to the new owner (to the store's fallback when None).
+# consultant (assignment, hand-over, unassigned list, import, merge); kwargs: member_ids,
+# consultant (Staff or None), by, previous ({member id: former consultant id or None}) and moved (a
+# dict the receiver adds "tasks": <count> to, for the page's message). Visits moves the open tasks
+# the former consultants held to the new owner (to the store's fallback when None).
 members_reassigned = Signal()
 
 # Sent by the transfer service inside its transaction after a member's home store changed;

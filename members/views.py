@@ -23,6 +23,8 @@ from vipcrm.permissions import MANAGERS, STORE_LEADS, has_role, role_required
 from .exports import members_csv
 from .forms import AssignConsultantForm, ImportantDateForm, MemberFilterForm, MemberForm, PurchaseForm, TierForm
 from .models import Member, Tier
+from .ownership import member_owner_history
+from .relation_views import relations_context
 from .selectors import (
     MEMBER_SORTS,
     can_edit_member,
@@ -163,6 +165,8 @@ def _detail_context(request: HttpRequest, member: Member, **extra) -> dict:
         "next_tier_label": Tier(progress.next_tier).label if progress.next_tier else "",
         "purchases": purchases,
         "tier_history": member_tier_history(member=member),
+        "owner_history": member_owner_history(member=member),  # members/ownership.py (hand-over)
+        **relations_context(viewer, member),  # family links (members/relation_views.py)
         **extra,
     }
 

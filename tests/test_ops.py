@@ -12,14 +12,28 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff
+from accounts.models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff, Store
 from campaigns.models import Campaign, CampaignMember, CampaignStatus
 from campaigns.segments import Segment
 from campaigns.services import campaign_launch, campaign_save
 from complaints.models import Complaint, ComplaintEvent
 from complaints.models import Status as ComplaintStatus
 from complaints.services import complaint_register, complaint_transition, sla_check
-from members.models import ImportantDate, ImportJob, Member, MemberTag, ProgramRules, TierChange, TierHold, TierReview
+from members.duplicates import duplicate_dismiss
+from members.merging import members_merge
+from members.models import (
+    ImportantDate,
+    ImportJob,
+    Member,
+    MemberTag,
+    ProgramRules,
+    TierChange,
+    TierHold,
+    TierReview,
+    TransferRequest,
+)
+from members.ownership import members_assign
+from members.relations import relation_add
 from members.services import purchase_record
 from reports.duties import duty_run
 from reports.models import DutyRun, ReportSnapshot
@@ -153,6 +167,21 @@ def populate(store, staff, n: int) -> None:
     MemberFactory(home_store=store, consultant=consultant, opened_by=consultant, marketing_consent=True)
     campaign_launch(campaign=launched, by=manager)
     TierReview.objects.get_or_create(store=store, date=date(2024, 6, 30))
+    # Ownership (issue 11): an owner change, a pending transfer, family links, a dismissed pair
+    # and a merge, all through their services.
+    first, second, third, twin = (
+        MemberFactory(home_store=store, consultant=consultant, birthday=date(1988, 3, 3), name="重复")
+        for _ in range(4)
+    )
+    members_assign(member_ids=[first.pk], consultant=None, by=manager, note="离职交接")
+    other_store = Store.objects.exclude(pk=store.pk).first() or Store.objects.create(code=f"X{offset}", name="另店")
+    TransferRequest.objects.create(
+        member=first, from_store=store, to_store=other_store, reason="搬家", requested_by=manager
+    )
+    relation_add(member=first, kind="spouse", by=manager, relative=second)
+    relation_add(member=first, kind="child", by=manager, name="小宝")
+    duplicate_dismiss(first=second, second=third, by=manager)
+    members_merge(survivor=third, merged=twin, choices={}, by=manager)
     ImportJob.objects.create(
         kind="members", created_by=manager, store=store, filename=f"会员{offset}.csv", status="failed", error="缺列"
     )

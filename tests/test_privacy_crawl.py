@@ -152,7 +152,8 @@ def crawl(
         else:
             response = getattr(client, method)(url, data, headers=headers)
         fetched += 1
-        body = response.content.decode("utf-8", "replace")
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        body = raw.decode("utf-8", "replace")
         if response.has_header("Location"):
             body += response["Location"]
         if hit := leaks(body, numbers):

@@ -24,3 +24,23 @@ class VisitsConfig(AppConfig):
         from .services import on_member_erased
 
         member_erased.connect(on_member_erased, dispatch_uid="visits.member_erased")
+
+        from accounts.signals import staff_deactivated
+        from members.signals import members_reassigned
+
+        from .ownership_hooks import on_members_reassigned, on_staff_deactivated
+
+        members_reassigned.connect(on_members_reassigned, dispatch_uid="visits.members_reassigned")
+        staff_deactivated.connect(on_staff_deactivated, dispatch_uid="visits.staff_deactivated")
+
+        from members.signals import members_merging
+
+        from .merge_hooks import on_members_merging
+
+        members_merging.connect(on_members_merging, dispatch_uid="visits.members_merging")
+
+        from members.signals import member_transferred
+
+        from .transfer_hooks import on_member_transferred
+
+        member_transferred.connect(on_member_transferred, dispatch_uid="visits.member_transferred")

@@ -73,6 +73,10 @@ def task_create(
     (the task carrying the reason, whether the reason is new); a sales push to a member with an
     open complaint is dropped: (None, False).
     """
+    if assignee is not None and not assignee.is_active:
+        # A named person who has since left (a complaint's responsible staff): a deactivated
+        # person never holds open tasks, so the member's usual owner takes it.
+        assignee = None
     assignee_id = assignee.pk if assignee else Assigner.for_store(member.home_store)(member.consultant_id)
     reason = Reason(member.pk, assignee_id, kind, origin[:60], due_date, note[:200])
     added = tasks_add(store=member.home_store, reasons=[reason], on=timezone.localdate())
@@ -109,6 +113,7 @@ def visit_record(
     at: datetime | None = None,
     task: FollowUpTask | None = None,
     retry_on: date | None = None,
+    store: Store | None = None,
 ) -> Visit:
     """回访记录: one contact, logged from anywhere (Today, member page, campaign, complaint).
 
@@ -117,6 +122,10 @@ def visit_record(
     clock. Not reached: an attempt on `task` (or on the person's card for the member due by
     today): the task stays open for the next day or `retry_on`. A next follow-up date becomes a
     `manual` reason for the same person.
+
+    `store`: where the contact happened, the member's home store unless given (a visit at another
+    store's counter, members.cross_store). Another store's staff cannot hold the member's tasks:
+    their next follow-up date goes to the member's own consultant in the home store (DOMAIN §13).
     """
     at = at or timezone.now()
     today = timezone.localdate()
@@ -144,7 +153,7 @@ def visit_record(
         )
     visit = Visit.objects.create(
         member=member,
-        store=member.home_store,
+        store=store or member.home_store,
         staff=by,
         channel=channel,
         at=at,
@@ -167,7 +176,7 @@ def visit_record(
             due_date=next_follow_up,
             origin=f"visit:{visit.pk}",
             note=outcome.strip()[:200],
-            assignee=by,
+            assignee=by if by.is_hq or by.store_id == member.home_store_id else None,
         )
     return visit
 
@@ -725,3 +734,8 @@ def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **k
     scrub_rows(TaskReason.objects.filter(member=member), ("note",), traces)
     scrub_rows(Invitation.objects.filter(member=member), ("purpose",), traces)
     scrub_rows(GiftPlan.objects.filter(member=member), ("label",), traces)
+    # Another member's greeting for this person ("配偶 <name> 生日", members.relations): the
+    # relation-made reasons of any member, a small set, lose the erased person's name too.
+    related = Q(origin__startswith="relation")
+    scrub_rows(TaskReason.objects.filter(related).exclude(member=member), ("note",), traces)
+    scrub_rows(FollowUpTask.objects.filter(related).exclude(member=member), ("note",), traces)

@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from accounts.models import AuditEntry, Role
 from members.models import ImportantDate, Member, ProgramRules, Purchase, Tier, TierChange, TierChangeReason
+from members.ownership import members_assign
+from members.relations import relation_add
 from members.services import purchase_record
 
 from ..factories import ImportantDateFactory, MemberFactory, PurchaseFactory, StaffFactory
@@ -150,12 +152,18 @@ def test_it_renders_the_member_page_in_a_bounded_number_of_queries(
     for i in range(30):
         PurchaseFactory(member=member_a, consultant=staff_a.consultant, date=date(2026, 1, 1 + i), amount=100)
     ImportantDateFactory.create_batch(5, member=member_a)
+    for _ in range(3):  # owner history: away and back, three times
+        members_assign(member_ids=[member_a.pk], consultant=None, by=staff_a.manager)
+        members_assign(member_ids=[member_a.pk], consultant=staff_a.consultant, by=staff_a.manager)
+    for n in range(5):
+        relation_add(member=member_a, kind="child", by=staff_a.manager, name=f"孩子{n}")
     client.force_login(staff_a.manager)
 
     # Session, user, member, agreement, program rules, 12-month spend, important dates, purchase
-    # count and page, tier history, the navbar's store and unread notifications: 12, whatever the
-    # number of rows.
-    with django_assert_max_num_queries(12):
+    # count and page, tier history, the navbar's store and unread notifications (12); the owner
+    # history, family links and which relatives the viewer may open, merges into this member and a
+    # pending transfer (17), whatever the number of rows.
+    with django_assert_max_num_queries(17):
         response = detail(client, member_a)
 
     assert response.status_code == 200
