@@ -94,6 +94,7 @@ def segment_members(segment: Segment, *, stores: list[Store] | QuerySet[Store], 
         if segment.spend_max is not None:
             qs = qs.filter(Q(spend_12m__lte=segment.spend_max) | Q(spend_12m__isnull=True))
     if segment.birthday_month:
-        lunar_ids = lunar_birthday_ids_in_month(qs, year=on.year, month=segment.birthday_month)
+        # The coming birthday month (DOMAIN §7): in December, January is next January.
+        lunar_ids = lunar_birthday_ids_in_month(qs, on=on, month=segment.birthday_month)
         qs = qs.filter(Q(birthday__month=segment.birthday_month, birthday_lunar=False) | Q(pk__in=lunar_ids))
     return qs

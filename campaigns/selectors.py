@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,7 +15,12 @@ from django.utils.translation import gettext as _
 from accounts.models import Role, Staff, Store
 from members.models import Member, MemberTag, Tier
 from visits.models import InvitationStatus
-from visits.selectors import invitation_reached_arrived, invitation_reached_confirmed
+from visits.selectors import (
+    invitation_counts_invited,
+    invitation_planned,
+    invitation_reached_arrived,
+    invitation_reached_confirmed,
+)
 
 from .models import Campaign, CampaignMember, CampaignStatus
 from .segments import Segment, segment_members
@@ -37,8 +43,12 @@ def campaign_get(*, viewer: Staff, pk: int) -> Campaign:
 
 
 def attribution_window(campaign: Campaign) -> tuple[date, date]:
-    """Purchases from the first day to the last day plus the attribution days count."""
-    return campaign.start_date, campaign.end_date + timedelta(days=campaign.attribution_days)
+    """Purchases from the first day (or the launch, if later: nothing bought before the launch is
+    the campaign's doing) to the last day plus the attribution days count (DOMAIN §9)."""
+    start = campaign.start_date
+    if campaign.launched_at:
+        start = max(start, timezone.localdate(campaign.launched_at))
+    return start, campaign.end_date + timedelta(days=campaign.attribution_days)
 
 
 def rate(numerator, denominator) -> dict:
@@ -55,16 +65,24 @@ def rate(numerator, denominator) -> dict:
 class Figures:
     label: str = ""
     consultant_id: int | None = None
+    audience: int = 0  # members in the frozen audience (an invitation planned for each)
     invited: int = 0
     confirmed: int = 0
     attended: int = 0
     buyers: int = 0
     sales: Decimal = ZERO
 
-    def add(self, status: str, amount: Decimal) -> None:
-        self.invited += 1
-        # The invitation funnel's meaning of confirmed and attended (visits.selectors), so the
-        # campaign page and the invitations page never disagree.
+    def add(self, status: str | None, amount: Decimal, *, planned: bool = False) -> None:
+        """One member of the audience: their invitation's status (None: none on file) and whether
+        it is still only planned (`invitation_planned`), and what they bought in the window."""
+        # The invitation funnel's meaning of invited, confirmed and attended (visits.selectors), so
+        # the campaign page and the invitations page never disagree: invited is an invitation made,
+        # not a member of the audience the launch planned one for.
+        self.audience += 1
+        if status is None:
+            status = InvitationStatus.INVITED
+            planned = True
+        self.invited += invitation_counts_invited(status, planned=planned)
         self.confirmed += invitation_reached_confirmed(status)
         self.attended += invitation_reached_arrived(status)
         self.buyers += amount > 0
@@ -74,6 +92,7 @@ class Figures:
         data = {
             "label": self.label,
             "consultant_id": self.consultant_id,
+            "audience": self.audience,
             "invited": self.invited,
             "confirmed": self.confirmed,
             "attended": self.attended,
@@ -116,16 +135,24 @@ class CampaignResults:
 
 def campaign_results(*, campaign: Campaign, with_rows: bool = False) -> CampaignResults:
     """Results per member and in total from the frozen audience: one query. A member's amount is
-    the net of their purchases (returns negative) in the campaign's stores within the window."""
+    the net of their purchases (returns negative) in the campaign's stores within the window,
+    from the day they joined the audience if later (a member added by an extension gets no
+    credit for what they bought before: DOMAIN §9). Invited counts invitations made
+    (`visits.selectors.invitation_made`)."""
     start, end = attribution_window(campaign)
     store_ids = list(campaign.stores.values_list("pk", flat=True))
-    in_window = Q(
-        member__purchases__date__gte=start, member__purchases__date__lte=end, member__purchases__store_id__in=store_ids
+    in_window = Q(member__purchases__date__gte=TruncDate("added_at")) & Q(
+        member__purchases__date__gte=start,
+        member__purchases__date__lte=end,
+        member__purchases__store_id__in=store_ids,
     )
     audience = (
         CampaignMember.objects.filter(campaign=campaign)
         .select_related("member", "consultant", "invitation")
-        .annotate(amount=Sum("member__purchases__amount", filter=in_window))
+        .annotate(
+            amount=Sum("member__purchases__amount", filter=in_window),
+            planned=invitation_planned("invitation__"),
+        )
         .order_by("consultant_id", "member__name")
     )
     total = Figures()
@@ -133,10 +160,11 @@ def campaign_results(*, campaign: Campaign, with_rows: bool = False) -> Campaign
     rows = []
     for cm in audience:
         amount = cm.amount or ZERO
-        status = cm.invitation.status if cm.invitation else InvitationStatus.INVITED
-        total.add(status, amount)
+        status = cm.invitation.status if cm.invitation else None
+        total.add(status, amount, planned=cm.planned)
         label = str(cm.consultant) if cm.consultant else "—"
-        per.setdefault(cm.consultant_id, Figures(label=label, consultant_id=cm.consultant_id)).add(status, amount)
+        mine = per.setdefault(cm.consultant_id, Figures(label=label, consultant_id=cm.consultant_id))
+        mine.add(status, amount, planned=cm.planned)
         if with_rows:
             rows.append((cm, amount))
     return CampaignResults(campaign, total, sorted(per.values(), key=lambda f: -f.sales), rows)

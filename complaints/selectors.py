@@ -94,6 +94,10 @@ class ComplaintFigures:
     close_hours: list[float] = field(default_factory=list)
     responded_in_sla: int = 0
     solved_in_sla: int = 0
+    # Those the solution SLA applies to: received, less the rejected (DOMAIN §8: a complaint not
+    # accepted has no solution to carry out; it is neither a success nor a failure of that SLA).
+    solution_due: int = 0
+    rejected: int = 0
 
     @staticmethod
     def _mean(values: list[float]) -> float | None:
@@ -113,7 +117,16 @@ class ComplaintFigures:
 
     @property
     def solution_sla_share(self) -> float | None:
-        return round(self.solved_in_sla / self.received, 4) if self.received else None
+        return round(self.solved_in_sla / self.solution_due, 4) if self.solution_due else None
+
+
+def is_rejected(*, status: str, rejection_reason: str, carried_out_at) -> bool:
+    """DOMAIN §8: rejected (不予受理) at registration, with a reason and what the customer was told;
+    still so once closed (rejected → closed). A rejected complaint reopened and then worked on to a
+    solution carried out is no longer rejected."""
+    if status == Status.REJECTED:
+        return True
+    return status == Status.CLOSED and bool(rejection_reason) and carried_out_at is None
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -146,8 +159,9 @@ def _figures(
 ) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
     """Figures for complaints received in [start, end], in total and grouped `by` category or
     responsible staff. Closed counts those received in the period and closed by now; hours run
-    from receipt. Within SLA: first response within the response hours, solution carried out
-    within the solution hours, out of those received. One query."""
+    from receipt. Within SLA: first response within the response hours, out of those received
+    (a rejection is a response); solution carried out within the solution hours, out of those
+    received less the rejected (`is_rejected`: no solution is owed). One query."""
     rules = ProgramRules.load()
     lo, hi = _bounds(start, end)
     qs = qs.filter(received_at__gte=lo, received_at__lt=hi)
@@ -161,13 +175,15 @@ def _figures(
         "carried_out_at",
         "closed_at",
         "status",
+        "rejection_reason",
     )
     labels = dict(Category.choices)
     total = ComplaintFigures("total", "")
     groups: dict[str, ComplaintFigures] = {}
     response_limit = timedelta(hours=rules.complaint_response_hours)
     solution_limit = timedelta(hours=rules.complaint_solution_hours)
-    for category, staff_id, staff_name, username, received, responded, carried, closed, status in rows:
+    for category, staff_id, staff_name, username, received, responded, carried, closed, status, reason in rows:
+        rejected = is_rejected(status=status, rejection_reason=reason, carried_out_at=carried)
         if by == "staff":
             key, label = str(staff_id or ""), (staff_name or username or "—")
         else:
@@ -178,6 +194,10 @@ def _figures(
             if responded:
                 figures.response_hours.append((responded - received).total_seconds() / 3600)
                 figures.responded_in_sla += responded - received <= response_limit
+            if rejected:
+                figures.rejected += 1
+            else:
+                figures.solution_due += 1
             if carried:
                 figures.solved_in_sla += carried - received <= solution_limit
             if closed and status == Status.CLOSED:

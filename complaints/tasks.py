@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Store
-from reports.duties import duty_run
+from duties.runs import duty_run
 
 from .services import sla_check
 

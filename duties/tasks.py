@@ -28,3 +28,24 @@ def outbox_send(self, email_id: int) -> str:
 def outbox_flush() -> dict:
     """Beat's sweep: send whatever is still due (see duties.services.emails_flush)."""
     return emails_flush()
+
+
+# --- Webhooks (issue 13 item 4; duties/webhooks.py) ----------------------------------------------
+
+
+@shared_task(name="duties.webhook_send", ignore_result=True)
+def webhook_send(delivery_id: int) -> str:
+    """One attempt at a webhook delivery, queued when the transaction that wrote it committed. A
+    failure waits for beat's sweep (its backoff is minutes to hours). Safe to run twice."""
+    from .webhooks import delivery_send
+
+    delivery = delivery_send(delivery_id=delivery_id)
+    return "skipped" if delivery is None else delivery.status
+
+
+@shared_task(name="duties.webhooks_flush", ignore_result=True)
+def webhooks_flush() -> dict:
+    """Beat's sweep: send the webhook deliveries that are due (see duties.webhooks.deliveries_flush)."""
+    from .webhooks import deliveries_flush
+
+    return deliveries_flush()

@@ -101,12 +101,20 @@ def active_q(*, on: date, churn_days: int) -> Q:
     return Q(joined_on__lte=on) & (Q(joined_on__gte=start) | Exists(recent_purchase))
 
 
-def lunar_birthday_ids_in_month(qs: QuerySet[Member], *, year: int, month: int) -> list[int]:
-    """Members celebrating a lunar birthday whose occurrence this year falls in `month`.
+def lunar_birthday_ids_in_month(
+    qs: QuerySet[Member], *, month: int, on: date | None = None, year: int | None = None
+) -> list[int]:
+    """Members celebrating a lunar birthday whose occurrence falls in `month` of `year`, or, given
+    the day `on` instead, in the coming `month` (DOMAIN §7: a "birthday month" means the month of
+    the next occurrence): this year's if `month` has not passed by `on`, else next year's; so in
+    December 2026 "January" is January 2027, never the January gone by.
 
     Lunar birthdays move against the solar calendar, so they are computed here; only the
     lunar-flagged members' (id, birthday) pairs are read, in one query.
     """
+    if year is None:
+        on = on or timezone.localdate()
+        year = on.year if month >= on.month else on.year + 1
     start = date(year, month, 1)
     ids = []
     for pk, birthday in qs.filter(birthday_lunar=True, birthday__isnull=False).values_list("pk", "birthday"):
@@ -238,8 +246,7 @@ def member_list(
         active = active_q(on=today, churn_days=ProgramRules.load().churn_days)
         qs = qs.filter(active) if filters.status == "active" else qs.exclude(active)
     if filters.birthday_month:
-        year = (today or timezone.localdate()).year
-        lunar_ids = lunar_birthday_ids_in_month(qs, year=year, month=filters.birthday_month)
+        lunar_ids = lunar_birthday_ids_in_month(qs, on=today or timezone.localdate(), month=filters.birthday_month)
         qs = qs.filter(Q(birthday__month=filters.birthday_month, birthday_lunar=False) | Q(pk__in=lunar_ids))
     return qs
 

@@ -1,8 +1,8 @@
 """Admin for reports: read-only.
 
-The record of the scheduled duties and the frozen report snapshots are written by the duties only
-(reports.duties.duty_run, reports.services.snapshot_take): a run is the proof a store's list was
-made, and a snapshot is what the report said at the time. Targets and the stores' daily sales
+The frozen report snapshots are written by the duties only (reports.services.snapshot_take; the
+record of the duties' runs is duties.admin's): a snapshot is what the report said at the time, and
+a restated one shows beside it what the ledger says now. Targets and the stores' daily sales
 are written through reports.targets (annual_target_set, month_weights_set, staff_allocation_set and
 the daily sales service), which split a year into months by weight, keep people's shares within the
 month's target and check who may set them; editing a row here would go around those rules."""
@@ -12,26 +12,21 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
 
-from .models import AnnualTarget, DutyRun, MonthlyTarget, ReportSnapshot, StaffTarget, StoreDailySales
-
-
-@admin.register(DutyRun)
-class DutyRunAdmin(ReadOnlyAdmin):
-    list_display = ("date", "slot", "duty", "store", "status", "attempts", "started_at", "finished_at", "duration")
-    list_filter = ("status", "duty", "store")
-    list_select_related = ("store",)
-    search_fields = ("duty", "store__code", "error")
-    date_hierarchy = "date"
-
-    @admin.display(description=_("耗时（秒）"))
-    def duration(self, obj: DutyRun) -> str:
-        return "—" if obj.seconds is None else f"{obj.seconds:.1f}"
+from .models import (
+    AnnualTarget,
+    MonthlyTarget,
+    ReportComment,
+    ReportCommentary,
+    ReportSnapshot,
+    StaffTarget,
+    StoreDailySales,
+)
 
 
 @admin.register(ReportSnapshot)
 class ReportSnapshotAdmin(ReadOnlyAdmin):
-    list_display = ("period_end", "kind", "store", "period_start", "taken_at")
-    list_filter = ("kind", "store")
+    list_display = ("period_end", "kind", "store", "period_start", "taken_at", "restated_at")
+    list_filter = ("kind", "store", ("restated_at", admin.EmptyFieldListFilter))
     list_select_related = ("store",)
     search_fields = ("store__code",)
     date_hierarchy = "period_end"
@@ -108,3 +103,20 @@ class StaffTargetAdmin(ReadOnlyAdmin):
     @admin.display(description=_("指标"), ordering="monthly__annual__metric")
     def metric(self, obj: StaffTarget) -> str:
         return obj.monthly.annual.get_metric_display()
+
+
+# The VIP specialist's commentary and the thread on a report (reports.commentary): written on the
+# report page, where submission locks it and notifies the manager and HQ.
+
+
+@admin.register(ReportCommentary)
+class ReportCommentaryAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "written_by", "submitted_at", "acknowledged_at")
+    list_filter = (("submitted_at", admin.EmptyFieldListFilter), ("acknowledged_at", admin.EmptyFieldListFilter))
+    list_select_related = ("snapshot__store", "written_by")
+
+
+@admin.register(ReportComment)
+class ReportCommentAdmin(ReadOnlyAdmin):
+    list_display = ("snapshot", "author_name", "created_at")
+    list_select_related = ("snapshot__store",)

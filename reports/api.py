@@ -4,16 +4,31 @@
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from accounts.models import Store
 from vipcrm import params
+from vipcrm.api.schema import ERROR_RESPONSES
 
 from .kpis import compute_kpis, parse_month
 
 
+@extend_schema(
+    summary="A store's (or, for HQ, the chain's) monthly KPIs",
+    parameters=[
+        OpenApiParameter("month", str, required=True, description="YYYY-MM", pattern=r"^[0-9]{4}-[0-9]{2}$"),
+        OpenApiParameter("store", str, description="A store code; HQ may leave it out for every store."),
+        OpenApiParameter("until", OpenApiTypes.DATE, description="Count up to this day of the month."),
+    ],
+    responses={
+        200: OpenApiResponse(OpenApiTypes.OBJECT, description="The same object as `manage.py report_kpis --json`."),
+        **ERROR_RESPONSES,
+    },
+)
 @login_not_required  # DRF authenticates (session or basic) and answers 401/403, not a redirect
 @api_view(["GET"])
 def monthly(request):

@@ -15,7 +15,6 @@ number of queries whatever the number of members or purchases.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -32,31 +31,27 @@ from members.selectors import (
     member_scope,
     member_tier_counts,
     members_by_consultant,
-    new_members_by_store,
     sales_by_consultant,
     store_staff,
-    vip_sales_by_store,
-    vip_sales_by_store_and_day,
 )
 from members.validators import mask_phone
 from vipcrm import params
 from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_figures
 
 from .kpis import compute_kpis, parse_month
-from .models import MonthlyTarget, ReportSnapshot, SnapshotKind, TargetMetric
+from .models import ReportSnapshot, SnapshotKind, TargetMetric
+from .periods import add_months
+from .periods import month_end as periods_month_end
 from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
 from .targets import (
-    METRICS,
     Achievement,
     Actual,
     NoConsultant,
     StaffAchievement,
     staff_achievement,
     store_achievement,
-    store_sales_entered,
     store_vip_sales_share,
     target_plans,
-    vip_sales_share,
 )
 
 ZERO = Decimal("0.00")
@@ -198,13 +193,9 @@ def week_bounds(raw: str | None, today: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def shift_month(start: date, months: int) -> date:
-    index = start.year * 12 + start.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_end(start: date) -> date:
-    return start.replace(day=calendar.monthrange(start.year, start.month)[1])
+# Month arithmetic lives in reports.periods (one module for periods); the old names stay for callers.
+shift_month = add_months
+month_end = periods_month_end
 
 
 # --- Monthly and weekly reports ------------------------------------------------------------------
@@ -703,169 +694,3 @@ def consultant_dashboard(*, viewer: Staff, today: date) -> ConsultantDashboard:
                     MineInReport(figure, str(FIGURE_LABELS[figure]), len(mine.intersection(kept[figure])))
                 )
     return ConsultantDashboard(viewer, start, end, row, tiers, snapshot, mine_in_report)
-
-
-# --- HQ: the stores side by side -----------------------------------------------------------------
-
-
-@dataclass
-class StoreRow:
-    store: Store
-    snapshot: dict | None  # the latest monthly snapshot's headline figures
-    achievement: dict[str, Achievement]
-
-    @property
-    def snapshot_month(self) -> str:
-        return self.snapshot["period_start"].strftime("%Y-%m") if self.snapshot else ""
-
-    @property
-    def rates(self) -> list[Rate | None]:
-        if not self.snapshot:
-            return [None, None, None]
-        return [
-            Rate.of("churn_rate", self.snapshot["figures__churn_rate"]),
-            Rate.of("repurchase_rate", self.snapshot["figures__repurchase_rate"]),
-            Rate.of("upgrade_rate", self.snapshot["figures__upgrade_rate"]),
-        ]
-
-    @property
-    def vip_sales(self) -> Decimal:
-        return sum(
-            (
-                Decimal(self.achievement[m].actual.value)
-                for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES)
-            ),
-            ZERO,
-        )
-
-    @property
-    def vip_target(self) -> Decimal | None:
-        targets = [self.achievement[m].target for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES)]
-        targets = [t for t in targets if t is not None]
-        return sum(targets, ZERO) if targets else None
-
-    def get(self, metric: str) -> Achievement:
-        return self.achievement[metric]
-
-
-@dataclass
-class HqOverview:
-    start: date
-    end: date
-    rows: list[StoreRow]
-    total: dict[str, Achievement]
-
-    @property
-    def chart(self) -> dict:
-        """Month-to-date VIP sales per store against the month's target."""
-        return {
-            "type": "bar",
-            "labels": [r.store.name for r in self.rows],
-            "money": True,
-            "datasets": [
-                {
-                    "label": _("VIP销售额（本月至今）"),
-                    "color": "#0d6efd",
-                    "data": [float(r.vip_sales) for r in self.rows],
-                },
-                {
-                    "label": _("本月目标"),
-                    "color": "#adb5bd",
-                    "data": [float(r.vip_target) if r.vip_target is not None else None for r in self.rows],
-                },
-            ],
-        }
-
-
-def hq_overview(*, today: date) -> HqOverview:
-    """Every active store: the latest monthly snapshot's rates (one query over the snapshots of
-    the last 13 months, reading only headline keys) and the month so far against the month's
-    targets (grouped reads: one query per measure for all stores)."""
-    start, end = today.replace(day=1), today
-    stores = list(Store.objects.filter(is_active=True).order_by("code"))
-    ids = [s.pk for s in stores]
-    latest: dict[int, dict] = {}
-    for row in (
-        ReportSnapshot.objects.filter(
-            store_id__in=ids,
-            kind=SnapshotKind.MONTHLY,
-            period_end__lte=today,
-            period_start__gte=shift_month(start, -13),
-        )
-        .order_by("store_id", "-period_end")
-        .values(
-            "pk",
-            "store_id",
-            "period_start",
-            "taken_at",
-            "figures__churn_rate",
-            "figures__repurchase_rate",
-            "figures__upgrade_rate",
-            "figures__active_at_start",
-        )
-    ):
-        latest.setdefault(row["store_id"], row)
-    sales = vip_sales_by_store(store_ids=ids, start=start, end=end)
-    opened = new_members_by_store(store_ids=ids, start=start, end=end)
-    tasks = follow_up_figures_by(by="store", store_ids=ids, start=start, end=end)
-    entered = store_sales_entered(store_ids=ids, start=start, end=end)
-    days = (end - start).days + 1
-    # A store that left days out is compared on its entered days only: one query for all stores,
-    # made only then.
-    day_sales: dict[int, dict[date, Decimal]] = {}
-    if any(0 < len(entered.get(pk, {})) < days for pk in ids):
-        for (store_id, day), amount in vip_sales_by_store_and_day(store_ids=ids, start=start, end=end).items():
-            day_sales.setdefault(store_id, {})[day] = amount
-    targets: dict[tuple[int, str], Decimal] = {
-        (store_id, metric): amount
-        for store_id, metric, amount in MonthlyTarget.objects.filter(
-            annual__store_id__in=ids, annual__year=start.year, month=start.month
-        ).values_list("annual__store_id", "annual__metric", "amount")
-    }
-    rows = []
-    for store in stores:
-        old, new = sales.get(store.pk, (ZERO, ZERO))
-        t = tasks.get(store.pk, {"due": 0, "done": 0})
-        actuals = {
-            TargetMetric.OLD_VIP_SALES: Actual(old),
-            TargetMetric.NEW_VIP_SALES: Actual(new),
-            TargetMetric.NEW_MEMBERS: Actual(Decimal(opened.get(store.pk, 0))),
-            TargetMetric.VIP_SALES_SHARE: vip_sales_share(
-                vip_sales=old + new, entered=entered.get(store.pk), days=days, vip_by_day=day_sales.get(store.pk, {})
-            ),
-            TargetMetric.FOLLOW_UP_COMPLETION: _completion(t["done"], t["due"]),
-        }
-        achievement = {m: Achievement(m, targets.get((store.pk, m)), actuals[m]) for m in METRICS}
-        rows.append(StoreRow(store=store, snapshot=latest.get(store.pk), achievement=achievement))
-    return HqOverview(start=start, end=end, rows=rows, total=_chain_total(rows))
-
-
-def _completion(done: int, due: int) -> Actual:
-    return Actual((Decimal(done) / Decimal(due)).quantize(Decimal("0.0001")) if due else None, done, due)
-
-
-def _chain_total(rows: list[StoreRow]) -> dict[str, Achievement]:
-    """The chain's month so far: sums of the stores' figures and targets; the VIP share over the
-    stores (and days) with entered totals; completion over all tasks."""
-
-    def summed(metric: str) -> Achievement:
-        actual = sum((Decimal(r.get(metric).actual.value) for r in rows), ZERO)
-        targets = [r.get(metric).target for r in rows if r.get(metric).target is not None]
-        return Achievement(metric, sum(targets, ZERO) if targets else None, Actual(actual))
-
-    total = {m: summed(m) for m in (TargetMetric.OLD_VIP_SALES, TargetMetric.NEW_VIP_SALES, TargetMetric.NEW_MEMBERS)}
-    shares = [r.get(TargetMetric.VIP_SALES_SHARE).actual for r in rows]
-    shares = [a for a in shares if a.value is not None]
-    vip = sum((a.numerator for a in shares), ZERO)
-    till = sum((a.denominator for a in shares), ZERO)
-    total[TargetMetric.VIP_SALES_SHARE] = Achievement(
-        TargetMetric.VIP_SALES_SHARE,
-        None,
-        Actual((vip / till).quantize(Decimal("0.0001")), vip, till) if till else Actual(None),
-    )
-    done = sum(r.get(TargetMetric.FOLLOW_UP_COMPLETION).actual.numerator or 0 for r in rows)
-    due = sum(r.get(TargetMetric.FOLLOW_UP_COMPLETION).actual.denominator or 0 for r in rows)
-    total[TargetMetric.FOLLOW_UP_COMPLETION] = Achievement(
-        TargetMetric.FOLLOW_UP_COMPLETION, None, _completion(done, due)
-    )
-    return total

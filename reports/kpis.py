@@ -17,42 +17,44 @@ keeps the members behind it, so a report can link every number to its people.
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from complaints.selectors import complaint_figures
 from members.models import TIER_RANK, ProgramRules, Tier, TierChangeReason
-from members.selectors import KpiMemberRow, kpi_ledger, tier_changes_through
+from members.selectors import KpiMemberRow, kpi_ledger, tier_changes_through, vip_sales_by_store
 from visits.selectors import follow_up_figures, satisfaction_figures
+
+from .periods import Period, parse_month
+from .rates import Rate, ratio
 
 ZERO = Decimal("0.00")
 
-
-def parse_month(month: str, until: date | None = None) -> tuple[date, date]:
-    """ "YYYY-MM" (and an optional day in it, for month-to-date) as a period; ValueError with a
-    message a person can act on."""
-    try:
-        year, number = (int(part) for part in month.split("-"))
-        start = date(year, number, 1)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"month must be YYYY-MM, not {month!r}") from e
-    end = date(year, number, calendar.monthrange(year, number)[1])
-    if until is not None:
-        if not start <= until <= end:
-            raise ValueError(f"{until} is not in {month}")
-        end = until
-    return start, end
+__all__ = ["Kpis", "compute_kpis", "is_active", "parse_month", "ratio", "Rate", "sales_months", "vip_sales_split"]
 
 
-def ratio(numerator: int, denominator: int) -> dict:
-    """A rate with what it is made of; a zero denominator gives no rate, never an error."""
-    return {
-        "numerator": numerator,
-        "denominator": denominator,
-        "rate": round(numerator / denominator, 4) if denominator else None,
-    }
+def sales_months(start: date, end: date) -> list[Period]:
+    """The parts DOMAIN §6 computes old / new VIP sales over: for a period spanning several months
+    (a quarter, a year, a range, a year to date) its months, each clipped to the period, whose
+    figures are summed, so that a quarter equals its three months; a month, a month to date or a
+    Monday–Sunday week is one part (a week's "new" is joined in that week)."""
+    period = Period.range(start, end)
+    months = period.months()
+    if len(months) > 1 and period.days > 7:
+        return months
+    return [period]
+
+
+def vip_sales_split(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, tuple[Decimal, Decimal]]:
+    """(old-VIP sales, new-VIP sales) per store whose till took the receipt in [start, end], summed
+    month by month (`sales_months`): one query per month."""
+    found: dict[int, tuple[Decimal, Decimal]] = {}
+    for part in sales_months(start, end):
+        for store_id, (old, new) in vip_sales_by_store(store_ids=store_ids, start=part.start, end=part.end).items():
+            was_old, was_new = found.get(store_id, (ZERO, ZERO))
+            found[store_id] = (was_old + old, was_new + new)
+    return found
 
 
 def is_active(row: KpiMemberRow, on: date, last_purchase: date | None, churn_days: int) -> bool:
@@ -149,6 +151,12 @@ def compute_kpis(
     ledger = kpi_ledger(store_ids=store_ids, start=start, end=end)
     rows = ledger.rows
     k.old_vip_sales, k.new_vip_sales = ledger.old_vip_sales, ledger.new_vip_sales
+    if len(sales_months(start, end)) > 1:
+        # DOMAIN §6: a quarter's (a year's, a range's) old / new VIP sales are its months' summed:
+        # a member who joined in October is new in October's sales and old in November's.
+        split = vip_sales_split(store_ids=store_ids, start=start, end=end).values()
+        k.old_vip_sales = sum((old for old, _new in split), ZERO)
+        k.new_vip_sales = sum((new for _old, new in split), ZERO)
     changes = tier_changes_through(store_ids=store_ids, through=end)
     tier_before = _tiers_at(changes, before)
     tier_end = _tiers_at(changes, end)
@@ -189,7 +197,8 @@ def compute_kpis(
         "mean_hours_to_first_response": total.mean_response_hours,
         "mean_hours_to_close": total.mean_close_hours,
         "response_within_sla": ratio(total.responded_in_sla, total.received),
-        "solution_within_sla": ratio(total.solved_in_sla, total.received),
+        # DOMAIN §8: a rejected complaint owes no solution: out of the solution SLA's denominator.
+        "solution_within_sla": ratio(total.solved_in_sla, total.solution_due),
         "by_category": {f.key: {"received": f.received, "closed": f.closed} for f in by_category},
     }
     return k

@@ -5,51 +5,6 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Store
 
 
-class DutyRunStatus(models.TextChoices):
-    RUNNING = "running", _("运行中")
-    DONE = "done", _("完成")
-    FAILED = "failed", _("失败")
-
-
-class DutyRun(models.Model):
-    """One run of a scheduled duty (DOMAIN §10) for a store, a business date and (for hourly
-    duties) an hour.
-
-    At most one per duty, store, date and slot (a database constraint): a second call finds it and
-    does nothing; a failed run is retried in place.
-    """
-
-    duty = models.CharField(_("任务"), max_length=30)
-    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, related_name="duty_runs")
-    date = models.DateField(_("业务日期"))
-    # Hourly duties run many times a day: the hour ("07"); "" for daily and longer duties.
-    slot = models.CharField(_("时段"), max_length=5, blank=True, default="")
-    status = models.CharField(_("状态"), max_length=10, choices=DutyRunStatus.choices, default=DutyRunStatus.RUNNING)
-    started_at = models.DateTimeField(_("开始"))
-    finished_at = models.DateTimeField(_("结束"), null=True, blank=True)
-    counts = models.JSONField(_("数量"), default=dict, blank=True)
-    error = models.TextField(_("错误"), blank=True)
-    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
-
-    class Meta:
-        verbose_name = _("定时任务记录")
-        verbose_name_plural = _("定时任务记录")
-        ordering = ["-date", "duty", "store_id"]
-        constraints = [
-            models.UniqueConstraint(fields=["duty", "store", "date", "slot"], name="duty_run_once_per_store_date")
-        ]
-        indexes = [models.Index(fields=["store", "duty", "-date"], name="dutyrun_store_duty_date_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.duty} {self.store.code} {self.date} {self.status}"
-
-    @property
-    def seconds(self) -> float | None:
-        if self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds()
-
-
 class SnapshotKind(models.TextChoices):
     WEEKLY = "weekly", _("周报")
     MID_MONTH = "mid_month", _("月中快照")
@@ -68,6 +23,14 @@ class ReportSnapshot(models.Model):
     # behind each figure, so the report links to the people as they were then.
     figures = models.JSONField(_("数据"), default=dict)
     taken_at = models.DateTimeField(_("生成时间"), auto_now_add=True)
+    # 已重述: the period's ledger changed after the snapshot was taken (a late import, a back-dated
+    # purchase, return or tier change): when that was found and the figures recomputed then, kept
+    # beside the frozen ones (which never change). Set again if the ledger changes once more.
+    restated_at = models.DateTimeField(_("重述时间"), null=True, blank=True)
+    restated_figures = models.JSONField(_("重述数据"), default=dict, blank=True)
+    # When the restatement check last compared the period's ledger (None: not since taken): only
+    # ledger rows written after this (or taken_at) make it look again.
+    ledger_checked_at = models.DateTimeField(_("核对时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("报表快照")
@@ -82,6 +45,53 @@ class ReportSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store.code} {self.get_kind_display()} {self.period_start}–{self.period_end}"
+
+    @property
+    def restated_rows(self) -> list[dict]:
+        """The restated figures that differ from the frozen ones, for the report page:
+        [{"label", "frozen", "now"}] as text."""
+        if self.restated_at is None:
+            return []
+        rows = []
+        for key, label in RESTATED_LABELS:
+            if key.startswith("tier_"):
+                tier = key.removeprefix("tier_")
+                frozen = (self.figures.get("tier_mix") or {}).get(tier, {}).get("count")
+                now = (self.restated_figures.get("tier_mix") or {}).get(tier, {}).get("count")
+            else:
+                frozen, now = self.figures.get(key), self.restated_figures.get(key)
+            if frozen != now:
+                rows.append({"label": label, "frozen": _figure_text(frozen), "now": _figure_text(now)})
+        return rows
+
+
+RESTATED_LABELS = (
+    ("active_at_start", _("期初活跃会员")),
+    ("churn_rate", _("流失率")),
+    ("repurchase_rate", _("复购率")),
+    ("upgrade_rate", _("升级率")),
+    ("win_backs", _("唤回")),
+    ("downgrades", _("降级")),
+    ("new_members", _("新开卡")),
+    ("tier_A", _("A 级人数")),
+    ("tier_B", _("B 级人数")),
+    ("tier_C", _("C 级人数")),
+    ("old_vip_sales", _("老VIP销售额")),
+    ("new_vip_sales", _("新卡销售额")),
+)
+
+
+def _figure_text(value) -> str:
+    """A frozen or restated figure as the restatement table prints it."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict) and "numerator" in value:
+        rate = value.get("rate")
+        share = "—" if rate is None else f"{100 * rate:.1f}%"
+        return f"{share} ({value['numerator']}/{value['denominator']})"
+    if isinstance(value, str):
+        return f"¥{value}"
+    return str(value)
 
 
 # --- Targets and store sales (issue 6 item 4) ----------------------------------------------------
@@ -221,3 +231,99 @@ class StaffTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.monthly} {self.staff} {self.amount}"
+
+
+# --- Commentary: reports sent up (issue 12 item 5) -----------------------------------------------
+
+
+class ReportCommentary(models.Model):
+    """点评与上报: what the VIP specialist (or the manager) makes of a report's figures — problems,
+    improvements, next actions — submitted to the manager and HQ, who acknowledge it.
+
+    Written until submitted, then kept as submitted: a later edit is refused (a further remark
+    goes in the comment thread), so what the manager acknowledged is what was sent."""
+
+    snapshot = models.OneToOneField(
+        ReportSnapshot, verbose_name=_("报表"), on_delete=models.CASCADE, related_name="commentary"
+    )
+    problems = models.TextField(_("存在问题"), blank=True)
+    improvements = models.TextField(_("改进措施"), blank=True)
+    next_actions = models.TextField(_("下一步行动"), blank=True)
+    written_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("填写人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("提交人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    acknowledged_at = models.DateTimeField(_("确认时间"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("确认人"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("报表点评")
+        verbose_name_plural = _("报表点评")
+        constraints = [
+            # Acknowledged means submitted first.
+            models.CheckConstraint(
+                condition=models.Q(acknowledged_at__isnull=True) | models.Q(submitted_at__isnull=False),
+                name="commentary_acknowledged_after_submitted",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot} {_('点评')}"
+
+    @property
+    def submitted(self) -> bool:
+        return self.submitted_at is not None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+class ReportComment(models.Model):
+    """A remark in a report's thread (the manager's or HQ's reply, the specialist's answer): kept
+    as written, never edited; the author's name is copied so it still reads after they leave."""
+
+    snapshot = models.ForeignKey(
+        ReportSnapshot, verbose_name=_("报表"), on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("作者"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    author_name = models.CharField(_("作者姓名"), max_length=150, blank=True)
+    text = models.TextField(_("内容"))
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("报表留言")
+        verbose_name_plural = _("报表留言")
+        ordering = ["snapshot_id", "created_at", "pk"]
+        indexes = [models.Index(fields=["snapshot", "created_at"], name="report_comment_snapshot_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id} {self.author_name} {self.created_at:%Y-%m-%d %H:%M}"

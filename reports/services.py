@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-import calendar
+import json
+import logging
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Min, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
+from duties.runs import MID_MONTH, MONTH_END, WEEKLY
 from duties.services import email_queue
+from members.models import Member, Purchase, TierChange
 from members.selectors import downgrade_risks, sales_by_consultant, upgrade_candidates
 from members.services import tiers_review
 from members.tiers import month_end
+from visits.feedback import week_feedback
 from visits.models import TaskKind
 from visits.selectors import week_figures
 from visits.services import gift_plans_for_month, tasks_bulk_create
 
+from .commentary import report_mail
 from .kpis import compute_kpis
 from .models import ReportSnapshot, SnapshotKind
 
@@ -27,15 +37,22 @@ DRILL_DOWN = ("base", "churned", "repurchased", "win_backs", "upgrade_base", "up
 MONTHLY_DUTY, MID_MONTH_DUTY, WEEKLY_DUTY = "monthly", "mid_month", "weekly"
 
 
+def snapshot_figures(*, store: Store, start: date, end: date) -> dict:
+    """The figures a snapshot freezes (the kind's extras aside): the KPI object and the members
+    behind each figure. The restatement check recomputes a frozen period with this."""
+    kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
+    figures = kpis.as_json()
+    figures["members"] = {name: sorted(kpis.members_behind(name)) for name in DRILL_DOWN}
+    figures["members"].update({f"tier_{t}": sorted(ids) for t, ids in kpis.tier_mix.items()})
+    return figures
+
+
 def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dict | None = None) -> ReportSnapshot:
     """Freeze the period's figures for the store. Taken twice, it is one snapshot: the first."""
     existing = ReportSnapshot.objects.filter(store=store, kind=kind, period_start=start, period_end=end).first()
     if existing is not None:
         return existing
-    kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
-    figures = kpis.as_json()
-    figures["members"] = {name: sorted(kpis.members_behind(name)) for name in DRILL_DOWN}
-    figures["members"].update({f"tier_{t}": sorted(ids) for t, ids in kpis.tier_mix.items()})
+    figures = snapshot_figures(store=store, start=start, end=end)
     figures.update(extra or {})
     try:
         with transaction.atomic():
@@ -44,6 +61,138 @@ def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dic
             )
     except IntegrityError:  # taken at the same moment elsewhere: that one stands
         return ReportSnapshot.objects.get(store=store, kind=kind, period_start=start, period_end=end)
+
+
+# --- Restated snapshots (issue 12) -------------------------------------------------------------
+# A frozen snapshot never changes. When its period's ledger changes later (a late import, a
+# back-dated purchase or return, a missed month-end review run late), the figures the ledger makes
+# are recomputed and kept beside the frozen ones, and the report says 已重述. Follow-ups,
+# satisfaction and complaints are the store's work as of the snapshot, not the ledger: not restated.
+
+LEDGER_FIGURES = (
+    "active_at_start",
+    "churn_rate",
+    "repurchase_rate",
+    "upgrade_rate",
+    "win_backs",
+    "downgrades",
+    "new_members",
+    "tier_mix",
+    "old_vip_sales",
+    "new_vip_sales",
+    "members",
+)
+RESTATE_DUTY = "restatements"
+logger = logging.getLogger(__name__)
+
+
+def ledger_figures(figures: dict) -> dict:
+    """The part of a snapshot's figures the ledger makes, as JSON stores it."""
+    picked = {name: figures.get(name) for name in LEDGER_FIGURES}
+    return json.loads(json.dumps(picked, cls=DjangoJSONEncoder))
+
+
+def _earliest_change(store_id: int, since) -> date | None:
+    """The earliest business date of the store's ledger rows written after `since`: a purchase or
+    return at its till or of its members, a tier change of its members, a member who joined it.
+    Three aggregates."""
+    ledgers = (
+        (Purchase.objects.filter(Q(store_id=store_id) | Q(member__home_store_id=store_id)), "date"),
+        (TierChange.objects.filter(member__home_store_id=store_id), "date"),
+        (Member.objects.filter(home_store_id=store_id), "joined_on"),
+    )
+    days = [rows.filter(created_at__gt=since).aggregate(day=Min(field))["day"] for rows, field in ledgers]
+    days = [day for day in days if day is not None]
+    return min(days) if days else None
+
+
+def snapshots_touched(*, store_ids: list[int] | None = None) -> QuerySet[ReportSnapshot]:
+    """The snapshots whose ledger may have changed since the store's snapshots were last checked
+    (or taken): per store, the earliest date among the ledger rows written since (a late import,
+    a back-dated purchase or return, a review run late) touches every snapshot whose period ends
+    on or after it (churn, the 12-month spend and the tier mix look back, so a date before the
+    period counts too). Set-based: three aggregates a store, then one query."""
+    snapshots = ReportSnapshot.objects.all()
+    if store_ids is not None:
+        snapshots = snapshots.filter(store_id__in=store_ids)
+    marks = snapshots.order_by().values("store_id").annotate(since=Min(Coalesce("ledger_checked_at", "taken_at")))
+    touched = Q(pk__in=[])
+    for row in marks:
+        earliest = _earliest_change(row["store_id"], row["since"])
+        if earliest is not None:
+            touched |= Q(store_id=row["store_id"], period_end__gte=earliest)
+    return snapshots.filter(touched).select_related("store")
+
+
+@transaction.atomic
+def snapshots_restate(*, store_ids: list[int] | None = None) -> dict:
+    """Recompute the touched snapshots (`snapshots_touched`); mark those whose ledger figures
+    differ from the frozen ones as restated with the figures now (a snapshot the ledger brought
+    back to its frozen figures is no longer restated); then every snapshot of those stores counts
+    as checked now. Returns {"checked": n, "restated": n}."""
+    now = timezone.now()
+    checked = restated = 0
+    for snapshot in snapshots_touched(store_ids=store_ids).order_by("period_end", "pk"):
+        figures = snapshot_figures(store=snapshot.store, start=snapshot.period_start, end=snapshot.period_end)
+        current = ledger_figures(figures)
+        checked += 1
+        if current != ledger_figures(snapshot.figures):
+            snapshot.restated_at = now
+            snapshot.restated_figures = current
+            restated += 1
+        elif snapshot.restated_at is not None:
+            snapshot.restated_at = None
+            snapshot.restated_figures = {}
+        else:
+            continue
+        snapshot.save(update_fields=["restated_at", "restated_figures"])
+    everything = ReportSnapshot.objects.filter(taken_at__lte=now)
+    if store_ids is not None:
+        everything = everything.filter(store_id__in=store_ids)
+    everything.update(ledger_checked_at=now)
+    if restated:
+        logger.info("snapshots restated: %s of %s checked", restated, checked)
+    return {"checked": checked, "restated": restated}
+
+
+def restatements_work(store: Store, on: date) -> dict:
+    """The daily restatement check as a duty (recorded on the duty runs page)."""
+    return snapshots_restate(store_ids=[store.pk])
+
+
+# --- Trends from day one: monthly snapshots of past months --------------------------------------
+
+BACKFILL_MONTHS = 12
+
+
+def snapshots_backfill(*, store: Store, through: date, months: int = BACKFILL_MONTHS) -> int:
+    """The monthly snapshots of the `months` complete months up to `through` (a month end, or the
+    last one before it) that the store has data in, taken now from the ledger as it stands, so
+    the 12-month trends show on a new installation or after an import. A month already taken is
+    kept (it may be restated instead). Returns how many were taken."""
+    first = _first_data_day(store)
+    if first is None:
+        return 0
+    end = through if through == month_end(through) else through.replace(day=1) - timedelta(days=1)
+    taken = 0
+    for _month in range(months):
+        if end < first:
+            break
+        start = end.replace(day=1)
+        if not ReportSnapshot.objects.filter(
+            store=store, kind=SnapshotKind.MONTHLY, period_start=start, period_end=end
+        ).exists():
+            snapshot_take(store=store, kind=SnapshotKind.MONTHLY, start=start, end=end)
+            taken += 1
+        end = start - timedelta(days=1)
+    return taken
+
+
+def _first_data_day(store: Store) -> date | None:
+    joined = Member.objects.filter(home_store=store).order_by("joined_on").values_list("joined_on", flat=True).first()
+    bought = Purchase.objects.filter(store=store).order_by("date").values_list("date", flat=True).first()
+    days = [d for d in (joined, bought) if d is not None]
+    return min(days) if days else None
 
 
 # --- Month end ---------------------------------------------------------------------------------
@@ -85,7 +234,9 @@ def monthly_work(store: Store, on: date) -> dict:
         for r in downgrade_risks(store_id=store.pk, on=on)
     ]
     pushes = tasks_bulk_create(store=store, rows=rows)
+    emails = report_mail(snapshot=snapshot)  # to the store's leads and HQ, after the commit, once
     return {
+        "emails": emails,
         "downgrades": review.downgrades,
         "held": review.held,
         "snapshot": snapshot.pk,
@@ -100,11 +251,12 @@ def monthly_work(store: Store, on: date) -> dict:
 
 
 def mid_month_work(store: Store, on: date) -> dict:
-    """On the 15th: the month-to-date snapshot (upgrade, churn and repurchase rates so far)."""
+    """On the 15th: the month-to-date snapshot (upgrade, churn and repurchase rates so far),
+    mailed to the store's manager and VIP specialist and to HQ (reports/commentary.py)."""
     if on.day != 15:
         raise ValueError(f"{on} is not the 15th")
     snapshot = snapshot_take(store=store, kind=SnapshotKind.MID_MONTH, start=on.replace(day=1), end=on)
-    return {"snapshot": snapshot.pk}
+    return {"snapshot": snapshot.pk, "emails": report_mail(snapshot=snapshot)}
 
 
 # --- Weekly ------------------------------------------------------------------------------------
@@ -209,18 +361,14 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
         "invitations": [(statuses.get(k, k), v) for k, v in f.get("invitations", {}).items()],
         "people": people,
         "birthdays": birthdays,
+        # Opinions, suggestions and low scores of the week (issue 12 item 6): read live, not frozen,
+        # so that a member's erasure reaches the report too; lazily, once, where they are shown.
+        "feedback": SimpleLazyObject(
+            lambda: week_feedback(store=snapshot.store, start=snapshot.period_start, end=snapshot.period_end)
+        ),
     }
 
 
-def due_dates(duty: str, *, through: date, back_days: int = 62) -> list[date]:
-    """The business dates a periodic duty was due on in the last `back_days` up to `through`: month
-    ends, 15ths or Mondays. The duties catch up those that have no completed run."""
-    days = [through - timedelta(days=n) for n in range(back_days, -1, -1)]
-    if duty == MONTHLY_DUTY:
-        return [d for d in days if d.day == calendar.monthrange(d.year, d.month)[1]]
-    if duty == MID_MONTH_DUTY:
-        return [d for d in days if d.day == 15]
-    return [d for d in days if d.weekday() == 0]
-
-
 WORK = {MONTHLY_DUTY: monthly_work, MID_MONTH_DUTY: mid_month_work, WEEKLY_DUTY: weekly_work}
+# When each periodic duty is due (duties.runs' calendars); the restatement check runs daily.
+SCHEDULES = {MONTHLY_DUTY: MONTH_END, MID_MONTH_DUTY: MID_MONTH, WEEKLY_DUTY: WEEKLY}

@@ -12,7 +12,6 @@ sales by the store's entered totals; a person's come from the grouped reads in m
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +27,7 @@ from accounts.models import Role, Staff, Store
 from members.selectors import new_members_by_opener, sales_by_consultant_split, vip_sales_by_store_and_day
 from visits.selectors import follow_up_figures_by
 
-from .kpis import Kpis, compute_kpis
+from .kpis import Kpis, compute_kpis, sales_months
 from .models import (
     ADDITIVE_METRICS,
     COUNT_METRICS,
@@ -42,13 +41,14 @@ from .models import (
     StoreDailySales,
     TargetMetric,
 )
+from .periods import QUARTERS, Period, quarter_of  # noqa: F401 (quarter_of: the views read it here)
+from .rates import Rate
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 ONE = Decimal("1")
 MAX_MONEY = Decimal("9999999999.99")  # fits max_digits=14, decimal_places=4
 MAX_WEIGHT = Decimal("9999.99")
-QUARTERS = {1: (1, 2, 3), 2: (4, 5, 6), 3: (7, 8, 9), 4: (10, 11, 12)}
 METRICS = list(TargetMetric)
 METRIC_LABELS = dict(TargetMetric.choices)
 # Metrics a person can be given a share of (the VIP sales share is the store's till, not a person's).
@@ -66,12 +66,9 @@ def metric_kind(metric: str) -> str:
     return "rate"
 
 
-def quarter_of(month: int) -> int:
-    return (month - 1) // 3 + 1
-
-
 def month_period(year: int, month: int) -> tuple[date, date]:
-    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+    period = Period.month(year, month)
+    return period.start, period.end
 
 
 # --- Permissions ---------------------------------------------------------------------------------
@@ -382,8 +379,25 @@ class MonthPlan:
     month: int
     weight: Decimal
     amount: Decimal
-    allocated: Decimal
+    allocated: Decimal | None  # money, count: the people's sum; a rate: their weighted rate
     pk: int
+    allocated_note: str = ""
+
+
+def weighted_rate_target(amounts: Mapping[int, Decimal], weights: Mapping[int, int]) -> tuple[Decimal | None, str]:
+    """The rate the store reaches if every person reaches their own rate target: a weighted rate,
+    Σ target × denominator / Σ denominator (DOMAIN §6: rates add by their numerators and
+    denominators), never a sum of percentages (35% + 40% is not 75%). The weights are each
+    person's tasks due in the month (`weights`, staff id → due); with none due yet (a month not
+    begun), each person counts once: the plain mean, and the note says so."""
+    if not amounts:
+        return None, ""
+    due = {pk: weights.get(pk, 0) for pk in amounts}
+    if sum(due.values()):
+        total = sum((Rate(amount * due[pk], due[pk]) for pk, amount in amounts.items()), Rate.zero())
+        return total.decimal, ""
+    total = sum((Rate(amount, 1) for amount in amounts.values()), Rate.zero())
+    return total.decimal, _("尚无到期任务，按人数平均")
 
 
 @dataclass
@@ -425,19 +439,35 @@ class MetricPlan:
         return sum((by_month.get(m, ZERO) for m in months), ZERO)
 
 
-def target_plans(*, store: Store, year: int) -> dict[str, MetricPlan]:
-    """Every metric's plan for the store and year (None where no target is set): three queries."""
+def target_plans(*, store: Store, year: int, today: date | None = None) -> dict[str, MetricPlan]:
+    """Every metric's plan for the store and year (None where no target is set): three queries,
+    plus one per begun month that allocates a rate (its people's tasks due, the weights of their
+    weighted rate: `weighted_rate_target`)."""
+    today = today or timezone.localdate()
     annuals = {a.metric: a for a in AnnualTarget.objects.filter(store=store, year=year)}
     plans = {metric: MetricPlan(metric=metric, annual=annuals.get(metric)) for metric in METRICS}
-    allocated = dict(
-        StaffTarget.objects.filter(monthly__annual__in=annuals.values())
-        .values_list("monthly_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
+    by_monthly: dict[int, dict[int, Decimal]] = {}
+    rows = StaffTarget.objects.filter(monthly__annual__in=annuals.values()).values_list(
+        "monthly_id", "staff_id", "amount"
     )
+    for monthly_id, staff_id, amount in rows:
+        by_monthly.setdefault(monthly_id, {})[staff_id] = amount
     for m in MonthlyTarget.objects.filter(annual__in=annuals.values()).select_related("annual").order_by("month"):
+        people = by_monthly.get(m.pk, {})
+        note = ""
+        if m.annual.metric in RATE_METRICS:
+            weights = {}
+            period = Period.month(year, m.month)
+            if people and period.start <= today:
+                due = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=period.start, end=period.end)
+                weights = {pk: figures["due"] for pk, figures in due.items()}
+            allocated, note = weighted_rate_target(people, weights)
+        else:
+            allocated = sum(people.values(), ZERO)
         plans[m.annual.metric].months.append(
-            MonthPlan(month=m.month, weight=m.weight, amount=m.amount, allocated=allocated.get(m.pk, ZERO), pk=m.pk)
+            MonthPlan(
+                month=m.month, weight=m.weight, amount=m.amount, allocated=allocated, pk=m.pk, allocated_note=note
+            )
         )
     return plans
 
@@ -578,9 +608,7 @@ def store_actuals(*, store: Store, start: date, end: date, kpis: Kpis | None = N
         TargetMetric.NEW_VIP_SALES: Actual(kpis.new_vip_sales),
         TargetMetric.NEW_MEMBERS: Actual(Decimal(len(kpis.new_members))),
         TargetMetric.VIP_SALES_SHARE: store_vip_sales_share(store=store, start=start, end=end, vip_sales=vip_sales),
-        TargetMetric.FOLLOW_UP_COMPLETION: Actual(
-            (Decimal(done) / Decimal(due)).quantize(Decimal("0.0001")) if due else None, done, due
-        ),
+        TargetMetric.FOLLOW_UP_COMPLETION: Actual(Rate(done, due).decimal, done, due),
     }
 
 
@@ -636,8 +664,13 @@ def staff_actuals(*, store: Store, start: date, end: date) -> dict[int | None, d
     """Each person's actuals in the period: sales credited to them on the store's receipts (old /
     new VIP as DOMAIN §6 splits them), the members whose cards they opened, and the completion of
     the tasks assigned to them. Under None: receipts naming nobody and cards opened by nobody, so
-    that the people add up to the store. Three queries."""
-    sales = sales_by_consultant_split(store_id=store.pk, start=start, end=end)
+    that the people add up to the store. Three queries (a period spanning months: one more per
+    month, as DOMAIN §6 sums a quarter's old / new VIP sales over its months)."""
+    sales: dict[int | None, tuple[Decimal, Decimal]] = {}
+    for part in sales_months(start, end):
+        for pk, (old, new) in sales_by_consultant_split(store_id=store.pk, start=part.start, end=part.end).items():
+            was_old, was_new = sales.get(pk, (ZERO, ZERO))
+            sales[pk] = (was_old + old, was_new + new)
     opened = new_members_by_opener(store_id=store.pk, start=start, end=end)
     tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
     people = set(sales) | set(opened) | set(tasks)
@@ -649,11 +682,7 @@ def staff_actuals(*, store: Store, start: date, end: date) -> dict[int | None, d
             TargetMetric.OLD_VIP_SALES: Actual(old),
             TargetMetric.NEW_VIP_SALES: Actual(new),
             TargetMetric.NEW_MEMBERS: Actual(Decimal(opened.get(pk, 0))),
-            TargetMetric.FOLLOW_UP_COMPLETION: Actual(
-                (Decimal(t["done"]) / Decimal(t["due"])).quantize(Decimal("0.0001")) if t["due"] else None,
-                t["done"],
-                t["due"],
-            ),
+            TargetMetric.FOLLOW_UP_COMPLETION: Actual(Rate(t["done"], t["due"]).decimal, t["done"], t["due"]),
         }
     return found
 

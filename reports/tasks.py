@@ -1,29 +1,51 @@
-"""Celery tasks for the weekly, mid-month and month-end duties: thin, ids and dates in."""
+"""Celery tasks for the weekly, mid-month and month-end duties and the daily restatement check:
+thin, ids and dates in. The running, recording and catching up is duties.runs'."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Store
+from duties import runs
 
-from .duties import duty_run
-from .services import WORK, due_dates
+from .services import MONTHLY_DUTY, RESTATE_DUTY, SCHEDULES, WORK, restatements_work, snapshots_backfill
+
+DUTIES = (*WORK, RESTATE_DUTY)
 
 
 def periodic_catch_up(*, duty: str, store: Store, through: date) -> list:
-    """Run the duty for the dates it was due on since its last completed run, up to `through`:
-    the day itself, and any missed while beat or the workers were down. A duty that never ran
-    starts with its latest due date (no backfill of history)."""
-    from .models import DutyRun, DutyRunStatus
+    """Run the duty for every date it was due on and has not run, oldest first, up to `through`
+    (DOMAIN §10; where a duty that never ran starts: duties.runs). Before anything else (the daily
+    restatement check at 06:00, a weekly or mid-month report), the month ends before `through`
+    are caught up, so a missed review runs the next morning, before the daily lists and before
+    any later figures are frozen. Then the snapshots whose ledger changed meanwhile are restated."""
+    done = []
+    if duty != MONTHLY_DUTY and runs.store_went_live(store) is not None:
+        done += runs.periodic_catch_up(
+            duty=MONTHLY_DUTY,
+            schedule=SCHEDULES[MONTHLY_DUTY],
+            store=store,
+            through=through - timedelta(days=1),
+            work=WORK[MONTHLY_DUTY],
+        )
+    if duty == RESTATE_DUTY:
+        return [*done, runs.duty_run(duty=RESTATE_DUTY, store=store, on=through, work=restatements_work)]
+    done += runs.periodic_catch_up(duty=duty, schedule=SCHEDULES[duty], store=store, through=through, work=WORK[duty])
+    if done:
+        restatements_work(store, through)
+    return done
 
-    done = DutyRun.objects.filter(duty=duty, store=store, status=DutyRunStatus.DONE, date__lte=through)
-    last = done.order_by("-date").values_list("date", flat=True).first()
-    due = due_dates(duty, through=through)
-    todo = [day for day in due if day > last] if last else due[-1:]
-    return [duty_run(duty=duty, store=store, on=day, work=WORK[duty]) for day in todo]
+
+def backfill(*, store: Store, through: date) -> int:
+    """Monthly snapshots for the past months the store has data in, then the restatement check."""
+    with transaction.atomic():
+        taken = snapshots_backfill(store=store, through=through)
+        restatements_work(store, through)
+    return taken
 
 
 @shared_task(name="reports.periodic_duty_all_stores", ignore_result=True)
@@ -40,5 +62,13 @@ def periodic_duty_all_stores(duty: str, on: str | None = None) -> list[int]:
 )
 def periodic_duty(duty: str, store_id: int, on: str) -> dict:
     store = Store.objects.get(pk=store_id)
-    runs = periodic_catch_up(duty=duty, store=store, through=date.fromisoformat(on))
-    return {run.date.isoformat(): run.counts for run in runs}
+    done = periodic_catch_up(duty=duty, store=store, through=date.fromisoformat(on))
+    return {f"{run.duty} {run.date.isoformat()}": run.counts for run in done}
+
+
+@shared_task(name="reports.after_import", ignore_result=True, autoretry_for=(Exception,), max_retries=3)
+def after_import(store_ids: list[int]) -> dict:
+    """After an import wrote purchases: the past months' snapshots it makes possible, and the
+    frozen ones it changed restated."""
+    today = timezone.localdate()
+    return {store.code: backfill(store=store, through=today) for store in Store.objects.filter(pk__in=store_ids)}

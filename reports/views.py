@@ -22,16 +22,25 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role, Staff, Store
+from duties.models import DutyRun, DutyRunStatus
 from members.selectors import store_staff
 from vipcrm import params
 from vipcrm.permissions import MANAGERS, STORE_LEADS, role_required
 
 from . import dashboards, targets
-from .models import AnnualTarget, DutyRun, DutyRunStatus, MonthlyTarget, SnapshotKind, StoreDailySales
+from .models import AnnualTarget, MonthlyTarget, SnapshotKind, StoreDailySales
 
 RUNS_PER_PAGE = 50
 # What staff call each duty (DOMAIN §10); a duty not named here shows its code.
-DUTY_LABELS = {"daily": _("每日回访任务与晨报"), "complaint_sla": _("投诉时限检查（每小时）")}
+DUTY_LABELS = {
+    "daily": _("每日回访任务与晨报"),
+    "complaint_sla": _("投诉时限检查（每小时）"),
+    "weekly": _("周报"),
+    "mid_month": _("月中快照"),
+    "monthly": _("月末等级评审与月报"),
+    "restatements": _("快照重述检查"),
+    "top_spenders": _("半月消费前列回访名单"),
+}
 
 
 def duty_run_list(*, viewer: Staff, store: Store | None = None, status: str = "", duty: str = "") -> QuerySet[DutyRun]:
@@ -124,7 +133,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     viewer = request.user
     store = dashboards.store_for(viewer, request.GET.get("store"))
     if viewer.is_hq and store is None:
-        return redirect("reports:hq")
+        return redirect("reports:chain")
     today = timezone.localdate()
     if viewer.is_consultant:
         board = dashboards.consultant_dashboard(viewer=viewer, today=today)
@@ -132,14 +141,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     board = dashboards.store_dashboard(store=store, viewer=viewer, today=today)
     context = {"board": board, "today": today, "stores": _hq_stores(viewer)}
     return render(request, "reports/dashboard.html", context)
-
-
-@require_GET
-@role_required(Role.HQ)
-def hq(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
-    overview = dashboards.hq_overview(today=today)
-    return render(request, "reports/hq.html", {"overview": overview, "today": today})
 
 
 def _report_page(request: HttpRequest, kind: str) -> HttpResponse:

@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from reports.models import DutyRun, DutyRunStatus
+from duties.models import DutyRun, DutyRunStatus
 from vipcrm import health
 
 PARTS = {"database", "duties", "broker", "cache", "heartbeat"}

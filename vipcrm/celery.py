@@ -54,6 +54,21 @@ app.conf.beat_schedule = {
         "schedule": crontab(day_of_month="28-31", hour=23, minute=30),
         "args": ("monthly",),
     },
+    # Half-month top spenders (issue 12): on the 1st and the 16th, a revisit for each store's top
+    # spenders of the half-month just ended and its important members. Fires every morning so a
+    # missed 1st or 16th is made up the next day (a no-op on other days); before the 06:30 daily
+    # duty, so the morning digest counts the new revisits.
+    "top-spenders": {
+        "task": "visits.top_spenders_all_stores",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    # Frozen snapshots whose period's ledger changed since (a late import, a back-dated return, a
+    # month end reviewed late) are marked restated with the figures now (issue 12).
+    "snapshot-restatements": {
+        "task": "reports.periodic_duty_all_stores",
+        "schedule": crontab(hour=6, minute=0),
+        "args": ("restatements",),
+    },
     # Complaint SLAs (24 h first response, 48 h solution): breaches escalated to the manager within
     # the hour, once per breach.
     "complaint-sla": {
@@ -66,6 +81,13 @@ app.conf.beat_schedule = {
         "task": "duties.outbox_flush",
         "schedule": crontab(minute="*/2"),
         # A sweep nobody ran in its slot is superseded by the next one.
+        "options": {"expires": 110},
+    },
+    # Webhook deliveries' sweep (issue 13): retries after the backoff, and sends any whose task was
+    # lost (broker down at commit, a worker killed mid-send), once each.
+    "webhooks-flush": {
+        "task": "duties.webhooks_flush",
+        "schedule": crontab(minute="*/2"),
         "options": {"expires": 110},
     },
     # Proof of life for the worker and beat: a cheap task whose runs appear in the worker log

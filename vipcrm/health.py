@@ -10,7 +10,7 @@ Parts checked, each in a thread of its own with one deadline for all (VIPCRM_HEA
 - cache: one read of the worker's heartbeat key (a Redis cache is read through a client with short
   timeouts and no retries).
 - heartbeat: the age of the stamp the worker writes every minute (vipcrm.tasks.heartbeat).
-- duties: the last run of each scheduled duty (reports.models.DutyRun, read only), failures in the
+- duties: the last run of each scheduled duty (duties.models.DutyRun, read only), failures in the
   last 40 days, and a duty much later than its schedule.
 
 200 when the database, broker and cache answer (`status` "ok", or "degraded" when the heartbeat is
@@ -104,7 +104,7 @@ def check_database() -> dict:
 def duty_runs_summary(*, now: datetime | None = None) -> dict[str, dict]:
     """Per duty: its last run, its failed runs in the last DUTY_WINDOW_DAYS days and whether it is
     late (one grouped query over the window; DutyRun is only read)."""
-    from reports.models import DutyRun, DutyRunStatus
+    from duties.models import DutyRun, DutyRunStatus
 
     now = now or timezone.now()
     since = timezone.localdate(now) - timedelta(days=DUTY_WINDOW_DAYS)

@@ -107,6 +107,9 @@ class TaskCompleteForm(ServiceErrorsMixin, forms.Form):
         widget=forms.RadioSelect,
     )
     notes = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    suggestions = forms.CharField(
+        label=_("顾客意见和建议"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     next_follow_up = forms.DateField(label=_("下次回访"), required=False, widget=date_widget())
     result = forms.ChoiceField(
         label=_("联系结果"), required=False, choices=VisitResult.choices, initial=VisitResult.REACHED
@@ -147,6 +150,7 @@ class TaskCompleteForm(ServiceErrorsMixin, forms.Form):
             "outcome": data["outcome"],
             "satisfaction": data["satisfaction"],
             "notes": data["notes"],
+            "suggestions": data["suggestions"],
             "next_follow_up": data["next_follow_up"],
             "result": data["result"],
             "retry_on": data["retry_on"] if data["result"] != VisitResult.REACHED else None,
@@ -268,6 +272,13 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
         widget=forms.RadioSelect,
     )
     notes = forms.CharField(label=_("备注"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    suggestions = forms.CharField(
+        label=_("顾客意见和建议"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("顾客对产品、服务、门店的意见，会汇总到周报。"),
+    )
     next_follow_up = forms.DateField(
         label=_("下次回访"), required=False, widget=date_widget(), help_text=_("填写后会生成一条回访任务。")
     )
@@ -284,6 +295,7 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
             "outcome",
             InlineRadios("satisfaction"),
             "notes",
+            "suggestions",
             "next_follow_up",
         )
 
@@ -304,6 +316,7 @@ class VisitForm(ServiceErrorsMixin, forms.Form):
             "outcome": data["outcome"],
             "satisfaction": data["satisfaction"],
             "notes": data["notes"],
+            "suggestions": data["suggestions"],
             "purpose": data["purpose"],
             "next_follow_up": data["next_follow_up"],
             "at": data["at"],

@@ -97,6 +97,9 @@ class Visit(models.Model):
         _("满意度"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
     notes = models.TextField(_("备注"), blank=True)
+    # 收集顾客意见和建议 (seed): what the customer said the store should change, listed in the
+    # weekly report; kept apart from `notes`, which is staff's own memo.
+    suggestions = models.TextField(_("顾客意见和建议"), blank=True, default="")
     next_follow_up = models.DateField(_("下次回访"), null=True, blank=True)
     # An unreached contact made for a task: the card lists its attempts.
     attempt_of = models.ForeignKey(

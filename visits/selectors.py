@@ -12,7 +12,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Avg, Case, Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -26,6 +41,7 @@ from members.tiers import TierRules, missing_to_next_tier
 from .messages import MessageContext, render
 from .models import (
     Channel,
+    ClosedBy,
     FollowUpTask,
     GiftPlan,
     GiftStatus,
@@ -538,6 +554,44 @@ REACHED_CONFIRMED = frozenset(
 REACHED_ARRIVED = frozenset({InvitationStatus.ARRIVED, InvitationStatus.BOUGHT})
 
 
+# Invited = an invitation actually made (DOMAIN §9). A campaign's launch writes each member of the
+# audience an invitation and an `invitation` task for their consultant, due before the day: that
+# invitation is only planned until the consultant has done it, i.e. until the task is closed by a
+# reached contact (on this card or another, DOMAIN §7) or the invitation moves on (confirmed,
+# declined, arrived…: the member was told). An invitation written by hand (invitation_create) is
+# made when written. The launch's tasks are recognised by their reason: kind `invitation`, origin
+# `campaign:<campaign>:<member>` (invitations_bulk_create), written with the invitation (within
+# LAUNCH_SPAN of it) for the same member.
+LAUNCH_SPAN = timedelta(minutes=30)
+CONTACT_CLOSES = (ClosedBy.CONTACT, ClosedBy.OTHER_CONTACT)
+
+
+def invitation_planned(prefix: str = "") -> Exists:
+    """True for an invitation a campaign launch planned whose task is not yet done by a reached
+    contact. `prefix` reaches the invitation from another model ("invitation__" from a campaign's
+    audience)."""
+    created = OuterRef(f"{prefix}created_at")
+    return Exists(
+        TaskReason.objects.filter(
+            kind=TaskKind.INVITATION,
+            member_id=OuterRef(f"{prefix}member_id"),
+            origin__startswith="campaign:",
+            created_at__gte=created,
+            created_at__lte=ExpressionWrapper(created + LAUNCH_SPAN, output_field=DateTimeField()),
+        ).exclude(task__status=TaskStatus.DONE, task__closed_by__in=CONTACT_CLOSES)
+    )
+
+
+def invitation_made(prefix: str = "") -> Q:
+    """The invitations counted as invited, by the funnel and the campaign results alike."""
+    return ~Q(**{f"{prefix}status": InvitationStatus.INVITED}) | ~invitation_planned(prefix)
+
+
+def invitation_counts_invited(status: str, *, planned: bool) -> bool:
+    """`invitation_made` for one invitation already read: its status and `invitation_planned`."""
+    return status != InvitationStatus.INVITED or not planned
+
+
 def invitation_reached_confirmed(status: str) -> bool:
     """Whether an invitation in `status` counts as confirmed (funnel and campaign alike)."""
     return status in REACHED_CONFIRMED
@@ -619,14 +673,15 @@ class FunnelRow:
 
 def invitation_funnel(*, viewer: Staff, filters: InvitationFilters) -> tuple[list[FunnelRow], FunnelRow]:
     """invited → confirmed → arrived → bought, per inviter and overall, in one aggregate query
-    (plus one for the inviters' names). The status filter does not apply: a funnel of only the
-    'bought' invitations would say nothing."""
+    (plus one for the inviters' names). Invited counts the invitations made (`invitation_made`):
+    one a campaign launch planned counts once its task is done. The status filter does not apply:
+    a funnel of only the 'bought' invitations would say nothing."""
     figures = list(
         invitation_list(viewer=viewer, filters=filters, with_status=False)
         .order_by()
         .values("invited_by_id")
         .annotate(
-            invited=Count("pk"),
+            invited=Count("pk", filter=invitation_made()),
             confirmed=Count("pk", filter=Q(status__in=REACHED_CONFIRMED)),
             arrived=Count("pk", filter=Q(status__in=REACHED_ARRIVED)),
             bought=Count("pk", filter=Q(status=InvitationStatus.BOUGHT)),

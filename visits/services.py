@@ -20,6 +20,7 @@ from members.models import ImportantDate, Member, ProgramRules, Purchase
 from members.validators import validate_past_date
 
 from .cards import GREETING_KINDS, Reason, card_move, cards_meet, closed_by_other, tasks_add
+from .feedback import feedback_scrub, low_satisfaction_follow_up
 from .generation import (
     POST_PURCHASE_MAX_AGE_DAYS,
     Assigner,
@@ -114,6 +115,7 @@ def visit_record(
     task: FollowUpTask | None = None,
     retry_on: date | None = None,
     store: Store | None = None,
+    suggestions: str = "",
 ) -> Visit:
     """回访记录: one contact, logged from anywhere (Today, member page, campaign, complaint).
 
@@ -138,6 +140,8 @@ def visit_record(
         errors["outcome"] = _("请填写回访结果。")
     if satisfaction is not None and not 1 <= satisfaction <= 5:
         errors["satisfaction"] = _("满意度须为 1–5。")
+    if len(suggestions) > 1000:
+        errors["suggestions"] = _("顾客意见和建议最多 1000 字。")
     if errors:
         raise ValidationError(errors)
     validate_past_date(timezone.localdate(at), label=_("回访时间"))
@@ -162,6 +166,7 @@ def visit_record(
         outcome=outcome.strip(),
         satisfaction=satisfaction,
         notes=notes,
+        suggestions=suggestions.strip(),
         next_follow_up=next_follow_up,
         attempt_of=None if reached else task,
     )
@@ -178,6 +183,8 @@ def visit_record(
             note=outcome.strip()[:200],
             assignee=by if by.is_hq or by.store_id == member.home_store_id else None,
         )
+    # After the contact has closed what it meets, so the revisit it asks for stays open.
+    low_satisfaction_follow_up(visit=visit)
     return visit
 
 
@@ -233,6 +240,7 @@ def task_complete(
     notes: str = "",
     next_follow_up: date | None = None,
     retry_on: date | None = None,
+    suggestions: str = "",
 ) -> Visit:
     """Record the contact made for a task. Reached: the task is done (and every other card of the
     member it meets). Not reached: an attempt; the task stays open (see `visit_record`)."""
@@ -251,6 +259,7 @@ def task_complete(
         next_follow_up=next_follow_up,
         task=task,
         retry_on=retry_on,
+        suggestions=suggestions,
     )
     if visit.reached:
         task.refresh_from_db()
@@ -729,7 +738,8 @@ def on_member_erased(sender, member: Member, by: Staff | None, traces: list, **k
     GiftPlan.objects.filter(member=member, status__in=[GiftStatus.PLANNED, GiftStatus.PREPARED]).update(
         status=GiftStatus.DECLINED, status_by=by, status_at=now
     )
-    scrub_rows(Visit.objects.filter(member=member), ("purpose", "outcome", "notes"), traces)
+    scrub_rows(Visit.objects.filter(member=member), ("purpose", "outcome", "notes", "suggestions"), traces)
+    feedback_scrub(member=member, traces=traces)
     scrub_rows(FollowUpTask.objects.filter(member=member), ("note",), traces)
     scrub_rows(TaskReason.objects.filter(member=member), ("note",), traces)
     scrub_rows(Invitation.objects.filter(member=member), ("purpose",), traces)

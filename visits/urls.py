@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import top_spender_views, views
 
 app_name = "visits"
 urlpatterns = [
@@ -24,4 +24,5 @@ urlpatterns = [
     path("gifts/", views.gifts, name="gifts"),
     path("gifts/generate/", views.generate_gift_plans, name="gifts_generate"),
     path("gifts/<int:pk>/mark/", views.mark_gift, name="gift_mark"),
+    path("top-spenders/", top_spender_views.top_spenders_page, name="top_spenders"),
 ]

@@ -193,7 +193,9 @@ def test_an_archived_summary_cannot_be_changed(plan, store_a, staff_a):
             campaign_archive(campaign=campaign, by=staff_a.manager)
     with at("2026-03-20"):
         archived = campaign_archive(campaign=campaign, by=staff_a.manager)
-    assert archived.status == "archived" and archived.summary_figures["total"]["invited"] == 1
+    # One member in the audience; nobody contacted them nor moved their invitation: invited 0 of 1.
+    total = archived.summary_figures["total"]
+    assert archived.status == "archived" and (total["audience"], total["invited"]) == (1, 0)
     with at("2026-03-21"):
         with pytest.raises(ValidationError, match="已归档"):
             campaign_summary_save(campaign=archived, by=staff_a.manager, findings="改", problems="", solutions="")

@@ -271,7 +271,7 @@ def test_the_month_end_review_does_not_downgrade_a_member_with_an_open_complaint
 
 def test_the_hourly_duty_records_each_hour_once(people, store_a, member_a):
     from complaints.tasks import sla_duty_for
-    from reports.models import DutyRun
+    from duties.models import DutyRun
 
     with time_machine.travel("2026-03-01 10:00 +0800", tick=False):
         complaint_register(

@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError
 from accounts.models import Role
 from duties import services
 from duties.models import OutboxEmail, OutboxStatus
+from duties.runs import duty_run
 from duties.services import (
     MAX_ATTEMPTS,
     SENDING_TIMEOUT,
@@ -30,7 +31,6 @@ from duties.services import (
     emails_flush,
 )
 from duties.tasks import outbox_send
-from reports.duties import duty_run
 from tests.factories import MemberFactory, StaffFactory
 from visits.services import daily_work, digest_send
 

@@ -12,6 +12,7 @@ from django.db.models import Count, F, Max
 from django.utils import timezone
 
 from accounts.models import ConfidentialityAgreement, Role, Staff, Store
+from duties.models import DutyRun
 from members.models import (
     ImportantDate,
     Member,
@@ -22,7 +23,7 @@ from members.models import (
     TierChangeReason,
     TierReview,
 )
-from reports.models import DutyRun, ReportSnapshot, SnapshotKind
+from reports.models import ReportSnapshot, SnapshotKind
 from visits.models import FollowUpTask, GiftPlan, Invitation, TaskKind, TaskStatus, Visit, VisitResult
 
 pytestmark = pytest.mark.django_db

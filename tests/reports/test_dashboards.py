@@ -23,7 +23,7 @@ from reports.kpis import compute_kpis
 from reports.models import ReportSnapshot, TargetMetric
 from reports.services import snapshot_take
 from reports.targets import annual_target_set, daily_sales_record, staff_allocation_set
-from tests.factories import MemberFactory, PurchaseFactory, StaffFactory, StoreFactory
+from tests.factories import MemberFactory, PurchaseFactory, StaffFactory
 from visits.models import FollowUpTask, Visit
 
 D = date.fromisoformat
@@ -307,60 +307,7 @@ def test_it_hides_another_stores_dashboard(client, staff_a, staff_b, store_a, hq
     assert dashboard(client, staff_b.manager, store=store_a.pk).status_code == 404
     assert dashboard(client, staff_a.consultant, store=staff_b.manager.store_id).status_code == 404
     assert dashboard(client, hq, store=store_a.pk).context["board"].store == store_a
-    assert dashboard(client, hq)["Location"] == reverse("reports:hq")
-
-
-# --- HQ: the stores side by side -----------------------------------------------------------------
-
-
-def test_it_shows_hq_the_stores_side_by_side(client, hq, staff_a, staff_b, store_a, store_b, march_targets, march_work):
-    # Store B: February's monthly snapshot and 2,000 of old-VIP sales in March, no targets.
-    b = MemberFactory(home_store=store_b, joined_on=D("2025-01-01"), consultant=staff_b.consultant)
-    PurchaseFactory(member=b, date=D("2026-03-02"), amount=M("2000"))
-    with at():
-        snapshot_take(store=store_b, kind="monthly", start=D("2026-02-01"), end=D("2026-02-28"))
-    client.force_login(hq)
-
-    with at():
-        response = client.get(reverse("reports:hq"))
-
-    overview = response.context["overview"]
-    rows = {row.store.code: row for row in overview.rows}
-    assert list(rows) == ["BJB", "SHA"]
-    assert rows["BJB"].snapshot_month == "2026-02" and rows["SHA"].snapshot is None
-    assert rows["BJB"].get("old_vip_sales").actual.value == M("2000.00")
-    assert rows["SHA"].get("old_vip_sales").actual.value == M("1350.00")
-    assert rows["SHA"].get("old_vip_sales").percent == 135.0
-    assert rows["SHA"].get("vip_sales_share").actual.value == M("0.45")
-    assert rows["BJB"].get("vip_sales_share").actual.value is None
-    assert overview.total["old_vip_sales"].actual.value == M("3350.00")
-    page = response.content.decode()
-    assert f"{reverse('reports:dashboard')}?store={store_a.pk}" in page
-    assert 'id="hq-chart"' in page
-
-
-def test_it_keeps_the_hq_pages_queries_independent_of_the_number_of_stores(
-    client, hq, store_a, store_b, django_assert_max_num_queries
-):
-    client.force_login(hq)
-
-    def count() -> int:
-        with at(), CaptureQueriesContext(connection) as queries:
-            assert client.get(reverse("reports:hq")).status_code == 200
-        return len(queries)
-
-    two = count()
-    for n in range(4):
-        store = StoreFactory(code=f"X{n}", name=f"分店{n}")
-        m = MemberFactory(home_store=store, joined_on=D("2025-01-01"))
-        PurchaseFactory(member=m, date=D("2026-03-03"), amount=M("100"))
-        with at():
-            snapshot_take(store=store, kind="monthly", start=D("2026-02-01"), end=D("2026-02-28"))
-    six = count()
-
-    assert two == six
-    with at(), django_assert_max_num_queries(12):
-        client.get(reverse("reports:hq"))
+    assert dashboard(client, hq)["Location"] == reverse("reports:chain")
 
 
 def test_it_vendors_the_chart_library():

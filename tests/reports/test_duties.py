@@ -9,8 +9,9 @@ import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
+from duties.models import DutyRun
 from members.services import tiers_replay
-from reports.models import DutyRun, ReportSnapshot
+from reports.models import ReportSnapshot
 from reports.services import snapshot_take
 from reports.tasks import periodic_catch_up
 from tests.factories import MemberFactory, PurchaseFactory
@@ -140,11 +141,12 @@ def test_periodic_duties_catch_up_what_was_missed(store_a):
     with at("2026-04-30 23:30"):
         runs = periodic_catch_up(duty="monthly", store=store_a, through=D("2026-04-30"))
         again = periodic_catch_up(duty="monthly", store=store_a, through=D("2026-04-30"))
-        # Mid-month never ran: it starts with its latest due date, without backfilling history.
+        # Mid-month never ran: it starts where the store went live with the duties (its first run
+        # of any duty, 02-28) and runs every 15th since, oldest first.
         mid = periodic_catch_up(duty="mid_month", store=store_a, through=D("2026-04-30"))
     assert [r.date for r in runs] == [D("2026-03-31"), D("2026-04-30")]
     assert again == []
-    assert [r.date for r in mid] == [D("2026-04-15")]
+    assert [r.date for r in mid] == [D("2026-03-15"), D("2026-04-15")]
     assert ReportSnapshot.objects.filter(
         kind="mid_month", period_start=D("2026-04-01"), period_end=D("2026-04-15")
     ).exists()

@@ -8,8 +8,8 @@ import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from reports.duties import days_to_run, duty_catch_up, duty_run
-from reports.models import DutyRun
+from duties.models import DutyRun
+from duties.runs import days_to_run, duty_catch_up, duty_run
 from tests.factories import MemberFactory
 from visits.models import FollowUpTask
 from visits.services import daily_work, digest_send

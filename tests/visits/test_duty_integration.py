@@ -13,7 +13,7 @@ from celery.signals import task_postrun
 from django.core import mail
 from django.utils import timezone
 
-from reports.models import DutyRun
+from duties.models import DutyRun
 from tests.factories import MemberFactory, PurchaseFactory
 from vipcrm.celery import app
 from visits.models import FollowUpTask

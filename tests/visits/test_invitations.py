@@ -18,9 +18,9 @@ from campaigns.segments import Segment
 from campaigns.selectors import campaign_results
 from campaigns.services import campaign_launch, campaign_save
 from members.services import purchase_record
-from visits.models import Invitation, InvitationStatus
+from visits.models import Channel, FollowUpTask, Invitation, InvitationStatus, TaskKind, TaskStatus
 from visits.selectors import InvitationFilters, invitation_funnel
-from visits.services import invitation_advance, invitation_bought_window
+from visits.services import invitation_advance, invitation_bought_window, task_complete
 
 from ..factories import MemberFactory
 
@@ -159,9 +159,10 @@ def test_a_no_show_who_comes_back_and_buys_is_bought(staff_a, member_a):
 
 
 def test_the_funnel_and_the_campaign_agree_on_confirmed(store_a, staff_a):
-    # Six members invited to one campaign end at: invited, confirmed, no_show, arrived, bought,
-    # declined. Confirmed = reached "confirmed" or beyond = confirmed, no_show, arrived, bought = 4;
-    # attended = arrived, bought = 2; invited 6. Both pages say 4 of 6 and 2 of 6.
+    # Six members in one campaign's audience end at: invited (never contacted), confirmed,
+    # no_show, arrived, bought, declined. Confirmed = reached "confirmed" or beyond = confirmed,
+    # no_show, arrived, bought = 4; attended = arrived, bought = 2; invited = made = 5 (甲's only
+    # planned), 6 once 甲 is reached. Both pages say the same.
     people = [
         MemberFactory(home_store=store_a, consultant=staff_a.consultant, marketing_consent=True, name=n)
         for n in "甲乙丙丁戊己"
@@ -194,8 +195,16 @@ def test_the_funnel_and_the_campaign_agree_on_confirmed(store_a, staff_a):
     _rows, funnel = invitation_funnel(viewer=staff_a.manager, filters=InvitationFilters())
 
     assert Invitation.objects.get(pk=inv["戊"].pk).status == InvitationStatus.BOUGHT
-    assert (results.invited, results.confirmed, results.attended) == (6, 4, 2)
-    assert (funnel.invited, funnel.confirmed, funnel.arrived, funnel.bought) == (6, 4, 2, 1)
+    # Invited = an invitation made (DOMAIN §9): 甲's was only planned by the launch (still
+    # "invited", its task not done), so 5 of the 6 in the audience; both pages say 5.
+    assert (results.audience, results.invited, results.confirmed, results.attended) == (6, 5, 4, 2)
+    assert (funnel.invited, funnel.confirmed, funnel.arrived, funnel.bought) == (5, 4, 2, 1)
+
+    # The consultant calls 甲 from the invitation task and reaches them: now made, 6 on both.
+    task = FollowUpTask.objects.get(member=people[0], kind=TaskKind.INVITATION, status=TaskStatus.OPEN)
+    task_complete(task=task, by=staff_a.consultant, channel=Channel.PHONE, outcome="已邀约，考虑中")
+    _rows, funnel = invitation_funnel(viewer=staff_a.manager, filters=InvitationFilters())
+    assert campaign_results(campaign=campaign).total.invited == funnel.invited == 6
 
 
 def test_the_bought_button_shows_only_with_a_purchase_in_the_window(client, staff_a, member_a):

@@ -23,10 +23,10 @@ from django.core.management import call_command
 from django.db.models import Count, Max
 
 from accounts.models import Role, Staff, Store
+from duties.runs import duty_catch_up
 from members.imports import import_commit
 from members.models import Member, ProgramRules, Purchase, Tier
 from members.services import member_enroll, purchase_record
-from reports.duties import duty_catch_up
 from visits.models import (
     CAPPED_KINDS,
     FollowUpTask,

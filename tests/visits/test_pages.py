@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-from reports.models import DutyRun, DutyRunStatus
+from duties.models import DutyRun, DutyRunStatus
 from visits.models import (
     FollowUpTask,
     GiftPlan,

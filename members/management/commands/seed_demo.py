@@ -14,15 +14,18 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal
+from io import StringIO
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count
@@ -30,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import Role, Staff, Store
 from accounts.services import agreement_record, staff_create, store_create
+from duties.runs import duty_run
 from members.models import (
     Gender,
     ImportantDate,
@@ -45,9 +49,6 @@ from members.models import (
 )
 from members.services import member_set_tier, tiers_replay
 from members.tiers import month_end, month_ends
-from reports.duties import duty_run
-from reports.models import SnapshotKind
-from reports.services import MONTHLY_DUTY, monthly_work, snapshot_take
 from visits.models import Channel, FollowUpTask, GiftPlan, GiftStatus, TaskStatus, Visit, VisitResult
 from visits.services import DAILY_DUTY, daily_work, gift_plan_mark, gift_plans_for_month, visit_record
 
@@ -709,7 +710,7 @@ class Command(BaseCommand):
         """The history a store has after some weeks with the app, made by the real services."""
         started = time.monotonic()
         # Twenty-odd duty runs would each log a line: the summary below says what they did.
-        duty_log = logging.getLogger("reports.duties")
+        duty_log = logging.getLogger("duties.runs")
         level = duty_log.level
         duty_log.setLevel(logging.WARNING)
         try:
@@ -743,16 +744,14 @@ class Command(BaseCommand):
 
     @staticmethod
     def backfill_snapshots(stores, today: date) -> int:
-        """The monthly snapshots of the last SNAPSHOT_MONTHS complete months, through the service
-        the month-end duty uses (it keeps the first snapshot of a period, so this is idempotent)."""
-        taken = 0
-        end = today.replace(day=1) - timedelta(days=1)
-        for _ in range(SNAPSHOT_MONTHS):
-            for store in stores:
-                snapshot_take(store=store, kind=SnapshotKind.MONTHLY, start=end.replace(day=1), end=end)
-                taken += 1
-            end = end.replace(day=1) - timedelta(days=1)
-        return taken
+        """The monthly snapshots of the last SNAPSHOT_MONTHS complete months before today, by
+        `run_duties --backfill` (reports' command: members imports nothing from reports), which an
+        import runs too; it keeps a period's first snapshot, so this is idempotent."""
+        out = StringIO()
+        yesterday = today - timedelta(days=1)
+        for store in stores:
+            call_command("run_duties", "--backfill", "--store", store.code, "--date", yesterday.isoformat(), stdout=out)
+        return sum(int(n) for n in re.findall(r": (\d+) monthly snapshots", out.getvalue()))
 
     @staticmethod
     def contact_log_before_going_live(stores, today: date, rng: random.Random) -> int:
@@ -798,7 +797,10 @@ class Command(BaseCommand):
             for store in stores:
                 duty_run(duty=DAILY_DUTY, store=store, on=day, work=daily_work)
                 if day == month_end(day) and day < today:
-                    duty_run(duty=MONTHLY_DUTY, store=store, on=day, work=monthly_work)
+                    # The month-end duty (reports'), as beat runs it: through the command.
+                    call_command(
+                        "run_duties", "monthly", "--store", store.code, "--date", day.isoformat(), stdout=StringIO()
+                    )
                 if day == today:
                     continue
                 r, u = self.work_the_list(store, day, rng)
