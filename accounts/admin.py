@@ -4,7 +4,7 @@ from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff, Store
+from .models import ApiKey, AuditEntry, ConfidentialityAgreement, Notification, Role, Staff, Store
 from .services import agreement_record
 
 
@@ -192,3 +192,18 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.display(description=_("门店"), ordering="recipient__store__code")
     def store(self, obj: Notification):
         return obj.recipient.store
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    """POS keys, for support: which store, who made it, when it was last used or revoked. Keys are
+    created and revoked by the store's manager in the app (accounts.api_keys); the hash stays out."""
+
+    list_display = ("prefix", "name", "store", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("store", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("store", "created_by")
+    search_fields = ("prefix", "name")
+    fields = ("prefix", "name", "store", "created_by", "created_at", "last_used_at", "revoked_at", "revoked_by")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields

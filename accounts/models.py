@@ -209,3 +209,36 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class ApiKey(models.Model):
+    """A store's POS key (issue 13): a till's credential for the `/api/v1/pos/` endpoints only.
+
+    The key is shown once, at creation; only its public `prefix` (to find the row) and the SHA-256
+    of the whole key are stored, so a copy of the database opens no till (accounts.api_keys)."""
+
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(_("名称"), max_length=60)
+    prefix = models.CharField(_("前缀"), max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        Staff, verbose_name=_("创建人"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        Staff, verbose_name=_("吊销人"), on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("收银接口密钥")
+        verbose_name_plural = pgettext_lazy("plural", "收银接口密钥")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import api_key_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,4 +28,6 @@ urlpatterns = [
     path("account/staff/<int:pk>/agreements/new/", views.agreement_record_view, name="agreement_record"),
     path("account/agreements/", views.agreements, name="agreements"),
     path("account/agreements/<int:pk>/scan/", views.agreement_scan, name="agreement_scan"),
+    path("account/api-keys/", api_key_views.api_keys, name="api_keys"),
+    path("account/api-keys/<int:pk>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -40,7 +40,9 @@ from .services import (
 
 
 def home(request):
-    # The day's follow-up list is what staff open the app for.
+    # The day's follow-up list is what store staff open the app for; HQ compares the stores.
+    if getattr(request.user, "is_hq", False):
+        return redirect("reports:chain")
     return redirect("visits:today")
 
 

@@ -17,3 +17,10 @@ class MembersConfig(AppConfig):
         from .merging import on_member_erased as merging_on_member_erased
 
         member_erased.connect(merging_on_member_erased, dispatch_uid="members.merges_erased")
+
+        # Webhooks (issue 13): enrolments and tier changes queue the stores' deliveries.
+        from .signals import member_enrolled, member_tiers_changed
+        from .webhook_hooks import on_member_enrolled, on_member_tiers_changed
+
+        member_enrolled.connect(on_member_enrolled, dispatch_uid="members.webhooks_enrolled")
+        member_tiers_changed.connect(on_member_tiers_changed, dispatch_uid="members.webhooks_tiers")

@@ -36,7 +36,7 @@ from .models import (
     TierHold,
     TierReview,
 )
-from .signals import member_dates_changed, member_erased, purchase_recorded
+from .signals import member_dates_changed, member_enrolled, member_erased, member_tiers_changed, purchase_recorded
 from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
 from .validators import mask_phone, normalize_phone, validate_past_date
 
@@ -123,6 +123,7 @@ def member_enroll(*, store: Store, by: Staff | None, tier: str = Tier.C, **field
         member_set_tier(member=member, tier=tier, by=by, lock=False)
     audit_log(actor=by, action="member.created", obj=member, store=store)
     member_dates_changed.send(sender=Member, member=member)
+    member_enrolled.send(sender=Member, member=member)
     return member
 
 
@@ -270,6 +271,7 @@ def member_set_tier(
     """
     on = on or timezone.localdate()
     if tier != member.tier:
+        member_tiers_changed.send(sender=Member, changes=[(member.pk, member.home_store_id, member.tier, tier, on)])
         TierChange.objects.create(
             member=member,
             date=on,
@@ -484,6 +486,7 @@ def _replay_chunk(
     to_create: list[TierChange] = []
     input_updates: list[TierChange] = []
     tier_updates: list[Member] = []
+    tier_changes: list[tuple] = []  # (member id, store id, from, to, date) for member_tiers_changed
     for member_id, joined_on, current, store_id in rows:
         stats.members += 1
         member_inputs = inputs.get(member_id, [])
@@ -521,6 +524,7 @@ def _replay_chunk(
         tier = final_tier(changes)
         if tier != current:
             tier_updates.append(Member(pk=member_id, tier=tier))
+            tier_changes.append((member_id, store_id, current, tier, changes[-1].date if changes else today))
             touched = True
         stats.changed_members += touched
 
@@ -529,6 +533,8 @@ def _replay_chunk(
     TierChange.objects.bulk_create(to_create, batch_size=2000)
     TierChange.objects.bulk_update(input_updates, ["from_tier"], batch_size=2000)
     Member.objects.bulk_update(tier_updates, ["tier"], batch_size=2000)
+    if tier_changes:
+        member_tiers_changed.send(sender=Member, changes=tier_changes)
 
 
 @dataclass
@@ -586,6 +592,10 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
                 updates.append(Member(pk=pk, tier=target))
         TierChange.objects.bulk_create(changes, batch_size=2000)
         Member.objects.bulk_update(updates, ["tier"], batch_size=2000)
+        if changes:
+            member_tiers_changed.send(
+                sender=Member, changes=[(c.member_id, store.pk, c.from_tier, c.to_tier, on) for c in changes]
+            )
         downgrades = len(changes)
         if replay_ids:
             before = TierChange.objects.filter(

@@ -33,3 +33,13 @@ member_transferred = Signal()
 # merged, by, moved (a dict the receiver adds "<what>": <count> to). Every app holding rows of
 # `merged` moves them to `survivor`, resolving its own uniqueness rules.
 members_merging = Signal()
+
+# Sent by `member_enroll` inside its transaction after the new member is saved; kwargs: member.
+# (Webhooks queue their deliveries in the same transaction: an outbox, sent after the commit.)
+member_enrolled = Signal()
+
+# Sent inside the transaction that changed members' tiers (the replay writer, the month-end review,
+# a manager's decision), once per batch; kwargs: changes, a list of (member id, home store id, from
+# tier, to tier, date of the change). Receivers must stay set-based: an import's replay sends
+# thousands at once.
+member_tiers_changed = Signal()

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import cross_store_views, transfer_views, views
+from . import cross_store_views, transfer_views, views, webhook_views
 from .ownership_views import handover, ownership_hub
 from .relation_views import relation_create, relation_delete, relation_pick
 from .tag_views import tag_add, tag_delete_view, tag_merge_view, tag_rename_view, tags
@@ -50,4 +50,10 @@ urlpatterns = [
     path("transfers/<int:pk>/decide/", transfer_views.transfer_decide_view, name="transfer_decide"),
     path("transfers/<int:pk>/cancel/", transfer_views.transfer_cancel_view, name="transfer_cancel"),
     path("<int:pk>/transfer/", transfer_views.transfer_direct, name="transfer_direct"),
+    # Webhooks per store (issue 13 item 4): managers and HQ.
+    path("webhooks/", webhook_views.webhooks, name="webhooks"),
+    path("webhooks/new/", webhook_views.webhook_add, name="webhook_add"),
+    path("webhooks/<int:pk>/", webhook_views.webhook_detail, name="webhook"),
+    path("webhooks/<int:pk>/active/", webhook_views.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<int:pk>/deliveries/<int:delivery_pk>/resend/", webhook_views.webhook_resend, name="webhook_resend"),
 ]

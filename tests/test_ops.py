@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.api_keys import api_key_create
 from accounts.models import AuditEntry, ConfidentialityAgreement, Notification, Role, Staff, Store
 from campaigns.models import Campaign, CampaignMember, CampaignStatus
 from campaigns.segments import Segment
@@ -19,6 +20,9 @@ from campaigns.services import campaign_launch, campaign_save
 from complaints.models import Complaint, ComplaintEvent
 from complaints.models import Status as ComplaintStatus
 from complaints.services import complaint_register, complaint_transition, sla_check
+from duties.models import DutyRun
+from duties.runs import duty_run
+from duties.webhooks import webhook_create
 from members.duplicates import duplicate_dismiss
 from members.merging import members_merge
 from members.models import (
@@ -34,9 +38,10 @@ from members.models import (
 )
 from members.ownership import members_assign
 from members.relations import relation_add
-from members.services import purchase_record
-from reports.duties import duty_run
-from reports.models import DutyRun, ReportSnapshot
+from members.services import member_enroll, purchase_record
+from reports.commentary import commentary_submit, report_comment_add
+from reports.models import ReportSnapshot
+from reports.services import snapshot_take
 from reports.targets import annual_target_set, daily_sales_record, staff_allocation_set
 from visits.models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, TaskKind, TaskStatus, Visit
 from visits.services import gift_plans_for_month, invitation_create, task_create, visit_record
@@ -182,6 +187,21 @@ def populate(store, staff, n: int) -> None:
     relation_add(member=first, kind="child", by=manager, name="小宝")
     duplicate_dismiss(first=second, second=third, by=manager)
     members_merge(survivor=third, merged=twin, choices={}, by=manager)
+    # A POS key, and a report's commentary submitted with a remark in its thread (issues 12, 13).
+    api_key_create(store=store, name=f"收银{offset}", by=manager)
+    webhook_create(store=store, url="https://pos.example.com/hook", events=["member_enrolled"], by=manager)
+    member_enroll(  # …which makes a delivery for the hook
+        store=store,
+        by=manager,
+        card_no=f"WH{offset}-{store.pk}",
+        name="钩子",
+        phone=f"1770000{offset:02d}{store.pk:02d}",
+        joined_on=today,
+    )
+    report = snapshot_take(store=store, kind="monthly", start=date(2024, 6, 1), end=date(2024, 6, 30))
+    if not hasattr(report, "commentary"):  # populate is called again on the same store
+        commentary_submit(snapshot=report, by=manager, problems="回访不及时", next_actions="每日晨会跟进")
+    report_comment_add(snapshot=report, by=manager, text="已阅")
     ImportJob.objects.create(
         kind="members", created_by=manager, store=store, filename=f"会员{offset}.csv", status="failed", error="缺列"
     )

@@ -3,10 +3,8 @@ how a client's mistake is answered."""
 
 from __future__ import annotations
 
-from django.core.exceptions import BadRequest
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions, parsers
-from rest_framework.response import Response
 
 # A receipt is two levels deep (the purchase and its items); 32 is far beyond any body the API
 # reads, and far below what makes Python's json module recurse out of the stack.
@@ -53,13 +51,3 @@ class BasicAuthentication(authentication.BasicAuthentication):
         if getattr(user, "must_change_password", False):
             raise exceptions.AuthenticationFailed(_("请先在网页上修改临时密码。"))
         return user, auth
-
-
-def exception_handler(exc, context):
-    """DRF's handler, plus Django's BadRequest (a bad query value, vipcrm.params) as a JSON 400."""
-    # Imported here: rest_framework.views imports this module's classes while it loads.
-    from rest_framework.views import exception_handler as drf_exception_handler
-
-    if isinstance(exc, BadRequest):
-        return Response({"detail": str(exc)}, status=400)
-    return drf_exception_handler(exc, context)

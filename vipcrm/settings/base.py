@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/v1/docs/ (no CDN)
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
@@ -207,6 +210,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "vipcrm.drf.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # A POS key (accounts.api_keys) signs in a till, not a person: every endpoint but the POS
+        # ones refuses it with 403 (IsPosKey / the staff-only permissions).
+        "accounts.api_keys.ApiKeyAuthentication",
     ],
     # JSON with a nesting limit (a deeply nested body is a 400, not a RecursionError); forms as DRF has them.
     "DEFAULT_PARSER_CLASSES": [
@@ -214,10 +220,42 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "EXCEPTION_HANDLER": "vipcrm.drf.exception_handler",
+    # One error format: {"errors": [{"field", "code", "message"}], "detail"} (vipcrm/api/errors.py).
+    "EXCEPTION_HANDLER": "vipcrm.api.errors.exception_handler",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per signed-in person (and per address before signing in), counted in the cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("VIPCRM_API_RATE_USER", default="600/minute"),
+        "anon": env.str("VIPCRM_API_RATE_ANON", default="60/minute"),
+        # Per POS key (accounts.api_keys.PosKeyThrottle): a store's tills share their key.
+        "pos_key": env.str("VIPCRM_API_RATE_POS_KEY", default="120/minute"),
+    },
+}
+
+# The OpenAPI schema at /api/v1/schema/ and Swagger UI at /api/v1/docs/, from vendored files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VIP CRM API",
+    "DESCRIPTION": (
+        "Members, purchases and reports of the VIP CRM. Basic or session authentication; every "
+        "object is scoped to the caller's store (another store's object is a 404). Errors: "
+        '{"errors": [{"field", "code", "message"}], "detail"}.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would load an image from another site (CSP img-src 'self').
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Celery: Redis when CELERY_BROKER_URL is set; otherwise kombu's filesystem transport under var/,

@@ -55,3 +55,14 @@ if os.environ.get("VIPCRM_TEST_CACHE_DIR"):
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "vipcrm-tests"}}
+
+# Throttle counters live in the cache and user ids repeat from test to test: a generous rate keeps
+# a long run from meeting a stray 429. The throttle tests set their own low rates.
+REST_FRAMEWORK = {  # noqa: F405
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],  # noqa: F405
+        "user": "100000/minute",
+        "anon": "100000/minute",
+    },
+}
