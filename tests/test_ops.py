@@ -195,7 +195,7 @@ def populate(store, staff, n: int) -> None:
         by=manager,
         card_no=f"WH{offset}-{store.pk}",
         name="钩子",
-        phone=f"1770000{offset:02d}{store.pk:02d}",
+        phone=f"177{Member.objects.count():08d}",  # unique: the count only grows
         joined_on=today,
     )
     report = snapshot_take(store=store, kind="monthly", start=date(2024, 6, 1), end=date(2024, 6, 30))
