@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from accounts.models import Staff
 from accounts.services import audit_log
@@ -397,8 +397,8 @@ MOVED_LABELS = {
     "tags": gettext_lazy("标签"),
     "owner_history": gettext_lazy("归属记录"),
     "merges": gettext_lazy("此前的合并"),
-    "relations": gettext_lazy("家庭关系"),
-    "transfer_requests": gettext_lazy("转店申请"),
+    "relations": pgettext_lazy("plural", "家庭关系"),
+    "transfer_requests": pgettext_lazy("plural", "转店申请"),
     "visits": gettext_lazy("回访记录"),
     "tasks": gettext_lazy("回访任务"),
     "task_reasons": gettext_lazy("任务原因"),
