@@ -65,21 +65,29 @@ def _count_of(model, **filters) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
+def _with_agreement_flags(people: QuerySet[Staff], *, version: str | None) -> QuerySet[Staff]:
+    """Annotate whether an agreement is on file (`signed_any`, which opens member data) and whether
+    one of `version` is (`signed_current`)."""
+    agreements = ConfidentialityAgreement.objects.filter(staff=OuterRef("pk"))
+    return people.annotate(
+        signed_any=Exists(agreements),
+        signed_current=Exists(agreements.filter(version=version)) if version else Value(False),
+    )
+
+
 def with_staff_figures(people: QuerySet[Staff], *, version: str | None) -> QuerySet[Staff]:
-    """Annotate each person with the members they own (not erased), their open tasks and whether an
-    agreement is on file (`signed_any`, which opens member data) and of the current version.
+    """Annotate each person with the members they own (not erased), their open tasks and the
+    agreement flags of `_with_agreement_flags`.
 
     The related models are reached through Staff's own relations, so accounts imports neither
     members nor visits."""
     member_model = Staff._meta.get_field("members").related_model
     task_model = Staff._meta.get_field("tasks").related_model
-    agreements = ConfidentialityAgreement.objects.filter(staff=OuterRef("pk"))
-    return people.annotate(
+    people = people.annotate(
         members_owned=_count_of(member_model, consultant=OuterRef("pk"), erased_at__isnull=True),
         open_tasks=_count_of(task_model, assignee=OuterRef("pk"), status="open"),
-        signed_any=Exists(agreements),
-        signed_current=Exists(agreements.filter(version=version)) if version else Value(False),
     )
+    return _with_agreement_flags(people, version=version)
 
 
 def staff_list_rows(
@@ -105,7 +113,7 @@ def agreement_unsigned(*, viewer: Staff, version: str | None, store_id: int | No
     people = staff_scope(viewer=viewer).filter(is_active=True).select_related("store")
     if store_id is not None:
         people = people.filter(store_id=store_id)
-    people = with_staff_figures(people, version=version)
+    people = _with_agreement_flags(people, version=version)
     people = people.filter(signed_current=False) if version else people.filter(signed_any=False)
     return people.order_by("signed_any", "store__code", "role", "username")
 
