@@ -57,20 +57,31 @@ def _match(text: str) -> tuple[Q | None, str, str]:
     return Q(card_no__iexact=text), "card", text
 
 
-def cross_store_lookup(*, viewer: Staff, text: str) -> CrossStoreLookup:
-    """Find the member whose card number or full phone is exactly `text`, audited with what was
-    searched and whom it found. Erased members are never found. A viewer without a store (HQ)
-    serves nobody at a till and finds nothing here; HQ's normal search sees every store."""
+def member_by_card_or_phone(text: str) -> tuple[Member | None, str, str]:
+    """The member (any store, never an erased one) whose card number or full phone is exactly
+    `text`, the kind of search and what the audit log records of it (`_match`). Not audited: the
+    caller records the search as its page or API does. One query; none for an empty text."""
     query, kind, searched = _match(text)
-    if query is None or viewer.store_id is None:
-        return CrossStoreLookup(kind=kind)
+    if query is None:
+        return None, kind, searched
     candidates = list(
         Member.objects.filter(query, erased_at__isnull=True).select_related("home_store", "consultant")[:2]
     )
     # A text that is both someone's card and someone else's phone: the card wins (it is printed on
     # what the customer hands over).
     candidates.sort(key=lambda m: m.card_no.lower() != text.strip().lower())
-    found = candidates[0] if candidates else None
+    return (candidates[0] if candidates else None), kind, searched
+
+
+def cross_store_lookup(*, viewer: Staff, text: str) -> CrossStoreLookup:
+    """Find the member whose card number or full phone is exactly `text`, audited with what was
+    searched and whom it found. Erased members are never found. A viewer without a store (HQ)
+    serves nobody at a till and finds nothing here; HQ's normal search sees every store."""
+    if viewer.store_id is None:
+        return CrossStoreLookup(kind=_match(text)[1])
+    found, kind, searched = member_by_card_or_phone(text)
+    if not kind:
+        return CrossStoreLookup()
     own = found is not None and found.home_store_id == viewer.store_id
     audit_log(
         actor=viewer,

@@ -24,6 +24,7 @@ from accounts.services import audit_log, can_manage_staff, staff_deactivate
 from accounts.signals import staff_deactivated
 
 from .models import TIER_RANK, Member, MemberOwnerChange, OwnerChangeReason, ProgramRules
+from .selectors import members_by_consultant
 from .signals import members_reassigned
 
 
@@ -217,13 +218,7 @@ def _checked_receivers(giver: Staff, to: list[Staff], *, spread: bool, note: str
         errors.setdefault("note", []).append(_("请填写交接说明（例如：离职、调店、会员过多）。"))
     if errors:
         raise ValidationError(errors)
-    load = dict(
-        Member.objects.filter(consultant__in=receivers, erased_at__isnull=True)
-        .values("consultant_id")
-        .annotate(n=Count("pk"))
-        .values_list("consultant_id", "n")
-        .order_by()
-    )
+    load = members_by_consultant(store_id=giver.store_id)
     return sorted(receivers, key=lambda s: (load.get(s.pk, 0), s.pk))
 
 

@@ -27,7 +27,7 @@ from accounts.services import audit_log
 from vipcrm import params
 from vipcrm.api.schema import ERROR_RESPONSES, error_response
 
-from .cross_store import _match
+from .cross_store import member_by_card_or_phone
 from .models import Gender, Member, Purchase, PurchaseSource
 from .services import ERASED_CODE, member_enroll, purchase_record
 from .validators import mask_phone, normalize_phone
@@ -119,17 +119,6 @@ def _key(request) -> ApiKey:
     return request.auth
 
 
-def _find(text: str) -> tuple[Member | None, str, str]:
-    """The member whose card or full phone is exactly `text` (the cross-store rules), the kind of
-    match and what the audit records of the search."""
-    query, kind, searched = _match(text)
-    if query is None:
-        return None, kind, searched
-    candidates = list(Member.objects.filter(query, erased_at__isnull=True).select_related("home_store")[:2])
-    candidates.sort(key=lambda m: m.card_no.lower() != text.strip().lower())  # the card wins
-    return (candidates[0] if candidates else None), kind, searched
-
-
 @pos_endpoint(
     ["GET"],
     summary="Find a member by exact card number or full phone (POS key)",
@@ -140,7 +129,7 @@ def lookup(request):
     """`?q=` an exact card number or full phone: the member, or 404. Audited, an empty one too."""
     key = _key(request)
     text = params.text(request.GET, "q", max_length=40)
-    member, kind, searched = _find(text)
+    member, kind, searched = member_by_card_or_phone(text)
     audit_log(
         actor=None,
         action=LOOKUP_ACTION,
@@ -171,7 +160,7 @@ def _purchase_member(key: ApiKey, data: dict) -> tuple[Member | None, Purchase |
     text = data.get("card_no") or data.get("phone")
     if not text:
         return original.member, original
-    member, _kind, _searched = _find(text)
+    member, _kind, _searched = member_by_card_or_phone(text)
     if member is None:
         raise ValidationError({"card_no": _("没有卡号或手机号完全一致的会员。")})
     return member, original
