@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from accounts.models import Staff
 from members.models import Member
-from members.services import member_open_complaints_set
 
-from .models import OPEN_STATES, Complaint
+from .models import Complaint
+from .services import member_open_complaints_recount
 
 # Every relation to Member this receiver moves (members.merging's test checks none is missing).
 HANDLED = {("complaints.Complaint", "member"): "moved; open count recomputed"}
@@ -18,5 +18,4 @@ def on_members_merging(sender, survivor: Member, merged: Member, by: Staff | Non
     count = Complaint.objects.filter(member=merged).update(member=survivor)
     if count and moved is not None:
         moved["complaints"] = moved.get("complaints", 0) + count
-    still_open = Complaint.objects.filter(member=survivor, status__in=OPEN_STATES).count()
-    member_open_complaints_set(member_id=survivor.pk, count=still_open)
+    member_open_complaints_recount(member_id=survivor.pk)

@@ -254,8 +254,13 @@ def _revisit_stores(complaint: Complaint) -> set[int]:
 
 def _sync_member(complaint: Complaint) -> None:
     if complaint.member_id:
-        count = Complaint.objects.filter(member_id=complaint.member_id, status__in=OPEN_STATES).count()
-        member_open_complaints_set(member_id=complaint.member_id, count=count)
+        member_open_complaints_recount(member_id=complaint.member_id)
+
+
+def member_open_complaints_recount(*, member_id: int) -> None:
+    """The member's count of open complaints (it holds the tier and stops sales pushes), counted again."""
+    count = Complaint.objects.filter(member_id=member_id, status__in=OPEN_STATES).count()
+    member_open_complaints_set(member_id=member_id, count=count)
 
 
 def on_task_completed(sender, task, visit, **kwargs) -> None:

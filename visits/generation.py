@@ -350,20 +350,45 @@ def _birthday_prep(batch: Batch, *, member_id: int, consultant_id: int | None, t
 
 
 def _occasion_prep(batch: Batch, *, row: tuple, day: date, due: date) -> None:
-    """Occasions are prepared for tiers A and B only."""
     pk, member_id, consultant_id, tier, kind, label = row
+    what = label or str(dict(ImportantDateKind.choices).get(kind, kind))
+    _prep(
+        batch,
+        member_id=member_id,
+        consultant_id=consultant_id,
+        tier=tier,
+        what=what,
+        occasion=occasion_of(kind),
+        origin=f"occasion-prep:{pk}:{day}",
+        day=day,
+        due=due,
+    )
+
+
+def _prep(
+    batch: Batch,
+    *,
+    member_id: int,
+    consultant_id: int | None,
+    tier: str,
+    what: str,
+    occasion: str,
+    origin: str,
+    day: date,
+    due: date,
+) -> None:
+    """An occasion's (or a relative's birthday's) preparation task and gift plan: tiers A and B only."""
     if tier not in (Tier.A, Tier.B):
         return
-    what = label or str(dict(ImportantDateKind.choices).get(kind, kind))
     batch.task(
         member_id=member_id,
         consultant_id=consultant_id,
         kind=TaskKind.BIRTHDAY_PREP,
         due=due,
-        origin=f"occasion-prep:{pk}:{day}",
+        origin=origin,
         note=_("准备：%(what)s %(date)s") % {"what": what, "date": day},
     )
-    batch.gift(member_id=member_id, tier=tier, occasion=occasion_of(kind), on=day, label=what)
+    batch.gift(member_id=member_id, tier=tier, occasion=occasion, on=day, label=what[:100])
 
 
 def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
@@ -472,17 +497,17 @@ def _relation_birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     found = _relation_birthdays_on(batch.store, (on, prep_day))
     for pk, member_id, consultant_id, tier, what in found[prep_day]:
-        if tier not in (Tier.A, Tier.B):
-            continue
-        batch.task(
+        _prep(
+            batch,
             member_id=member_id,
             consultant_id=consultant_id,
-            kind=TaskKind.BIRTHDAY_PREP,
-            due=on,
+            tier=tier,
+            what=what,
+            occasion=Occasion.FAMILY,
             origin=f"relation-prep:{pk}:{prep_day}",
-            note=_("准备：%(what)s %(date)s") % {"what": what, "date": prep_day},
+            day=prep_day,
+            due=on,
         )
-        batch.gift(member_id=member_id, tier=tier, occasion=Occasion.FAMILY, on=prep_day, label=what[:100])
     for pk, member_id, consultant_id, _tier, what in found[on]:
         batch.task(
             member_id=member_id,

@@ -22,7 +22,8 @@ from accounts.models import Staff
 from members.models import Member
 
 from .generation import Assigner
-from .models import FollowUpTask, GiftPlan, GiftStatus, Invitation, TaskKind, TaskReason, TaskStatus, Visit
+from .models import FollowUpTask, GiftPlan, GiftStatus, Invitation, TaskReason, TaskStatus, Visit
+from .ownership_hooks import follows_owner
 
 # Every relation to Member this receiver moves (members.merging's test checks none is missing).
 HANDLED = {
@@ -56,12 +57,9 @@ def _new_assignee(survivor: Member, merged: Member):
     owner = here(survivor.consultant_id)
     if merged.home_store_id != survivor.home_store_id:
         return lambda task: owner
-    uncovered = merged.consultant_id not in here.active_staff
 
     def to(task: FollowUpTask) -> int | None:
-        held_by_owner = task.assignee_id == merged.consultant_id and merged.consultant_id is not None
-        covering = uncovered and task.assignee_id == here.fallback and task.kind != TaskKind.COMPLAINT_REVISIT
-        return owner if held_by_owner or covering else task.assignee_id
+        return owner if follows_owner(task, owner_id=merged.consultant_id, assign=here) else task.assignee_id
 
     return to
 

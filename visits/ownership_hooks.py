@@ -50,9 +50,6 @@ def on_members_reassigned(
         assign = assigners[stores[member_id]]
         return new_id if new_id in assign.active_staff else assign.fallback
 
-    def covered_by_fallback(member_id: int) -> bool:
-        return previous.get(member_id) not in assigners[stores[member_id]].active_staff
-
     holders = {previous.get(pk) for pk in member_ids} | {a.fallback for a in assigners.values()}
     holders.discard(None)
     count = 0
@@ -67,13 +64,7 @@ def on_members_reassigned(
             to = target(member_id)
             if task.assignee_id == to:
                 continue
-            held_by_owner = task.assignee_id == previous.get(member_id)
-            covering = (
-                covered_by_fallback(member_id)
-                and task.assignee_id == assigners[stores[member_id]].fallback
-                and task.kind != TaskKind.COMPLAINT_REVISIT
-            )
-            if held_by_owner or covering:
+            if follows_owner(task, owner_id=previous.get(member_id), assign=assigners[stores[member_id]]):
                 card_move(task=task, assignee_id=to)
                 count += 1
     if count:
@@ -88,6 +79,19 @@ def on_members_reassigned(
         )
     if moved is not None:
         moved["tasks"] = moved.get("tasks", 0) + count
+
+
+def follows_owner(task: FollowUpTask, *, owner_id: int | None, assign: Assigner) -> bool:
+    """Whether an open task moves when its member changes owner: held by the owner, or by the
+    store's fallback standing in for no owner or a deactivated one (`assign`: the store's), except
+    a complaint revisit, which stays with whoever answers for the complaint."""
+    if owner_id is not None and task.assignee_id == owner_id:
+        return True
+    return (
+        owner_id not in assign.active_staff
+        and task.assignee_id == assign.fallback
+        and task.kind != TaskKind.COMPLAINT_REVISIT
+    )
 
 
 def _previous_owners(member_ids: list[int]) -> dict[int, int | None]:
