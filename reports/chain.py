@@ -11,8 +11,9 @@ One read for all stores, then grouped in Python:
   of its months): one query per month of the period;
 - follow-ups grouped by store (one query); entered store totals (one query, plus one for the VIP
   sales by day when a store left days out); targets (one query);
-- satisfaction and complaints: no grouped selector exists yet, so two reads per store
-  (`satisfaction_figures`, `complaint_figures` which also loads the program rules): 3 per store.
+- satisfaction grouped by store (one query);
+- complaints: no grouped selector exists yet, so one read per store (`complaint_figures`, which
+  also loads the program rules): 2 per store.
 
 Rates are weighted (`reports.rates.Rate`: numerators and denominators add up), never averaged.
 A live period (not over yet) is read up to today.
@@ -34,7 +35,7 @@ from accounts.models import Store
 from complaints.selectors import complaint_figures
 from members.models import Member, Tier
 from members.selectors import home_store_on, vip_sales_by_store_and_day
-from visits.selectors import follow_up_figures_by, satisfaction_figures
+from visits.selectors import follow_up_figures_by, satisfaction_figures_by_store
 
 from .dashboards import FIGURE_LABELS
 from .kpis import compute_kpis, vip_sales_split
@@ -482,14 +483,15 @@ def _sales_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
 
 
 def _service_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
-    """Follow-ups (one grouped query); satisfaction and complaints (per store)."""
+    """Follow-ups and satisfaction (one grouped query each); complaints (per store)."""
     tasks = follow_up_figures_by(by="store", store_ids=list(lines), start=start, end=until)
+    scores = satisfaction_figures_by_store(store_ids=list(lines), start=start, end=until)
     for store_id, line in lines.items():
         t = tasks.get(store_id, {})
         line.due, line.done, line.on_time = t.get("due", 0), t.get("done", 0), t.get("on_time", 0)
-        s = satisfaction_figures(store_ids=[store_id], start=start, end=until)
-        line.scored, line.satisfied = s["scored"] or 0, s["satisfied"] or 0
-        line.score_sum = float(s["mean"] or 0) * line.scored
+        s = scores.get(store_id, {})
+        line.scored, line.satisfied = s.get("scored") or 0, s.get("satisfied") or 0
+        line.score_sum = float(s.get("mean") or 0) * line.scored
         c, _by_category = complaint_figures(store_ids=[store_id], start=start, end=until)
         line.received, line.closed = c.received, c.closed
         line.responded_in_sla, line.solved_in_sla = c.responded_in_sla, c.solved_in_sla

@@ -115,15 +115,6 @@ def thread_for(*, viewer: Staff, snapshot: ReportSnapshot) -> Thread:
     )
 
 
-def mid_month_of(snapshot: ReportSnapshot) -> ReportSnapshot | None:
-    """The mid-month snapshot of a monthly report's month (linked from the monthly report)."""
-    if snapshot.kind != SnapshotKind.MONTHLY:
-        return None
-    return ReportSnapshot.objects.filter(
-        store_id=snapshot.store_id, kind=SnapshotKind.MID_MONTH, period_start=snapshot.period_start
-    ).first()
-
-
 def submissions(*, viewer: Staff, waiting: bool = False):
     """The reports sent up that the viewer may read, newest first: their store's, HQ every
     store's; `waiting`: those not yet acknowledged. One query (with the comment count)."""

@@ -28,6 +28,7 @@ from . import dashboards
 from .exports import snapshot_xlsx
 from .forms import AcknowledgeForm, CommentaryForm, CommentForm
 from .models import ReportSnapshot, SnapshotKind
+from .periods import add_months
 
 WRITERS = (Role.VIP_SPECIALIST, Role.MANAGER)
 SUBMISSIONS_PER_PAGE = 50
@@ -68,14 +69,14 @@ def mid_month(request: HttpRequest) -> HttpResponse:
         store=store, kind=SnapshotKind.MID_MONTH, start=start, end=start.replace(day=15), today=today
     )
     month = start.strftime("%Y-%m")
-    following = dashboards.shift_month(start, 1)
+    following = add_months(start, 1)
     live = {"month": month, **({"store": store.pk} if viewer.is_hq else {})}
     context |= {
         "report": report,
         "drill_query": urlencode({"snapshot": report.snapshot.pk} if report.snapshot else live),
         "store_keep": [("month", month)],
         "nav": (
-            dashboards.shift_month(start, -1).strftime("%Y-%m"),
+            add_months(start, -1).strftime("%Y-%m"),
             following.strftime("%Y-%m") if following <= today else "",
         ),
         "period_arg": ("month", month),

@@ -41,7 +41,6 @@ from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_f
 from .kpis import compute_kpis, parse_month
 from .models import ReportSnapshot, SnapshotKind, TargetMetric
 from .periods import add_months
-from .periods import month_end as periods_month_end
 from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
 from .targets import (
     Achievement,
@@ -191,11 +190,6 @@ def week_bounds(raw: str | None, today: date) -> tuple[date, date]:
     if monday.year < 2000:
         raise ValueError(_("日期太早。"))
     return monday, monday + timedelta(days=6)
-
-
-# Month arithmetic lives in reports.periods (one module for periods); the old names stay for callers.
-shift_month = add_months
-month_end = periods_month_end
 
 
 # --- Monthly and weekly reports ------------------------------------------------------------------
@@ -434,7 +428,7 @@ def rate_trend(*, store: Store, through: date, months: int = TREND_MONTHS) -> li
     latest snapshot, or up to last month if this month has none yet. A month without a snapshot
     is a gap, not a recomputation."""
     this_month = through.replace(day=1)
-    first = shift_month(this_month, -months)
+    first = add_months(this_month, -months)
     rows = (
         ReportSnapshot.objects.filter(
             store=store, kind=SnapshotKind.MONTHLY, period_start__gte=first, period_end__lte=through
@@ -443,10 +437,10 @@ def rate_trend(*, store: Store, through: date, months: int = TREND_MONTHS) -> li
         .values("pk", "period_start", "figures__churn_rate", "figures__repurchase_rate", "figures__upgrade_rate")
     )
     by_month = {row["period_start"]: row for row in rows}
-    last = this_month if this_month in by_month else shift_month(this_month, -1)
+    last = this_month if this_month in by_month else add_months(this_month, -1)
     points = []
     for offset in range(months - 1, -1, -1):
-        start = shift_month(last, -offset)
+        start = add_months(last, -offset)
         row = by_month.get(start)
         points.append(
             TrendPoint(

@@ -16,13 +16,14 @@ string; bad input raises ValueError with a message a person can act on (in Chine
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
 from django.utils.translation import gettext as _
+
+from members.tiers import month_end  # the month arithmetic the tier engine already has
 
 EARLIEST_YEAR = 2000
 MAX_RANGE_DAYS = 3 * 366  # a range longer than three years is a typo, not a question
@@ -45,19 +46,6 @@ QUARTERS = {1: (1, 2, 3), 2: (4, 5, 6), 3: (7, 8, 9), 4: (10, 11, 12)}
 # --- Month arithmetic ----------------------------------------------------------------------------
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def month_end(day: date) -> date:
-    """The last day of `day`'s month."""
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
-def is_month_end(day: date) -> bool:
-    return day == month_end(day)
-
-
 def add_months(day: date, months: int) -> date:
     """The first of the month `months` after (before, if negative) `day`'s month."""
     index = day.year * 12 + day.month - 1 + months
@@ -66,14 +54,6 @@ def add_months(day: date, months: int) -> date:
 
 def quarter_of(month: int) -> int:
     return (month - 1) // 3 + 1
-
-
-def month_ends(start: date, end: date) -> Iterator[date]:
-    """Every month's last day in [start, end], oldest first."""
-    e = month_end(start)
-    while e <= end:
-        yield e
-        e = month_end(e + timedelta(days=1))
 
 
 def parse_month(month: str, until: date | None = None) -> tuple[date, date]:
@@ -168,10 +148,6 @@ class Period:
 
     def __contains__(self, day: date) -> bool:
         return self.start <= day <= self.end
-
-    @property
-    def is_whole_months(self) -> bool:
-        return self.start.day == 1 and is_month_end(self.end)
 
     def months(self) -> list[Period]:
         """The month periods this period is made of, oldest first: whole months as MONTH, a month

@@ -29,6 +29,7 @@ from vipcrm.permissions import MANAGERS, STORE_LEADS, role_required
 
 from . import dashboards, targets
 from .models import AnnualTarget, MonthlyTarget, SnapshotKind, StoreDailySales
+from .periods import add_months
 
 RUNS_PER_PAGE = 50
 # What staff call each duty (DOMAIN §10); a duty not named here shows its code.
@@ -158,7 +159,7 @@ def _report_page(request: HttpRequest, kind: str) -> HttpResponse:
         return render(request, "reports/report.html", context, status=400)
     report = dashboards.report_for(store=store, kind=kind, start=start, end=end, today=today)
     if kind == SnapshotKind.MONTHLY:
-        previous, following = dashboards.shift_month(start, -1), dashboards.shift_month(start, 1)
+        previous, following = add_months(start, -1), add_months(start, 1)
         nav = (previous.strftime("%Y-%m"), following.strftime("%Y-%m") if following <= today else "")
         period_arg = ("month", start.strftime("%Y-%m"))
     else:
@@ -544,8 +545,8 @@ def daily_sales(request: HttpRequest) -> HttpResponse:
         )
         day += timedelta(days=1)
     total = sum((r.total_sales for r in existing.values()), Decimal("0.00"))
-    previous = dashboards.shift_month(start, -1)
-    following = dashboards.shift_month(start, 1)
+    previous = add_months(start, -1)
+    following = add_months(start, 1)
     context = {
         "store": store,
         "stores": _hq_stores(viewer),

@@ -795,6 +795,22 @@ def satisfaction_figures(*, store_ids: list[int] | None, start: date, end: date)
     )
 
 
+def satisfaction_figures_by_store(*, store_ids: list[int] | None, start: date, end: date) -> dict[int, dict]:
+    """`satisfaction_figures` per store, one query: {store id: {"scored", "mean", "satisfied"}}
+    (a store with no scored visit is absent)."""
+    lo = timezone.make_aware(datetime.combine(start, time.min))
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    visits = Visit.objects.filter(at__gte=lo, at__lt=hi, satisfaction__isnull=False)
+    if store_ids is not None:
+        visits = visits.filter(store_id__in=store_ids)
+    rows = (
+        visits.values("store_id")
+        .annotate(scored=Count("pk"), mean=Avg("satisfaction"), satisfied=Count("pk", filter=Q(satisfaction__gte=4)))
+        .order_by()
+    )
+    return {row["store_id"]: {k: row[k] for k in ("scored", "mean", "satisfied")} for row in rows}
+
+
 def week_figures(*, store: Store, start: date, end: date) -> dict:
     """The weekly report's figures from visits (DOMAIN §10): visits by channel, invitations by
     status (for dates in the period), each person's tasks due, done and on time and visits made,
