@@ -351,6 +351,15 @@ def card_move(*, task: FollowUpTask, assignee_id: int) -> FollowUpTask:
         task.assignee_id = assignee_id
         task.save(update_fields=["assignee", "updated_at"])
         return task
+    card_join(task, target)
+    task.save(update_fields=["status", "note", "updated_at"])
+    return target
+
+
+def card_join(task: FollowUpTask, target: FollowUpTask) -> None:
+    """Join `task` into `target`, the same person's open card for the member: the reasons move, the
+    earliest dates and the most attempts are kept and `target` is saved; `task` is marked cancelled
+    (pointing at `target`) for the caller to save with whatever else it changes."""
     task.reasons.update(task=target)
     target.due_date = min(target.due_date, task.due_date)
     target.scheduled_for = min(target.scheduled_for, task.scheduled_for)
@@ -358,8 +367,6 @@ def card_move(*, task: FollowUpTask, assignee_id: int) -> FollowUpTask:
     target.save(update_fields=["due_date", "scheduled_for", "attempts", "updated_at"])
     task.status = TaskStatus.CANCELLED
     task.note = f"→ #{target.pk}"
-    task.save(update_fields=["status", "note", "updated_at"])
-    return target
 
 
 def closed_by_other(own_pk: int | None = None) -> Callable[[FollowUpTask], str]:

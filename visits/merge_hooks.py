@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.models import Staff
 from members.models import Member
 
+from .cards import card_join
 from .generation import Assigner
 from .models import FollowUpTask, GiftPlan, GiftStatus, Invitation, TaskReason, TaskStatus, Visit
 from .ownership_hooks import follows_owner
@@ -84,14 +85,7 @@ def _tasks_follow(survivor: Member, merged: Member, add) -> None:
         assignee = to(task)
         target = cards.get(assignee) if task.is_contact else None
         if target is not None and target.pk != task.pk:
-            task.reasons.update(task=target)
-            target.due_date = min(target.due_date, task.due_date)
-            target.scheduled_for = min(target.scheduled_for, task.scheduled_for)
-            target.attempts = max(target.attempts, task.attempts)
-            target.updated_at = now
-            target.save(update_fields=["due_date", "scheduled_for", "attempts", "updated_at"])
-            task.status = TaskStatus.CANCELLED
-            task.note = f"→ #{target.pk}"
+            card_join(task, target)
         else:
             task.assignee_id = assignee
             task.store_id = survivor.home_store_id
