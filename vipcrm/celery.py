@@ -4,9 +4,13 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import after_setup_logger, after_setup_task_logger
 
-# JSON log lines for the worker and beat when DJANGO_LOG_FORMAT=json (its signal receivers).
-from vipcrm import logging as vipcrm_logging  # noqa: F401
+from vipcrm.logging import celery_json
+
+# JSON log lines for the worker and beat when DJANGO_LOG_FORMAT=json.
+after_setup_logger.connect(celery_json, dispatch_uid="vipcrm.logging.celery_json")
+after_setup_task_logger.connect(celery_json, dispatch_uid="vipcrm.logging.celery_task_json")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vipcrm.settings.local")
 

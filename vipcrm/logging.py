@@ -7,8 +7,8 @@ kept by RequestIdMiddleware for every line logged while the request is served; o
 given in `extra`.
 
 Django uses JsonFormatter through LOGGING (vipcrm/settings/base.py). Celery's worker and beat set up
-their own logging; the receivers below, connected when vipcrm.celery imports this module, give its
-handlers the same formatter.
+their own logging; `celery_json`, connected to Celery's logging signals in vipcrm/celery.py, gives
+their handlers the same formatter (this module does not import Celery).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-
-from celery.signals import after_setup_logger, after_setup_task_logger
 
 
 def json_enabled() -> bool:
@@ -98,8 +96,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-@after_setup_logger.connect(dispatch_uid="vipcrm.logging.celery_json")
-@after_setup_task_logger.connect(dispatch_uid="vipcrm.logging.celery_task_json")
 def celery_json(logger: logging.Logger, **kwargs) -> None:
     """The worker's and beat's handlers write JSON lines too (Celery's own format otherwise)."""
     if not json_enabled():
