@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
 from members.models import Member, MemberTag, Tier
+from vipcrm.rates import Rate
 from visits.models import InvitationStatus
 from visits.selectors import (
     invitation_counts_invited,
@@ -52,13 +53,9 @@ def attribution_window(campaign: Campaign) -> tuple[date, date]:
 
 
 def rate(numerator, denominator) -> dict:
-    """A rate with what it is made of; no denominator, no rate (DOMAIN §6)."""
-    value = round(float(numerator) / float(denominator), 4) if denominator else None
-    return {
-        "numerator": numerator if isinstance(numerator, int) else str(numerator),
-        "denominator": denominator if isinstance(denominator, int) else str(denominator),
-        "rate": value,
-    }
+    """A rate with what it is made of; no denominator, no rate (DOMAIN §6): the one rate type's
+    JSON, money as strings as the API shows it."""
+    return Rate(numerator, denominator).as_json(decimals_as_strings=True)
 
 
 @dataclass
@@ -289,7 +286,10 @@ def segment_preview(
     """What campaign_preview gives, for a segment still in the edit form (not saved yet)."""
     on = on or timezone.localdate()
     qs = segment_members(segment, stores=stores, on=on)
-    return qs.count(), list(qs.select_related("consultant").order_by("tier", "name")[:sample])  # A first
+    # The segment's sums run once (issue 14): its ids, A first, give the count and the sample.
+    ids = list(qs.order_by("tier", "name", "pk").values_list("pk", flat=True))
+    found = Member.objects.select_related("consultant").in_bulk(ids[:sample])
+    return len(ids), [found[pk] for pk in ids[:sample]]
 
 
 def segment_in_words(segment: Segment) -> list[tuple[str, str]]:

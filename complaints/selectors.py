@@ -157,11 +157,12 @@ def complaint_figures(
 def _figures(
     qs: QuerySet[Complaint], *, start: date, end: date, by: str
 ) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
-    """Figures for complaints received in [start, end], in total and grouped `by` category or
-    responsible staff. Closed counts those received in the period and closed by now; hours run
-    from receipt. Within SLA: first response within the response hours, out of those received
-    (a rejection is a response); solution carried out within the solution hours, out of those
-    received less the rejected (`is_rejected`: no solution is owed). One query."""
+    """Figures for complaints received in [start, end], in total and grouped `by` category,
+    responsible staff or store (key: the store's id, for the chain view's one query). Closed
+    counts those received in the period and closed by now; hours run from receipt. Within SLA:
+    first response within the response hours, out of those received (a rejection is a
+    response); solution carried out within the solution hours, out of those received less the
+    rejected (`is_rejected`: no solution is owed). One query."""
     rules = ProgramRules.load()
     lo, hi = _bounds(start, end)
     qs = qs.filter(received_at__gte=lo, received_at__lt=hi)
@@ -176,16 +177,19 @@ def _figures(
         "closed_at",
         "status",
         "rejection_reason",
+        "store_id",
     )
     labels = dict(Category.choices)
     total = ComplaintFigures("total", "")
     groups: dict[str, ComplaintFigures] = {}
     response_limit = timedelta(hours=rules.complaint_response_hours)
     solution_limit = timedelta(hours=rules.complaint_solution_hours)
-    for category, staff_id, staff_name, username, received, responded, carried, closed, status, reason in rows:
+    for category, staff_id, staff_name, username, received, responded, carried, closed, status, reason, store in rows:
         rejected = is_rejected(status=status, rejection_reason=reason, carried_out_at=carried)
         if by == "staff":
             key, label = str(staff_id or ""), (staff_name or username or "—")
+        elif by == "store":
+            key, label = str(store), ""
         else:
             key, label = category, str(labels.get(category, category))
         group = groups.setdefault(key, ComplaintFigures(key, label))

@@ -3,7 +3,7 @@
 The frozen report snapshots are written by the duties only (reports.services.snapshot_take; the
 record of the duties' runs is duties.admin's): a snapshot is what the report said at the time, and
 a restated one shows beside it what the ledger says now. Targets and the stores' daily sales
-are written through reports.targets (annual_target_set, month_weights_set, staff_allocation_set and
+are written through reports.services (annual_target_set, month_weights_set, staff_allocation_set and
 the daily sales service), which split a year into months by weight, keep people's shares within the
 month's target and check who may set them; editing a row here would go around those rules."""
 

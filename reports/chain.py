@@ -12,10 +12,11 @@ One read for all stores, then grouped in Python:
 - follow-ups grouped by store (one query); entered store totals (one query, plus one for the VIP
   sales by day when a store left days out); targets (one query);
 - satisfaction grouped by store (one query);
-- complaints: no grouped selector exists yet, so one read per store (`complaint_figures`, which
-  also loads the program rules): 2 per store.
+- complaints grouped by store (`complaint_figures(by="store")`: one query, plus the program
+  rules it loads).
+So the number of queries grows with the months of the period, never with the stores or members.
 
-Rates are weighted (`reports.rates.Rate`: numerators and denominators add up), never averaged.
+Rates are weighted (`vipcrm.rates.Rate`: numerators and denominators add up), never averaged.
 A live period (not over yet) is read up to today.
 """
 
@@ -32,18 +33,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Store
-from complaints.selectors import complaint_figures
+from complaints.selectors import ComplaintFigures, complaint_figures
 from members.models import Member, Tier
 from members.selectors import home_store_on, vip_sales_by_store_and_day
+from vipcrm.rates import Rate
 from visits.selectors import follow_up_figures_by, satisfaction_figures_by_store
 
 from .dashboards import FIGURE_LABELS
 from .kpis import compute_kpis, vip_sales_split
+from .metrics import METRICS, Achievement, Actual, vip_sales_share
 from .models import RATE_METRICS, MonthlyTarget, TargetMetric
 from .periods import Kind, Period, month_end
-from .rates import Rate
+from .selectors import store_sales_entered
 from .services import DRILL_DOWN
-from .targets import METRICS, Achievement, Actual, store_sales_entered, vip_sales_share
 
 ZERO = Decimal("0.00")
 TIER_FIGURES = tuple(f"tier_{t}" for t in Tier.values)
@@ -60,18 +62,6 @@ MEMBER_SETS = (
     ("new_members", "new_members"),
 )
 NO_REGION = gettext_lazy("未分区")
-
-# The formula behind each rate (DOMAIN §6), shown on hover with its numerator and denominator.
-FORMULAS = {
-    "churn": gettext_lazy("流失率 = 期初活跃会员中期末不再活跃的人数 / 期初活跃会员数"),
-    "repurchase": gettext_lazy("返单率 = 期初活跃会员中期内有消费的人数 / 期初活跃会员数"),
-    "upgrade": gettext_lazy("升级率 = 期初 B/C 级会员中期内升级的人数 / 期初 B/C 级会员数"),
-    "tier": gettext_lazy("等级占比 = 该等级会员数 / 期末会员总数"),
-    "on_time": gettext_lazy("按时率 = 在到期日当天或之前完成的任务 / 期内到期的任务"),
-    "satisfied": gettext_lazy("满意占比 = 评分 4 分及以上的回访 / 有评分的回访"),
-    "response_sla": gettext_lazy("响应及时率 = 时限内首次响应的投诉 / 接收的投诉"),
-    "solution_sla": gettext_lazy("解决及时率 = 时限内执行方案的投诉 / 接收的投诉（驳回的不计）"),
-}
 
 
 @dataclass
@@ -93,10 +83,8 @@ class Cell:
 
     @property
     def title(self) -> str:
-        formula = str(FORMULAS.get(self.key, ""))
-        if not self.rate.denominator:
-            return _("%(formula)s：分母为 0，无比率") % {"formula": formula}
-        return f"{formula} = {self.rate.numerator} / {self.rate.denominator}"
+        """The formula with its numbers (the rate's key names the formula: vipcrm.rates)."""
+        return self.rate.title
 
 
 @dataclass
@@ -196,15 +184,15 @@ class Line:
 
     @property
     def churn(self) -> Cell:
-        return Cell("churn", Rate(self.churned, self.base), "churned", "base")
+        return Cell("churn", Rate(self.churned, self.base, "churn_rate"), "churned", "base")
 
     @property
     def repurchase(self) -> Cell:
-        return Cell("repurchase", Rate(self.repurchased, self.base), "repurchased", "base")
+        return Cell("repurchase", Rate(self.repurchased, self.base, "repurchase_rate"), "repurchased", "base")
 
     @property
     def upgrade(self) -> Cell:
-        return Cell("upgrade", Rate(self.upgraded, self.upgrade_base), "upgraded", "upgrade_base")
+        return Cell("upgrade", Rate(self.upgraded, self.upgrade_base, "upgrade_rate"), "upgraded", "upgrade_base")
 
     @property
     def members_at_end(self) -> int:
@@ -212,7 +200,7 @@ class Line:
 
     @property
     def tier_cells(self) -> list[Cell]:
-        return [Cell("tier", Rate(self.tiers[t], self.members_at_end), f"tier_{t}") for t in Tier.values]
+        return [Cell("tier", Rate(self.tiers[t], self.members_at_end, "tier_share"), f"tier_{t}") for t in Tier.values]
 
     def tier_share(self, tier: str) -> Rate:
         return Rate(self.tiers[tier], self.members_at_end)
@@ -225,7 +213,7 @@ class Line:
 
     @property
     def on_time_cell(self) -> Cell:
-        return Cell("on_time", Rate(self.on_time, self.due))
+        return Cell("on_time", Rate(self.on_time, self.due, "follow_up_on_time"))
 
     @property
     def satisfaction_mean(self) -> float | None:
@@ -233,15 +221,15 @@ class Line:
 
     @property
     def satisfied_cell(self) -> Cell:
-        return Cell("satisfied", Rate(self.satisfied, self.scored))
+        return Cell("satisfied", Rate(self.satisfied, self.scored, "satisfied"))
 
     @property
     def response_sla(self) -> Cell:
-        return Cell("response_sla", Rate(self.responded_in_sla, self.received))
+        return Cell("response_sla", Rate(self.responded_in_sla, self.received, "response_within_sla"))
 
     @property
     def solution_sla(self) -> Cell:
-        return Cell("solution_sla", Rate(self.solved_in_sla, self.solution_due))
+        return Cell("solution_sla", Rate(self.solved_in_sla, self.solution_due, "solution_within_sla"))
 
     @property
     def mean_hours_to_first_response(self) -> float | None:
@@ -483,16 +471,18 @@ def _sales_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
 
 
 def _service_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
-    """Follow-ups and satisfaction (one grouped query each); complaints (per store)."""
+    """Follow-ups, satisfaction and complaints: one grouped query each."""
     tasks = follow_up_figures_by(by="store", store_ids=list(lines), start=start, end=until)
     scores = satisfaction_figures_by_store(store_ids=list(lines), start=start, end=until)
+    _total, by_store = complaint_figures(store_ids=list(lines), start=start, end=until, by="store")
+    complaints = {int(figures.key): figures for figures in by_store}
     for store_id, line in lines.items():
         t = tasks.get(store_id, {})
         line.due, line.done, line.on_time = t.get("due", 0), t.get("done", 0), t.get("on_time", 0)
         s = scores.get(store_id, {})
         line.scored, line.satisfied = s.get("scored") or 0, s.get("satisfied") or 0
         line.score_sum = float(s.get("mean") or 0) * line.scored
-        c, _by_category = complaint_figures(store_ids=[store_id], start=start, end=until)
+        c = complaints.get(store_id) or ComplaintFigures(str(store_id), "")
         line.received, line.closed = c.received, c.closed
         line.responded_in_sla, line.solved_in_sla = c.responded_in_sla, c.solved_in_sla
         line.solution_due = c.solution_due

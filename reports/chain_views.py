@@ -4,8 +4,6 @@ landing page. Reads are in reports/chain.py."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -19,14 +17,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.models import Role
-from members.exports import safe_cell
 from members.models import Tier
 from vipcrm import params
 from vipcrm.permissions import role_required
 
 from . import chain, dashboards
+from .exports import chain_csv
 from .periods import Period
-from .targets import METRIC_LABELS, METRICS
 
 MEMBERS_PER_PAGE = 100
 # Where a header click sorts first: the biggest first, except the names.
@@ -103,62 +100,8 @@ def chain_view(request: HttpRequest) -> HttpResponse:
 
 
 def _csv_response(figures: chain.Chain, lines: list[chain.Line], by: str) -> HttpResponse:
-    """The table as UTF-8 CSV (with a BOM, for spreadsheets), formulas neutralised (DOMAIN §12)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    header = [
-        _("排名"),
-        _("区域") if by == "region" else _("门店"),
-        _("期初活跃会员"),
-        _("流失"),
-        _("流失率"),
-        _("返单"),
-        _("返单率"),
-        _("期初 B/C 级会员"),
-        _("升级"),
-        _("升级率"),
-        _("回流"),
-        _("降级"),
-        *[_("%(tier)s级会员") % {"tier": t} for t in Tier.values],
-    ]
-    for metric in METRICS:
-        header += [str(METRIC_LABELS[metric]), _("%(label)s目标") % {"label": METRIC_LABELS[metric]}, _("达成率")]
-    header += [_("按时率"), _("满意度均分"), _("满意占比"), _("投诉"), _("已结案"), _("响应及时率"), _("解决及时率")]
-    writer.writerow([safe_cell(h) for h in header])
-
-    def pct(rate) -> str:
-        return "" if rate.percent is None else f"{rate.percent}%"
-
-    for line in [*lines, figures.total]:
-        row = [
-            line.rank or "",
-            line.label,
-            line.base,
-            line.churned,
-            pct(line.churn.rate),
-            line.repurchased,
-            pct(line.repurchase.rate),
-            line.upgrade_base,
-            line.upgraded,
-            pct(line.upgrade.rate),
-            line.win_backs,
-            line.downgraded,
-            *[line.tiers[t] for t in Tier.values],
-        ]
-        for a in line.achievements:
-            row += [a.actual_display, a.target_display, "" if a.percent is None else f"{a.percent}%"]
-        row += [
-            pct(line.on_time_cell.rate),
-            "" if line.satisfaction_mean is None else line.satisfaction_mean,
-            pct(line.satisfied_cell.rate),
-            line.received,
-            line.closed,
-            pct(line.response_sla.rate),
-            pct(line.solution_sla.rate),
-        ]
-        writer.writerow([safe_cell(v) for v in row])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    """The table as a CSV file (reports.exports.chain_csv)."""
+    response = HttpResponse(chain_csv(figures=figures, lines=lines, by=by), content_type="text/csv; charset=utf-8")
     name = f"chain-{figures.period.start.isoformat()}-{figures.period.end.isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -36,6 +36,7 @@ from accounts.services import audit_log
 from duties.services import email_queue
 
 from .models import ReportComment, ReportCommentary, ReportSnapshot, SnapshotKind
+from .permissions import can_acknowledge, can_comment, can_write
 
 TEXT_FIELDS = ("problems", "improvements", "next_actions")
 MAX_TEXT = 4000
@@ -47,22 +48,7 @@ WITH_ACHIEVEMENT = (SnapshotKind.MONTHLY, SnapshotKind.MID_MONTH)
 # --- Rights --------------------------------------------------------------------------------------
 
 
-def _own_store(viewer: Staff, snapshot: ReportSnapshot) -> bool:
-    return viewer.is_active and viewer.store_id is not None and viewer.store_id == snapshot.store_id
-
-
-def can_write(viewer: Staff, snapshot: ReportSnapshot) -> bool:
-    """The store's VIP specialist and manager write and submit the commentary (HQ reads it)."""
-    return viewer.role in (Role.VIP_SPECIALIST, Role.MANAGER) and _own_store(viewer, snapshot)
-
-
-def can_acknowledge(viewer: Staff, snapshot: ReportSnapshot) -> bool:
-    """The store's manager, or HQ (who may act for any store's manager)."""
-    return viewer.is_hq or (viewer.is_manager and _own_store(viewer, snapshot))
-
-
-def can_comment(viewer: Staff, snapshot: ReportSnapshot) -> bool:
-    return viewer.is_hq or (viewer.is_store_lead and _own_store(viewer, snapshot))
+# can_write, can_acknowledge, can_comment: reports/permissions.py.
 
 
 def _require(allowed: bool) -> None:
@@ -197,7 +183,7 @@ def key_figures(report) -> list[Line]:
 
 @dataclass
 class MonthAchievement:
-    """Achievement against the month's targets: the store's, and each person's (reports/targets.py
+    """Achievement against the month's targets: the store's, and each person's (reports/selectors.py
     computes both; nothing is recomputed here)."""
 
     until: object  # the last day counted
@@ -214,27 +200,73 @@ class MonthAchievement:
 
 def achievement_for(snapshot: ReportSnapshot) -> MonthAchievement | None:
     """For a monthly report the month against its targets; for a mid-month one the month so far
-    against the whole month's targets. None for a weekly report."""
-    from .targets import METRIC_LABELS, STAFF_METRICS, STAFF_ROLES, staff_achievement, store_achievement, target_plans
+    against the whole month's targets. As frozen with the snapshot (reports.services
+    `achievement_json`); computed now for a snapshot taken before achievement was frozen. None for
+    a weekly report."""
+    from .metrics import METRIC_LABELS, STAFF_METRICS
+    from .selectors import staff_achievement, store_achievement, target_people, target_plans
 
     if snapshot.kind not in WITH_ACHIEVEMENT:
         return None
+    labels = [METRIC_LABELS[m] for m in STAFF_METRICS]
+    if "achievement" in snapshot.figures:
+        frozen = _achievement_frozen(snapshot.figures["achievement"])
+        return MonthAchievement(snapshot.period_end, *frozen, metrics=list(STAFF_METRICS), labels=labels)
     store, start, end = snapshot.store, snapshot.period_start, snapshot.period_end
     plans = target_plans(store=store, year=start.year)
-    people = list(
-        Staff.objects.filter(store=store, role__in=STAFF_ROLES, is_active=True).order_by(
-            "role", "display_name", "username"
-        )
-    )
     return MonthAchievement(
         until=end,
         store=store_achievement(store=store, plans=plans, months=[start.month], start=start, end=end),
         people=staff_achievement(
-            store=store, people=people, year=start.year, month=start.month, start=start, end=end, add_up=True
+            store=store,
+            people=target_people(store=store),
+            year=start.year,
+            month=start.month,
+            start=start,
+            end=end,
+            add_up=True,
         ),
         metrics=list(STAFF_METRICS),
-        labels=[METRIC_LABELS[m] for m in STAFF_METRICS],
+        labels=labels,
     )
+
+
+def _number(value):
+    return Decimal(value) if isinstance(value, str) else value
+
+
+def _achievement_of(row: dict):
+    from .metrics import Achievement, Actual
+
+    actual = Actual(_number(row["value"]), _number(row["numerator"]), _number(row["denominator"]), row["note"])
+    return Achievement(row["metric"], _number(row["target"]), actual)
+
+
+def _achievement_frozen(frozen: dict) -> tuple[list, list]:
+    """A snapshot's frozen achievement back as (store's, people's); the people by their names now
+    (one query), the receipts naming nobody as `NO_CONSULTANT`."""
+    from .metrics import NO_CONSULTANT, StaffAchievement
+
+    ids = [row["staff_id"] for row in frozen["people"] if row["staff_id"] is not None]
+    staff = Staff.objects.in_bulk(ids)
+    people = [
+        StaffAchievement(
+            staff=NO_CONSULTANT if row["staff_id"] is None else staff.get(row["staff_id"]) or _Gone(),
+            rows={a.metric: a for a in map(_achievement_of, row["rows"])},
+        )
+        for row in frozen["people"]
+    ]
+    return [_achievement_of(row) for row in frozen["store"]], people
+
+
+class _Gone:
+    """A person of a frozen table no longer on file."""
+
+    pk = None
+    listed = False
+
+    def __str__(self) -> str:
+        return "—"
 
 
 def report_of(snapshot: ReportSnapshot):

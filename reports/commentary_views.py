@@ -13,22 +13,20 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Role, Store
+from accounts.models import Role
 from vipcrm.permissions import MANAGERS, STORE_LEADS, role_required
 
 from . import commentary as service
-from . import dashboards
+from . import dashboards, views
 from .exports import snapshot_xlsx
 from .forms import AcknowledgeForm, CommentaryForm, CommentForm
 from .models import ReportSnapshot, SnapshotKind
-from .periods import add_months
 
 WRITERS = (Role.VIP_SPECIALIST, Role.MANAGER)
 SUBMISSIONS_PER_PAGE = 50
@@ -44,44 +42,12 @@ def report_url(snapshot: ReportSnapshot) -> str:
     return f"{reverse(name)}?{urlencode({**query, 'store': snapshot.store_id})}#commentary"
 
 
-def _store(viewer, raw: str | None) -> Store:
-    store = dashboards.store_for(viewer, raw)
-    store = store or Store.objects.filter(is_active=True).order_by("code").first()
-    if store is None:
-        raise Http404
-    return store
-
-
 @require_GET
 @role_required(*STORE_LEADS)
 def mid_month(request: HttpRequest) -> HttpResponse:
     """月中报: the 1st–15th of ?month=YYYY-MM (this month by default), ?store= for HQ; the
     report page's layout, from the mid-month snapshot when taken."""
-    viewer, today = request.user, timezone.localdate()
-    store = _store(viewer, request.GET.get("store"))
-    stores = list(Store.objects.filter(is_active=True).order_by("code")) if viewer.is_hq else []
-    context = {"kind": SnapshotKind.MID_MONTH, "store": store, "stores": stores, "today": today}
-    try:
-        start, _end = dashboards.month_bounds(request.GET.get("month"), today)
-    except ValueError as e:
-        return render(request, "reports/report.html", {**context, "error": str(e)}, status=400)
-    report = dashboards.report_for(
-        store=store, kind=SnapshotKind.MID_MONTH, start=start, end=start.replace(day=15), today=today
-    )
-    month = start.strftime("%Y-%m")
-    following = add_months(start, 1)
-    live = {"month": month, **({"store": store.pk} if viewer.is_hq else {})}
-    context |= {
-        "report": report,
-        "drill_query": urlencode({"snapshot": report.snapshot.pk} if report.snapshot else live),
-        "store_keep": [("month", month)],
-        "nav": (
-            add_months(start, -1).strftime("%Y-%m"),
-            following.strftime("%Y-%m") if following <= today else "",
-        ),
-        "period_arg": ("month", month),
-    }
-    return render(request, "reports/report.html", context)
+    return views.report_page(request, SnapshotKind.MID_MONTH)
 
 
 @require_GET

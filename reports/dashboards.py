@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -35,23 +36,24 @@ from members.selectors import (
     store_staff,
 )
 from members.validators import mask_phone
-from vipcrm import params
+from vipcrm.rates import FORMULAS, Rate
 from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_figures
 
-from .kpis import compute_kpis, parse_month
+from .kpis import compute_kpis
+from .metrics import Achievement, Actual, NoConsultant, StaffAchievement
 from .models import ReportSnapshot, SnapshotKind, TargetMetric
 from .periods import add_months
-from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
-from .targets import (
-    Achievement,
-    Actual,
-    NoConsultant,
-    StaffAchievement,
+from .selectors import (
+    hq_stores,
+    month_bounds,
+    month_nav,
     staff_achievement,
     store_achievement,
     store_vip_sales_share,
     target_plans,
+    week_bounds,
 )
+from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
 
 ZERO = Decimal("0.00")
 TIER_FIGURES = tuple(f"tier_{t}" for t in Tier.values)
@@ -73,123 +75,12 @@ FIGURE_LABELS = {
     "tier_C": gettext_lazy("期末 C 级会员"),
 }
 
-# The formula behind each rate (DOMAIN §6), shown on hover with its numerator and denominator.
-FORMULAS = {
-    "churn_rate": gettext_lazy("流失率 = 期初活跃会员中期末不再活跃的人数 / 期初活跃会员数"),
-    "repurchase_rate": gettext_lazy("返单率 = 期初活跃会员中期内有消费的人数 / 期初活跃会员数"),
-    "upgrade_rate": gettext_lazy("升级率 = 期初 B/C 级会员中期内升级的人数 / 期初 B/C 级会员数"),
-    "follow_up_completion": gettext_lazy("回访完成率 = 期内到期且期末前完成的任务 / 期内到期的任务（不含已取消）"),
-    "follow_up_on_time": gettext_lazy("按时率 = 在到期日当天或之前完成的任务 / 期内到期的任务"),
-    "satisfied": gettext_lazy("满意占比 = 评分 4 分及以上的回访 / 有评分的回访"),
-    "response_within_sla": gettext_lazy("响应及时率 = 时限内首次响应的投诉 / 接收的投诉"),
-    "solution_within_sla": gettext_lazy("解决及时率 = 时限内执行方案的投诉 / 接收的投诉"),
-    "vip_sales_share": gettext_lazy("VIP销售占比 = VIP销售额 / 门店销售总额"),
-    "tier_share": gettext_lazy("等级占比 = 该等级会员数 / 期末会员总数"),
-}
-RATE_LABELS = {
-    "churn_rate": gettext_lazy("流失率"),
-    "repurchase_rate": gettext_lazy("返单率"),
-    "upgrade_rate": gettext_lazy("升级率"),
-    "follow_up_completion": gettext_lazy("回访完成率"),
-    "follow_up_on_time": gettext_lazy("按时率"),
-    "satisfied": gettext_lazy("满意占比"),
-}
-
-
-# --- Rates with their formula --------------------------------------------------------------------
-
-
-@dataclass
-class Rate:
-    """A rate as the KPIs give it ({"numerator", "denominator", "rate"}) with its formula."""
-
-    key: str
-    numerator: int | Decimal | None
-    denominator: int | Decimal | None
-    rate: float | None
-
-    @classmethod
-    def of(cls, key: str, obj: dict | None) -> Rate:
-        obj = obj or {}
-        rate = obj.get("rate")
-        return cls(key, obj.get("numerator"), obj.get("denominator"), None if rate is None else float(rate))
-
-    @property
-    def label(self) -> str:
-        return str(RATE_LABELS.get(self.key, ""))
-
-    @property
-    def percent(self) -> float | None:
-        return None if self.rate is None else round(self.rate * 100, 1)
-
-    @property
-    def title(self) -> str:
-        """流失率 = … / … = 12 / 240 (or why there is no rate)."""
-        formula = str(FORMULAS.get(self.key, ""))
-        if self.denominator is None:
-            return formula
-        if not self.denominator:
-            return _("%(formula)s：分母为 0，无比率") % {"formula": formula}
-        return f"{formula} = {self.numerator} / {self.denominator}"
-
 
 def money(value) -> Decimal:
     """A money figure from a snapshot (a decimal string; SQLite's JSON may hand back a number)."""
     if value is None or value == "":
         return ZERO
     return Decimal(str(value)).quantize(Decimal("0.01"))
-
-
-# --- Store and period from the request -----------------------------------------------------------
-
-
-def store_for(viewer: Staff, raw: str | None) -> Store | None:
-    """The store a page is about. HQ names one (None if not named); everyone else has their own,
-    and naming another store is a 404: it does not exist for them. A store id that is not a number
-    (`?store=²`: isdigit() is true, int() fails) is a 400 (vipcrm.params)."""
-    store_id = params.as_pk("store", raw)
-    if viewer.is_hq:
-        if store_id is None:
-            return None
-        store = Store.objects.filter(pk=store_id).first()
-        if store is None:
-            raise Http404
-        return store
-    if viewer.store_id is None or (store_id is not None and store_id != viewer.store_id):
-        raise Http404
-    return viewer.store
-
-
-def month_bounds(raw: str | None, today: date) -> tuple[date, date]:
-    """?month=YYYY-MM (default: this month) as a full month; ValueError with a message to show."""
-    if not raw:
-        return parse_month(today.strftime("%Y-%m"))
-    try:
-        start, end = parse_month(raw)
-    except ValueError:
-        raise ValueError(_("月份格式应为 YYYY-MM，例如 %(example)s。") % {"example": today.strftime("%Y-%m")}) from None
-    if start > today:
-        raise ValueError(_("%(month)s 还没开始。") % {"month": raw})
-    if start.year < 2000:
-        raise ValueError(_("月份太早。"))
-    return start, end
-
-
-def week_bounds(raw: str | None, today: date) -> tuple[date, date]:
-    """?week=<a date in the week> as its Monday–Sunday (default: last week, the latest complete)."""
-    if raw:
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            raise ValueError(_("周应为该周的周一日期，例如 %(example)s。") % {"example": today.isoformat()}) from None
-    else:
-        day = today - timedelta(days=7)
-    monday = day - timedelta(days=day.weekday())
-    if monday > today:
-        raise ValueError(_("%(week)s 这一周还没开始。") % {"week": monday.isoformat()})
-    if monday.year < 2000:
-        raise ValueError(_("日期太早。"))
-    return monday, monday + timedelta(days=6)
 
 
 # --- Monthly and weekly reports ------------------------------------------------------------------
@@ -225,7 +116,7 @@ class Report:
         return self.snapshot is not None
 
     def rate(self, key: str) -> Rate:
-        return Rate.of(key, self.figures.get(key))
+        return Rate.figure(key, self.figures.get(key))
 
     @property
     def drill_down(self) -> set[str]:
@@ -310,14 +201,15 @@ class Report:
         return {
             "scored": s.get("scored", 0),
             "mean": s.get("mean"),
-            "satisfied": Rate.of("satisfied", s.get("satisfied")),
+            "satisfied": Rate.figure("satisfied", s.get("satisfied")),
         }
 
     @property
     def complaint_rates(self) -> tuple[Rate, Rate]:
         c = self.figures.get("complaints", {})
-        return Rate.of("response_within_sla", c.get("response_within_sla")), Rate.of(
-            "solution_within_sla", c.get("solution_within_sla")
+        return (
+            Rate.figure("response_within_sla", c.get("response_within_sla")),
+            Rate.figure("solution_within_sla", c.get("solution_within_sla")),
         )
 
 
@@ -346,6 +238,45 @@ def report_for(*, store: Store, kind: str, start: date, end: date, today: date) 
         store=store, start=start, end=report.live_until or end, vip_sales=report.vip_sales
     )
     return report
+
+
+def report_period(kind: str, raw: str | None, today: date) -> tuple[date, date]:
+    """A report page's period from its ?month= (monthly, mid-month: the 1st–15th) or ?week=;
+    ValueError with a message to show."""
+    if kind == SnapshotKind.WEEKLY:
+        return week_bounds(raw, today)
+    start, end = month_bounds(raw, today)
+    return start, (start.replace(day=15) if kind == SnapshotKind.MID_MONTH else end)
+
+
+def report_page(*, viewer: Staff, store: Store, kind: str, raw: str | None, today: date) -> dict:
+    """What a monthly, mid-month or weekly report page shows for ?month= / ?week= (`raw`): the
+    report, the previous and next periods, and where its figures drill down to (the snapshot's
+    frozen lists, or the live figure of the same period). ValueError for a period to refuse."""
+    start, end = report_period(kind, raw, today)
+    report = report_for(store=store, kind=kind, start=start, end=end, today=today)
+    if kind == SnapshotKind.WEEKLY:
+        previous, following = start - timedelta(days=7), start + timedelta(days=7)
+        nav = (previous.isoformat(), following.isoformat() if following <= today else "")
+        period_arg = ("week", start.isoformat())
+    else:
+        nav = month_nav(start, today)
+        period_arg = ("month", start.strftime("%Y-%m"))
+    if report.snapshot is not None:
+        drill_query = urlencode({"snapshot": report.snapshot.pk})
+    else:
+        drill_query = urlencode({period_arg[0]: period_arg[1], **({"store": store.pk} if viewer.is_hq else {})})
+    return {
+        "report": report,
+        "drill_query": drill_query,
+        "kind": kind,
+        "store": store,
+        "stores": hq_stores(viewer),
+        "store_keep": [period_arg],
+        "nav": nav,
+        "period_arg": period_arg,
+        "today": today,
+    }
 
 
 # --- The drill-down ------------------------------------------------------------------------------
@@ -446,9 +377,9 @@ def rate_trend(*, store: Store, through: date, months: int = TREND_MONTHS) -> li
             TrendPoint(
                 month=start.strftime("%Y-%m"),
                 snapshot_id=row["pk"] if row else None,
-                churn=Rate.of("churn_rate", row["figures__churn_rate"]) if row else None,
-                repurchase=Rate.of("repurchase_rate", row["figures__repurchase_rate"]) if row else None,
-                upgrade=Rate.of("upgrade_rate", row["figures__upgrade_rate"]) if row else None,
+                churn=Rate.figure("churn_rate", row["figures__churn_rate"]) if row else None,
+                repurchase=Rate.figure("repurchase_rate", row["figures__repurchase_rate"]) if row else None,
+                upgrade=Rate.figure("upgrade_rate", row["figures__upgrade_rate"]) if row else None,
             )
         )
     return points
@@ -515,11 +446,11 @@ class StaffRow:
 
     @property
     def completion(self) -> Rate:
-        return Rate("follow_up_completion", self.done, self.due, self.done / self.due if self.due else None)
+        return Rate(self.done, self.due, "follow_up_completion")
 
     @property
     def on_time_rate(self) -> Rate:
-        return Rate("follow_up_on_time", self.on_time, self.due, self.on_time / self.due if self.due else None)
+        return Rate(self.on_time, self.due, "follow_up_on_time")
 
     @property
     def sales_percent(self) -> float | None:
@@ -532,9 +463,7 @@ class StaffRow:
         return min(100.0, max(0.0, self.sales_percent or 0.0))
 
 
-def staff_table(
-    *, store: Store, people: list[Staff], start: date, end: date, add_up: bool = False
-) -> list[StaffRow]:
+def staff_table(*, store: Store, people: list[Staff], start: date, end: date, add_up: bool = False) -> list[StaffRow]:
     """Per person of the store, the month so far: members served, tasks due / done / on time,
     satisfaction of their visits, sales against their target, complaints they are responsible
     for. A fixed number of grouped queries. `add_up` (the store's table): also whoever else is
@@ -588,12 +517,12 @@ class StoreDashboard:
     def rates(self) -> list[Rate]:
         f = self.figures
         return [
-            Rate.of("churn_rate", f["churn_rate"]),
-            Rate.of("repurchase_rate", f["repurchase_rate"]),
-            Rate.of("upgrade_rate", f["upgrade_rate"]),
-            Rate.of("follow_up_completion", f["follow_up_completion"]),
-            Rate.of("follow_up_on_time", f["follow_up_on_time"]),
-            Rate.of("satisfied", f["satisfaction"]["satisfied"]),
+            Rate.figure("churn_rate", f["churn_rate"]),
+            Rate.figure("repurchase_rate", f["repurchase_rate"]),
+            Rate.figure("upgrade_rate", f["upgrade_rate"]),
+            Rate.figure("follow_up_completion", f["follow_up_completion"]),
+            Rate.figure("follow_up_on_time", f["follow_up_on_time"]),
+            Rate.figure("satisfied", f["satisfaction"]["satisfied"]),
         ]
 
     @property

@@ -1,10 +1,11 @@
-"""A report as an XLSX workbook (issue 12 item 5): the key figures, achievement against the month's
+"""Exports: a report as an XLSX workbook (issue 12 item 5): the key figures, achievement against the month's
 targets (store and people) and the commentary with its thread. openpyxl in write-only mode (rows
 streamed, nothing held as cells); every text cell guarded against formulas (DOMAIN §12); the
-export audited (DOMAIN §11)."""
+export audited (DOMAIN §11). And the chain view's table as CSV."""
 
 from __future__ import annotations
 
+import csv
 import io
 from decimal import Decimal
 
@@ -15,8 +16,10 @@ from openpyxl import Workbook
 from accounts.models import Staff
 from accounts.services import audit_log
 from members.exports import safe_cell
+from members.models import Tier
 
 from .commentary import achievement_for, key_figures, report_of, report_title, thread_for
+from .metrics import METRIC_LABELS, METRICS
 from .models import ReportSnapshot
 
 
@@ -87,4 +90,74 @@ def snapshot_xlsx(*, snapshot: ReportSnapshot, viewer: Staff) -> bytes:
     out = io.BytesIO()
     book.save(out)
     audit_log(actor=viewer, action="reports.snapshot.exported", obj=snapshot, store=snapshot.store, format="xlsx")
+    return out.getvalue()
+
+
+# --- The chain view as CSV -----------------------------------------------------------------------
+
+
+def _chain_header(by: str) -> list[str]:
+    header = [
+        _("排名"),
+        _("区域") if by == "region" else _("门店"),
+        _("期初活跃会员"),
+        _("流失"),
+        _("流失率"),
+        _("返单"),
+        _("返单率"),
+        _("期初 B/C 级会员"),
+        _("升级"),
+        _("升级率"),
+        _("回流"),
+        _("降级"),
+        *[_("%(tier)s级会员") % {"tier": t} for t in Tier.values],
+    ]
+    for metric in METRICS:
+        header += [str(METRIC_LABELS[metric]), _("%(label)s目标") % {"label": METRIC_LABELS[metric]}, _("达成率")]
+    service = [_("按时率"), _("满意度均分"), _("满意占比"), _("投诉"), _("已结案"), _("响应及时率"), _("解决及时率")]
+    return header + service
+
+
+def _pct(rate) -> str:
+    return "" if rate.percent is None else f"{rate.percent}%"
+
+
+def _chain_row(line) -> list:
+    row = [
+        line.rank or "",
+        line.label,
+        line.base,
+        line.churned,
+        _pct(line.churn.rate),
+        line.repurchased,
+        _pct(line.repurchase.rate),
+        line.upgrade_base,
+        line.upgraded,
+        _pct(line.upgrade.rate),
+        line.win_backs,
+        line.downgraded,
+        *[line.tiers[t] for t in Tier.values],
+    ]
+    for a in line.achievements:
+        row += [a.actual_display, a.target_display, "" if a.percent is None else f"{a.percent}%"]
+    return row + [
+        _pct(line.on_time_cell.rate),
+        "" if line.satisfaction_mean is None else line.satisfaction_mean,
+        _pct(line.satisfied_cell.rate),
+        line.received,
+        line.closed,
+        _pct(line.response_sla.rate),
+        _pct(line.solution_sla.rate),
+    ]
+
+
+def chain_csv(*, figures, lines: list, by: str) -> str:
+    """The chain view's table (`reports.chain.Chain` and its sorted lines, then the total) as UTF-8
+    CSV text with a BOM (for spreadsheets), formulas neutralised (DOMAIN §12)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([safe_cell(h) for h in _chain_header(by)])
+    for line in [*lines, figures.total]:
+        writer.writerow([safe_cell(v) for v in _chain_row(line)])
     return out.getvalue()

@@ -352,10 +352,10 @@ class Period:
         if not raw:
             return cls.week(today - timedelta(days=7))
         try:
-            day = date.fromisoformat(raw)
-        except ValueError:
+            # The last days of year 9999 have no Sunday after them (OverflowError).
+            return cls.week(date.fromisoformat(raw))
+        except (ValueError, OverflowError):
             raise ValueError(_("周应为该周的某一天，例如 %(example)s。") % {"example": today.isoformat()}) from None
-        return cls.week(day)
 
     @classmethod
     def _range(cls, start: str, end: str, today: date) -> Period:

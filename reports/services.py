@@ -1,15 +1,18 @@
-"""Snapshots and the periodic duties of DOMAIN §10: weekly, mid-month and month-end."""
+"""Writes of the reports app: the snapshots and the periodic duties of DOMAIN §10 (weekly, mid-month
+and month-end, the restatement check, the backfill), and the targets and the store's daily sales."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -28,23 +31,93 @@ from visits.models import TaskKind
 from visits.selectors import week_figures
 from visits.services import gift_plans_for_month, tasks_bulk_create
 
-from .commentary import report_mail
-from .kpis import compute_kpis
-from .models import ReportSnapshot, SnapshotKind
+from .commentary import WITH_ACHIEVEMENT, report_link, report_mail
+from .kpis import Kpis, compute_kpis
+from .metrics import (
+    CENT,
+    METRIC_LABELS,
+    ONE,
+    STAFF_METRICS,
+    STAFF_ROLES,
+    ZERO,
+    Achievement,
+    amount_display,
+    metric_kind,
+    split_amounts,
+)
+from .models import (
+    ADDITIVE_METRICS,
+    STORE_ONLY_METRICS,
+    AnnualTarget,
+    MonthlyTarget,
+    ReportSnapshot,
+    SalesSource,
+    SnapshotKind,
+    StaffTarget,
+    StoreDailySales,
+    TargetMetric,
+)
+from .permissions import can_record_sales, can_set_targets, require
+from .selectors import staff_achievement, store_achievement, target_people, target_plans
 
 # Figures whose members a report links to, frozen with the snapshot.
 DRILL_DOWN = ("base", "churned", "repurchased", "win_backs", "upgrade_base", "upgraded", "downgraded", "new_members")
 MONTHLY_DUTY, MID_MONTH_DUTY, WEEKLY_DUTY = "monthly", "mid_month", "weekly"
 
 
-def snapshot_figures(*, store: Store, start: date, end: date) -> dict:
-    """The figures a snapshot freezes (the kind's extras aside): the KPI object and the members
-    behind each figure. The restatement check recomputes a frozen period with this."""
-    kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
+def snapshot_figures(*, store: Store, start: date, end: date, kpis: Kpis | None = None) -> dict:
+    """The figures a snapshot freezes (the kind's extras aside): the KPI object, the members
+    behind each figure and the sales per person (the weekly table's, restated with the rest). The
+    restatement check recomputes a frozen period with this."""
+    kpis = kpis or compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
     figures = kpis.as_json()
     figures["members"] = {name: sorted(kpis.members_behind(name)) for name in DRILL_DOWN}
     figures["members"].update({f"tier_{t}": sorted(ids) for t, ids in kpis.tier_mix.items()})
+    figures["sales_by_consultant"] = sales_by_consultant_json(
+        sales_by_consultant(store_id=store.pk, start=start, end=end)
+    )
     return figures
+
+
+def _number_json(value):
+    return value if value is None or isinstance(value, int) else str(value)
+
+
+def _achievement_json(a: Achievement) -> dict:
+    actual = a.actual
+    return {
+        "metric": str(a.metric),
+        "target": _number_json(a.target),
+        "value": _number_json(actual.value),
+        "numerator": _number_json(actual.numerator),
+        "denominator": _number_json(actual.denominator),
+        "note": str(actual.note),
+    }
+
+
+def achievement_json(*, store: Store, start: date, end: date, kpis: Kpis | None = None) -> dict:
+    """The month's achievement against its targets as a monthly or mid-month snapshot freezes it
+    (issue 12 item 5): the store's, and each person's (under "none": the receipts naming nobody),
+    the actuals in [start, end] against the whole month's targets."""
+    plans = target_plans(store=store, year=start.year)
+    people = target_people(store=store)
+    rows = staff_achievement(
+        store=store, people=people, year=start.year, month=start.month, start=start, end=end, add_up=True
+    )
+    return {
+        "until": end.isoformat(),
+        "store": [
+            _achievement_json(a)
+            for a in store_achievement(store=store, plans=plans, months=[start.month], start=start, end=end, kpis=kpis)
+        ],
+        "people": [
+            {
+                "staff_id": row.staff.pk,
+                "rows": [_achievement_json(row.rows[m]) for m in STAFF_METRICS if m in row.rows],
+            }
+            for row in rows
+        ],
+    }
 
 
 def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dict | None = None) -> ReportSnapshot:
@@ -52,7 +125,10 @@ def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dic
     existing = ReportSnapshot.objects.filter(store=store, kind=kind, period_start=start, period_end=end).first()
     if existing is not None:
         return existing
-    figures = snapshot_figures(store=store, start=start, end=end)
+    kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
+    figures = snapshot_figures(store=store, start=start, end=end, kpis=kpis)
+    if kind in WITH_ACHIEVEMENT:
+        figures["achievement"] = achievement_json(store=store, start=start, end=end, kpis=kpis)
     figures.update(extra or {})
     try:
         with transaction.atomic():
@@ -81,6 +157,7 @@ LEDGER_FIGURES = (
     "old_vip_sales",
     "new_vip_sales",
     "members",
+    "sales_by_consultant",  # the weekly table's sales per person
 )
 RESTATE_DUTY = "restatements"
 logger = logging.getLogger(__name__)
@@ -90,6 +167,13 @@ def ledger_figures(figures: dict) -> dict:
     """The part of a snapshot's figures the ledger makes, as JSON stores it."""
     picked = {name: figures.get(name) for name in LEDGER_FIGURES}
     return json.loads(json.dumps(picked, cls=DjangoJSONEncoder))
+
+
+def _restated(snapshot: ReportSnapshot, current: dict) -> bool:
+    """Whether the ledger figures now differ from the frozen ones. A figure the snapshot was taken
+    without (one frozen before it was kept) is no difference."""
+    frozen = ledger_figures(snapshot.figures)
+    return any(frozen[name] != current[name] for name in LEDGER_FIGURES if name in snapshot.figures)
 
 
 def _earliest_change(store_id: int, since) -> date | None:
@@ -136,7 +220,7 @@ def snapshots_restate(*, store_ids: list[int] | None = None) -> dict:
         figures = snapshot_figures(store=snapshot.store, start=snapshot.period_start, end=snapshot.period_end)
         current = ledger_figures(figures)
         checked += 1
-        if current != ledger_figures(snapshot.figures):
+        if _restated(snapshot, current):
             snapshot.restated_at = now
             snapshot.restated_figures = current
             restated += 1
@@ -301,7 +385,7 @@ def weekly_email_send(*, snapshot: ReportSnapshot) -> int:
     )
     if not recipients:
         return 0
-    context = weekly_context(snapshot)
+    context = {**weekly_context(snapshot), "link": report_link(snapshot)}
     subject = _("%(store)s 周报 %(start)s – %(end)s") % {
         "store": snapshot.store.name,
         "start": snapshot.period_start,
@@ -314,14 +398,21 @@ def weekly_email_send(*, snapshot: ReportSnapshot) -> int:
     return len(recipients)
 
 
-def weekly_context(snapshot: ReportSnapshot) -> dict:
-    """What the weekly page and email show: the frozen figures with names for the ids."""
-    from members.models import Member
-    from visits.models import Channel, InvitationStatus
-
+def _weekly_people(snapshot: ReportSnapshot) -> list[dict]:
+    """The weekly table's rows: each person's tasks, visits and sales as frozen, with the sales
+    now (`sales_restated`) where the snapshot was restated and the ledger changed theirs; last the
+    receipts naming nobody. One query (the names)."""
     f = snapshot.figures
-    staff_ids = {int(k) for k in f.get("people", {}) if k.isdigit()}
-    staff_ids |= {int(k) for k in f.get("sales_by_consultant", {}) if k.isdigit()}
+    sales = f.get("sales_by_consultant", {})
+    restated_at = getattr(snapshot, "restated_at", None)  # an unsaved snapshot (a live week) has none
+    now = snapshot.restated_figures.get("sales_by_consultant") if restated_at else None
+
+    def restated(key: str) -> str | None:
+        value = None if now is None else now.get(key, "0.00")
+        return value if value is not None and value != sales.get(key, "0.00") else None
+
+    keys = {*f.get("people", {}), *sales, *(now or {})}
+    staff_ids = {int(k) for k in keys if k.isdigit()}
     names = {s.pk: str(s) for s in Staff.objects.filter(pk__in=staff_ids)}
     people = []
     for staff_id in sorted(staff_ids, key=lambda pk: names.get(pk, "")):
@@ -333,10 +424,11 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
                 "done": row.get("done", 0),
                 "on_time": row.get("on_time", 0),
                 "visits": row.get("visits", 0),
-                "sales": f.get("sales_by_consultant", {}).get(str(staff_id), "0.00"),
+                "sales": sales.get(str(staff_id), "0.00"),
+                "sales_restated": restated(str(staff_id)),
             }
         )
-    if NO_CONSULTANT in f.get("sales_by_consultant", {}):
+    if NO_CONSULTANT in keys:
         people.append(
             {
                 "name": _("无专属顾问"),
@@ -345,9 +437,20 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
                 "done": 0,
                 "on_time": 0,
                 "visits": 0,
-                "sales": f["sales_by_consultant"][NO_CONSULTANT],
+                "sales": sales.get(NO_CONSULTANT, "0.00"),
+                "sales_restated": restated(NO_CONSULTANT),
             }
         )
+    return people
+
+
+def weekly_context(snapshot: ReportSnapshot) -> dict:
+    """What the weekly page and email show: the frozen figures with names for the ids."""
+    from members.models import Member
+    from visits.models import Channel, InvitationStatus
+
+    f = snapshot.figures
+    people = _weekly_people(snapshot)
     birthday_ids = [member_id for member_id, _day, _tier in f.get("birthdays_next_week", [])]
     members = {m.pk: m for m in Member.objects.filter(pk__in=birthday_ids)}
     birthdays = [(members.get(member_id), day, tier) for member_id, day, tier in f.get("birthdays_next_week", [])]
@@ -372,3 +475,285 @@ def weekly_context(snapshot: ReportSnapshot) -> dict:
 WORK = {MONTHLY_DUTY: monthly_work, MID_MONTH_DUTY: mid_month_work, WEEKLY_DUTY: weekly_work}
 # When each periodic duty is due (duties.runs' calendars); the restatement check runs daily.
 SCHEDULES = {MONTHLY_DUTY: MONTH_END, MID_MONTH_DUTY: MID_MONTH, WEEKLY_DUTY: WEEKLY}
+
+
+# --- Targets and the store's daily sales ---------------------------------------------------------
+# Keyword-only, atomic, validated before anything is written: a bad value raises a ValidationError
+# with a message a manager can act on and saves nothing. The store's manager sets their store's
+# targets and sales, HQ any store's (reports/permissions.py).
+
+MAX_MONEY = Decimal("9999999999.99")  # fits max_digits=14, decimal_places=4
+MAX_WEIGHT = Decimal("9999.99")
+
+
+def error_dict(e: ValidationError) -> dict[str, list[str]]:
+    """A refusal's messages by field ("__all__" for the form's)."""
+    return e.message_dict if hasattr(e, "error_dict") else {"__all__": e.messages}
+
+
+def _decimal(value, *, field_name: str) -> Decimal:
+    if isinstance(value, Decimal):
+        number = value
+    else:
+        text = str(value if value is not None else "").strip().replace(",", "").replace("，", "")
+        if not text:
+            raise ValidationError({field_name: _("请填写数值。")})
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValidationError({field_name: _("“%(value)s”不是数字。") % {"value": text}}) from None
+    if not number.is_finite():
+        raise ValidationError({field_name: _("请填写有效的数字。")})
+    return number
+
+
+def target_amount_clean(metric: str, value, *, field_name: str = "amount") -> Decimal:
+    """A target amount for the metric: money ≥ 0 with at most 2 decimals, a count a whole number
+    ≥ 0, a rate a fraction in (0, 1] (0.35 = 35%)."""
+    number = _decimal(value, field_name=field_name)
+    kind = metric_kind(metric)
+    if kind == "rate":
+        if not ZERO < number <= ONE:
+            message = _("比率目标须大于 0 且不超过 1（如 0.35 表示 35%%），而不是 %(value)s。")
+            raise ValidationError({field_name: message % {"value": number}})
+        if number != number.quantize(Decimal("0.0001")):
+            raise ValidationError({field_name: _("比率目标最多保留 4 位小数。")})
+        return number
+    if number < 0:
+        raise ValidationError({field_name: _("目标不能为负数。")})
+    if kind == "count":
+        if number != number.to_integral_value():
+            raise ValidationError({field_name: _("新开卡数须为整数。")})
+        return number.quantize(ONE)
+    if number != number.quantize(CENT):
+        raise ValidationError({field_name: _("金额最多保留 2 位小数。")})
+    if number > MAX_MONEY:
+        raise ValidationError({field_name: _("金额过大。")})
+    return number.quantize(CENT)
+
+
+def _metric_clean(metric: str) -> str:
+    if metric not in TargetMetric.values:
+        raise ValidationError({"metric": _("没有这个指标：%(metric)s。") % {"metric": metric}})
+    return metric
+
+
+def _year_clean(year) -> int:
+    try:
+        year = int(year)
+    except (TypeError, ValueError):
+        raise ValidationError({"year": _("年度须为数字。")}) from None
+    if not 2000 <= year <= 2100:
+        raise ValidationError({"year": _("年度须在 2000 至 2100 之间。")})
+    return year
+
+
+def _months_apply(annual: AnnualTarget, weights: list[Decimal]) -> None:
+    """Write the months' weights and amounts; refuse (ValidationError) a month whose amount would
+    fall below what is already allocated to staff."""
+    amounts = split_amounts(annual.metric, annual.amount, weights)
+    months = {m.month: m for m in annual.months.select_for_update().order_by("month")}
+    allocated = _allocated_by_month(annual)
+    if annual.metric in ADDITIVE_METRICS:
+        short = [
+            _("%(month)s月已分配 %(allocated)s，超过新的月目标 %(amount)s")
+            % {
+                "month": number,
+                "allocated": amount_display(annual.metric, allocated[number]),
+                "amount": amount_display(annual.metric, amounts[number - 1]),
+            }
+            for number in range(1, 13)
+            if allocated.get(number, ZERO) > amounts[number - 1]
+        ]
+        if short:
+            raise ValidationError(_("请先减少员工分配：%(months)s。") % {"months": "；".join(short)})
+    for number in range(1, 13):
+        month = months.get(number)
+        if month is None:
+            MonthlyTarget.objects.create(
+                annual=annual, month=number, weight=weights[number - 1], amount=amounts[number - 1]
+            )
+        elif (month.weight, month.amount) != (weights[number - 1], amounts[number - 1]):
+            month.weight, month.amount = weights[number - 1], amounts[number - 1]
+            month.save(update_fields=["weight", "amount"])
+
+
+def _allocated_by_month(annual: AnnualTarget) -> dict[int, Decimal]:
+    if annual.pk is None:
+        return {}
+    rows = (
+        StaffTarget.objects.filter(monthly__annual=annual)
+        .values_list("monthly__month")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+@transaction.atomic
+def annual_target_set(*, store: Store, year: int, metric: str, amount, by: Staff) -> AnnualTarget:
+    """Set the store's annual target for a metric. A new plan is split into twelve equally weighted
+    months; a changed amount is re-split with the months' weights as they are."""
+    require(can_set_targets(by, store))
+    year = _year_clean(year)
+    metric = _metric_clean(metric)
+    amount = target_amount_clean(metric, amount)
+    annual = AnnualTarget.objects.select_for_update().filter(store=store, year=year, metric=metric).first()
+    if annual is None:
+        annual = AnnualTarget.objects.create(store=store, year=year, metric=metric, amount=amount, set_by=by)
+        weights = [ONE] * 12
+    else:
+        weights = [m.weight for m in annual.months.order_by("month")] or [ONE] * 12
+        annual.amount, annual.set_by = amount, by
+        annual.save(update_fields=["amount", "set_by", "updated_at"])
+    _months_apply(annual, weights)
+    return annual
+
+
+@transaction.atomic
+def month_weights_set(*, annual: AnnualTarget, weights: Mapping[int, object], by: Staff) -> AnnualTarget:
+    """Set the twelve months' weights (month → weight; months not given keep theirs) and re-split
+    the year. Weights are ≥ 0 with at most 2 decimals and add up to more than 0."""
+    require(can_set_targets(by, annual.store))
+    annual = AnnualTarget.objects.select_for_update().get(pk=annual.pk)
+    current = {m.month: m.weight for m in annual.months.all()}
+    new: list[Decimal] = []
+    errors: dict[str, list[str]] = {}
+    for number in range(1, 13):
+        key = f"w{number}"
+        try:
+            weight = _decimal(weights.get(number, current.get(number, ONE)), field_name=key)
+        except ValidationError:
+            errors[key] = [_("%(month)s月权重不是有效的数字。") % {"month": number}]
+            continue
+        if not ZERO <= weight <= MAX_WEIGHT or weight != weight.quantize(CENT):
+            errors[key] = [_("%(month)s月权重须在 0 至 9999.99 之间，最多 2 位小数。") % {"month": number}]
+            continue
+        new.append(weight)
+    if errors:
+        raise ValidationError(errors)
+    if sum(new, ZERO) <= 0:
+        raise ValidationError({"weights": _("权重之和须大于 0。")})
+    _months_apply(annual, new)
+    return annual
+
+
+def _allocations_clean(annual: AnnualTarget, allocations: Mapping[int, object]) -> dict[int, Decimal | None]:
+    """{staff id: amount, or None to remove}: each person one of the store's own active staff,
+    each amount valid for the metric; else a ValidationError naming every refused field."""
+    staff = {
+        s.pk: s
+        for s in Staff.objects.filter(
+            pk__in=[int(pk) for pk in allocations], store_id=annual.store_id, role__in=STAFF_ROLES, is_active=True
+        )
+    }
+    cleaned: dict[int, Decimal | None] = {}
+    errors: dict[str, list[str]] = {}
+    for pk, raw in allocations.items():
+        key = f"staff_{pk}"
+        person = staff.get(int(pk))
+        if person is None:
+            errors.setdefault(key, []).append(_("员工 #%(pk)s 不是本店在职员工。") % {"pk": pk})
+            continue
+        if raw is None or str(raw).strip() == "":
+            cleaned[person.pk] = None
+            continue
+        try:
+            cleaned[person.pk] = target_amount_clean(annual.metric, raw, field_name=key)
+        except ValidationError as e:
+            errors.setdefault(key, []).extend(f"{person}：{m}" for m in e.message_dict[key])
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+@transaction.atomic
+def staff_allocation_set(*, monthly: MonthlyTarget, allocations: Mapping[int, object], by: Staff) -> list[StaffTarget]:
+    """Set a month's targets per person (staff id → amount; empty or None removes the person's).
+    The people are the store's own active staff; for amounts that add up, their sum may not
+    exceed the month's target. The VIP sales share is the store's alone."""
+    annual = monthly.annual
+    require(can_set_targets(by, annual.store))
+    metric = annual.metric
+    if metric in STORE_ONLY_METRICS:
+        raise ValidationError(_("%(metric)s是门店整体指标，不分配到个人。") % {"metric": METRIC_LABELS[metric]})
+    monthly = MonthlyTarget.objects.select_for_update().select_related("annual").get(pk=monthly.pk)
+    cleaned = _allocations_clean(annual, allocations)
+    existing = {t.staff_id: t for t in monthly.allocations.all()}
+    final = {pk: t.amount for pk, t in existing.items()}
+    for pk, amount in cleaned.items():
+        if amount is None or amount == 0:
+            final.pop(pk, None)
+        else:
+            final[pk] = amount
+    if metric in ADDITIVE_METRICS:
+        total = sum(final.values(), ZERO)
+        if total > monthly.amount:
+            raise ValidationError(
+                _("分配合计 %(total)s 超过%(month)s月目标 %(amount)s，请调整后再保存。")
+                % {
+                    "total": amount_display(metric, total),
+                    "month": monthly.month,
+                    "amount": amount_display(metric, monthly.amount),
+                }
+            )
+    for pk, target in existing.items():
+        if pk not in final:
+            target.delete()
+        elif final[pk] != target.amount:
+            target.amount = final[pk]
+            target.save(update_fields=["amount"])
+    for pk, amount in final.items():
+        if pk not in existing:
+            StaffTarget.objects.create(monthly=monthly, staff_id=pk, amount=amount)
+    return list(monthly.allocations.select_related("staff").order_by("staff_id"))
+
+
+@transaction.atomic
+def daily_sales_record(
+    *, store: Store, day: date, total_sales, by: Staff | None, source: str = SalesSource.MANUAL
+) -> StoreDailySales:
+    """Enter or correct the store's total sales of a day (members or not). A day already entered
+    is overwritten: one row per store and day. Not for a future day (the store's local date) or
+    before 1900; the amount ≥ 0 with at most 2 decimals. `by` is None only for the POS."""
+    if source == SalesSource.MANUAL or by is not None:
+        require(by is not None and can_record_sales(by, store))
+    if not isinstance(day, date):
+        raise ValidationError({"date": _("日期无效。")})
+    if day > timezone.localdate():
+        raise ValidationError({"date": _("%(day)s 还没到，不能录入销售额。") % {"day": day.isoformat()}})
+    if day.year < 1900:
+        raise ValidationError({"date": _("日期不能早于 1900 年。")})
+    amount = _decimal(total_sales, field_name="total_sales")
+    if amount < 0:
+        raise ValidationError({"total_sales": _("销售总额不能为负数。")})
+    if amount != amount.quantize(CENT):
+        raise ValidationError({"total_sales": _("金额最多保留 2 位小数。")})
+    if amount > MAX_MONEY:
+        raise ValidationError({"total_sales": _("金额过大。")})
+    row, _created = StoreDailySales.objects.update_or_create(
+        store=store, date=day, defaults={"total_sales": amount.quantize(CENT), "source": source, "entered_by": by}
+    )
+    return row
+
+
+def daily_sales_month_record(*, store: Store, entries: Mapping[date, str], by: Staff) -> tuple[int, dict[date, str]]:
+    """Enter or correct several days' totals together (the month's form): all or none. A value
+    equal to the one entered is no change. Returns (days changed, {day: why refused}); with any
+    refusal nothing is saved."""
+    entered = dict(
+        StoreDailySales.objects.filter(store=store, date__in=list(entries)).values_list("date", "total_sales")
+    )
+    changed, errors = 0, {}
+    with transaction.atomic():
+        for day, raw in sorted(entries.items()):
+            if day in entered and raw == f"{entered[day]:.2f}":
+                continue
+            try:
+                daily_sales_record(store=store, day=day, total_sales=raw, by=by)
+                changed += 1
+            except ValidationError as e:
+                errors[day] = " ".join(m for ms in error_dict(e).values() for m in ms)
+        if errors:
+            transaction.set_rollback(True)
+    return (0 if errors else changed), errors

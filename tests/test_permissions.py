@@ -137,7 +137,7 @@ def a_live_store_a_figure(o):
 
 
 def _store_a_target(o):
-    from reports.targets import annual_target_set
+    from reports.services import annual_target_set
 
     return annual_target_set(
         store=o.member.home_store,

@@ -50,9 +50,10 @@ from members.services import purchase_record
 from members.transfers import member_transfer
 from reports.dashboards import staff_table
 from reports.kpis import compute_kpis
-from reports.models import StoreDailySales
+from reports.metrics import NO_CONSULTANT
+from reports.models import StoreDailySales, TargetMetric
+from reports.selectors import staff_achievement, store_actuals
 from reports.services import sales_by_consultant_json, weekly_context
-from reports.targets import NO_CONSULTANT, TargetMetric, staff_achievement, store_actuals
 from tests.factories import MemberFactory, StaffFactory
 from visits.models import TaskKind, TaskReason
 

@@ -37,7 +37,7 @@ from reports.chain import chain_figures
 from reports.kpis import compute_kpis
 from reports.models import TargetMetric
 from reports.periods import Period
-from reports.targets import annual_target_set
+from reports.services import annual_target_set
 from tests.factories import MemberFactory, PurchaseFactory, StoreFactory
 from visits.models import FollowUpTask
 
@@ -300,11 +300,11 @@ def test_it_downloads_the_table_as_csv(client, hq, store_a, store_b, ledger):
 def test_it_keeps_its_queries_independent_of_the_number_of_members(
     client, hq, store_a, store_b, store_c, ledger, django_assert_max_num_queries
 ):
-    """A quarter for five stores: 33 queries. A fixed 17 (session and user, the stores, one
+    """A quarter for five stores: 25 queries. A fixed 19 (session and user, the stores, one
     compute_kpis over all stores, the home stores, entered totals, follow-ups by store, satisfaction
-    by store, targets, notifications), 2 per month (old / new VIP sales: compute_kpis's total and
-    ours per store) and 2 per store (complaints and the program rules they load: no grouped
-    selector yet).
+    by store, complaints by store and the program rules they load, targets, notifications) and 2
+    per month (old / new VIP sales: compute_kpis's total and ours per store); none per store
+    (tests/reports/test_rooms.py: six stores as many as two).
     Sixty more members with purchases, tasks and tier changes change nothing."""
     stores = [store_a, store_b, store_c, StoreFactory(code="GZD"), StoreFactory(code="SZE")]
     client.force_login(hq)
@@ -329,7 +329,7 @@ def test_it_keeps_its_queries_independent_of_the_number_of_members(
             scheduled_for=D("2026-02-03"),
         )
     assert count() == before
-    with at(), django_assert_max_num_queries(33):
+    with at(), django_assert_max_num_queries(25):
         client.get(reverse("reports:chain"), {"quarter": "2026-Q1"})
 
 

@@ -27,8 +27,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry, Notification
 from reports.commentary import commentary_save, commentary_submit
 from reports.models import MonthlyTarget, ReportComment, ReportCommentary, ReportSnapshot, TargetMetric
-from reports.services import snapshot_take
-from reports.targets import annual_target_set, staff_allocation_set
+from reports.services import annual_target_set, snapshot_take, staff_allocation_set
 from tests.factories import MemberFactory, PurchaseFactory
 
 D = date.fromisoformat

@@ -21,8 +21,7 @@ from accounts.models import Role
 from complaints.services import complaint_register
 from reports.kpis import compute_kpis
 from reports.models import ReportSnapshot, TargetMetric
-from reports.services import snapshot_take
-from reports.targets import annual_target_set, daily_sales_record, staff_allocation_set
+from reports.services import annual_target_set, daily_sales_record, snapshot_take, staff_allocation_set
 from tests.factories import MemberFactory, PurchaseFactory, StaffFactory
 from visits.models import FollowUpTask, Visit
 

@@ -10,17 +10,11 @@ import time_machine
 from django.urls import reverse
 
 from reports.kpis import compute_kpis, vip_sales_split
+from reports.metrics import amount_display, weighted_rate_target
 from reports.models import TargetMetric
 from reports.periods import Period
-from reports.targets import (
-    amount_display,
-    annual_target_set,
-    staff_actuals,
-    staff_allocation_set,
-    store_achievement,
-    target_plans,
-    weighted_rate_target,
-)
+from reports.selectors import staff_actuals, store_achievement, target_plans
+from reports.services import annual_target_set, staff_allocation_set
 from tests.factories import MemberFactory, PurchaseFactory
 from visits.models import FollowUpTask
 

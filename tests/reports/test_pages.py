@@ -21,8 +21,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from reports.models import AnnualTarget, StaffTarget, StoreDailySales, TargetMetric
-from reports.services import snapshot_take, weekly_work
-from reports.targets import annual_target_set
+from reports.services import annual_target_set, snapshot_take, weekly_work
 from tests.factories import MemberFactory, PurchaseFactory, StaffFactory
 
 D = date.fromisoformat

@@ -65,6 +65,8 @@ def test_it_reads_a_period_from_the_query(params, start, end, kind, label):
         ({"start": "2026-10-05", "end": "2026-10-01"}, "早于开始日期"),
         ({"start": "2020-01-01", "end": "2026-01-01"}, "最长 3 年"),
         ({"start": "2026-10-5x", "end": "2026-10-09"}, "日期格式应为 YYYY-MM-DD"),
+        ({"period": "week", "week": "9999-12-31"}, "周应为该周的某一天"),  # no Sunday after it
+        ({"period": "week", "week": "2026-02-30"}, "周应为该周的某一天"),
     ],
 )
 def test_bad_input_is_a_message_a_person_can_act_on(params, message):

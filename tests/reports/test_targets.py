@@ -9,17 +9,10 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.models import Role
+from reports.metrics import vip_sales_share
 from reports.models import AnnualTarget, MonthlyTarget, StaffTarget, StoreDailySales, TargetMetric
-from reports.targets import (
-    annual_target_set,
-    daily_sales_record,
-    month_weights_set,
-    staff_achievement,
-    staff_allocation_set,
-    store_achievement,
-    target_plans,
-    vip_sales_share,
-)
+from reports.selectors import staff_achievement, store_achievement, target_plans
+from reports.services import annual_target_set, daily_sales_record, month_weights_set, staff_allocation_set
 from tests.factories import MemberFactory, PurchaseFactory, StaffFactory
 from visits.models import FollowUpTask
 
