@@ -45,6 +45,49 @@ for code, digit in (("SHA", "1"), ("BJB", "2")):
             card_no=f"{code}{n:05d}", name=f"{code} 会员 {n}", phone=f"13{digit}0000{n:04d}",
             home_store=store, consultant=consultant, joined_on=datetime.date(2024, 1, 1 + n),
         )
+# A complaint (by the consultant), a gift plan next month and a campaign draft in each store.
+from campaigns.segments import Segment
+from campaigns.services import campaign_save
+from complaints.services import complaint_register
+from visits.models import GiftPlan
+today = datetime.date.today()
+for code in ("SHA", "BJB"):
+    member = Member.objects.filter(home_store__code=code).first()
+    staff = {s.role: s for s in Staff.objects.filter(store=member.home_store)}
+    complaint_register(
+        store=member.home_store, by=staff[Role.CONSULTANT], member=member,
+        channel="in_store", category="alteration", description="裤长改短了",
+    )
+    GiftPlan.objects.create(
+        member=member, store=member.home_store, occasion="birthday", tier=member.tier, gift="丝巾", budget=200,
+        occasion_date=(today.replace(day=1) + datetime.timedelta(days=32)).replace(day=10),
+    )
+    campaign_save(
+        by=staff[Role.MANAGER], stores=[member.home_store], segment=Segment(), name=f"{code} 私享会",
+        type="private_viewing", start_date=today + datetime.timedelta(days=7), end_date=today + datetime.timedelta(days=9),
+    )
+# A visit, then a care task for the consultant and an invitation in each store (visits.api).
+from django.utils import timezone
+from visits.services import invitation_create, task_create, visit_record
+for code in ("SHA", "BJB"):
+    member = Member.objects.filter(home_store__code=code).order_by("pk")[1]
+    consultant = Staff.objects.get(username=f"{code.lower()}_consultant")
+    visit_record(member=member, by=consultant, channel="phone", outcome="已联系，满意")
+    day = timezone.localdate()
+    task_create(member=member, kind="care", due_date=day, origin="schemathesis", assignee=consultant)
+    invitation_create(member=member, by=consultant, for_date=day + datetime.timedelta(days=3), purpose="新品到店试穿")
+# A purchase and its partial return for a member of each store (members.api), and a tag to put on members.
+from members.models import MemberTag, Purchase
+MemberTag.objects.create(name="婚礼季")
+for code in ("SHA", "BJB"):
+    member = Member.objects.filter(home_store__code=code).order_by("pk")[2]
+    sale = Purchase.objects.create(
+        store=member.home_store, member=member, receipt_no=f"{code}-R1", date=datetime.date(2024, 6, 1), amount=1280
+    )
+    Purchase.objects.create(
+        store=member.home_store, member=member, receipt_no=f"{code}-R2", date=datetime.date(2024, 6, 2), amount=-280,
+        original=sale,
+    )
 sessions = []
 for username in ("sha_consultant", "sha_manager"):
     client = Client()

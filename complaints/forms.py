@@ -5,14 +5,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Staff, Store
-from members.selectors import member_by_phone, member_scope
 
 from .models import Category, ComplaintChannel, Severity, Status
 
 
 class RegisterForm(forms.Form):
     """登记 in under a minute: the member by card or phone (or a walk-in's name), what kind,
-    what happened."""
+    what happened. Who the customer is, is the service's to find and check
+    (`complaint_register(member_ref=…)`), for this page and the API alike."""
 
     member_ref = forms.CharField(
         label=_("会员卡号或手机号"), required=False, help_text=_("会员请填卡号或手机号；非会员留空并填写姓名。")
@@ -37,25 +37,6 @@ class RegisterForm(forms.Form):
             self.fields["store"].required = True
         else:
             del self.fields["store"]
-
-    def clean(self):
-        data = super().clean()
-        ref = (data.get("member_ref") or "").strip().replace(" ", "")
-        data["member"] = None
-        if ref:
-            scope = member_scope(viewer=self.viewer)
-            if data.get("store"):
-                scope = scope.filter(home_store=data["store"])
-            # A card number, or a full phone number (an exact, audited lookup: DOMAIN §11).
-            member = scope.filter(card_no=ref).first() or member_by_phone(
-                viewer=self.viewer, qs=scope, text=ref, via="complaint"
-            )
-            if member is None:
-                self.add_error("member_ref", _("本店没有卡号或手机号为 %(ref)s 的会员。") % {"ref": ref})
-            data["member"] = member
-        elif not (data.get("walk_in_name") or "").strip():
-            self.add_error("walk_in_name", _("请填写会员卡号/手机号，或非会员顾客的姓名。"))
-        return data
 
     def store_for(self) -> Store:
         return self.cleaned_data.get("store") or self.viewer.store

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Notification, Role, Staff, Store
 from duties.services import email_queue, emails_keyed
 from members.models import Member, ProgramRules
+from members.selectors import member_by_phone, member_scope
 from members.services import member_open_complaints_set
 from members.validators import normalize_phone
 from visits.models import TaskKind
@@ -99,7 +100,14 @@ def _gate_error(complaint: Complaint, to: str) -> str | None:
     return None
 
 
-@transaction.atomic
+def complaint_member_find(*, by: Staff, store: Store, ref: str) -> Member | None:
+    """The member of `store` in `by`'s scope whose card number is `ref`, else whose full phone
+    number it is (an exact lookup, audited: DOMAIN §11); None when there is none. A prefix of a
+    number finds nobody, as a number no one has."""
+    scope = member_scope(viewer=by).filter(home_store=store)
+    return scope.filter(card_no=ref).first() or member_by_phone(viewer=by, qs=scope, text=ref, via="complaint")
+
+
 def complaint_register(
     *,
     store: Store,
@@ -113,18 +121,28 @@ def complaint_register(
     walk_in_phone: str = "",
     received_at: datetime | None = None,
     cross_store: bool = False,
+    member_ref: str = "",
 ) -> Complaint:
     """登记: anyone in the store, in under a minute: who, what kind, what happened.
+
+    The customer is `member`, or the member `member_ref` names (a card number or a full phone
+    number, found by `complaint_member_find`: the register page and the API send what was typed),
+    or a walk-in by name.
 
     `cross_store`: another store's member complaining here (members.cross_store, DOMAIN §13). The
     complaint belongs to the store that received it: its staff handle it, on its SLA and figures;
     only the revisit goes to the member's own consultant (see `complaint_transition`).
     """
     errors: dict[str, str] = {}
+    ref = (member_ref or "").strip().replace(" ", "")
+    if member is None and ref:
+        member = complaint_member_find(by=by, store=store, ref=ref)
+        if member is None:
+            errors["member_ref"] = _("本店没有卡号或手机号为 %(ref)s 的会员。") % {"ref": ref}
     if member is not None and member.home_store_id != store.pk and not cross_store:
         errors["member"] = _("会员不属于该门店。")
-    if member is None and not walk_in_name.strip():
-        errors["walk_in_name"] = _("请选择会员或填写顾客姓名。")
+    if member is None and not ref and not walk_in_name.strip():
+        errors["walk_in_name"] = _("请填写会员卡号/手机号，或非会员顾客的姓名。")
     if walk_in_phone:
         try:
             walk_in_phone = normalize_phone(walk_in_phone)
@@ -142,21 +160,25 @@ def complaint_register(
     if received_at > timezone.now() + timedelta(minutes=5):
         errors["received_at"] = _("接收时间不能晚于现在。")
     if errors:
+        # Outside the transaction below: the audit of an exact phone lookup stays, found or not.
         raise ValidationError(errors)
-    complaint = Complaint.objects.create(
-        store=store,
-        member=member,
-        walk_in_name=walk_in_name.strip(),
-        walk_in_phone=walk_in_phone,
-        channel=channel,
-        category=category,
-        severity=severity,
-        description=description.strip(),
-        received_by=by,
-        received_at=received_at,
-    )
-    ComplaintEvent.objects.create(complaint=complaint, from_status="", to_status=S.REGISTERED, by=by, at=received_at)
-    _sync_member(complaint)
+    with transaction.atomic():
+        complaint = Complaint.objects.create(
+            store=store,
+            member=member,
+            walk_in_name=walk_in_name.strip(),
+            walk_in_phone=walk_in_phone,
+            channel=channel,
+            category=category,
+            severity=severity,
+            description=description.strip(),
+            received_by=by,
+            received_at=received_at,
+        )
+        ComplaintEvent.objects.create(
+            complaint=complaint, from_status="", to_status=S.REGISTERED, by=by, at=received_at
+        )
+        _sync_member(complaint)
     return complaint
 
 

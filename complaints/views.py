@@ -33,7 +33,7 @@ def register(request):
             complaint = complaint_register(
                 store=form.store_for(),
                 by=request.user,
-                member=data["member"],
+                member_ref=data["member_ref"],
                 walk_in_name=data["walk_in_name"],
                 walk_in_phone=data["walk_in_phone"],
                 channel=data["channel"],

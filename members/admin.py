@@ -15,6 +15,7 @@ from accounts.services import audit_log
 
 from .models import (
     DuplicateDismissal,
+    ExportJob,
     ImportantDate,
     ImportJob,
     Member,
@@ -30,7 +31,13 @@ from .models import (
     TransferRequest,
 )
 from .selectors import can_see_full_contact, member_search
-from .services import phone_owner_error, tiers_replay
+from .services import (
+    PROGRAM_RULE_FIELDS,
+    phone_owner_error,
+    program_rules_errors,
+    program_rules_update,
+    tiers_replay,
+)
 from .validators import mask_phone, mask_text, normalize_phone, validate_past_date
 
 TIER_RULES = ("tier_a_min", "tier_b_min", "spend_window_days")
@@ -39,29 +46,15 @@ TIER_RULES = ("tier_a_min", "tier_b_min", "spend_window_days")
 class ProgramRulesForm(forms.ModelForm):
     class Meta:
         model = ProgramRules
-        fields = (
-            "tier_a_min",
-            "tier_b_min",
-            "spend_window_days",
-            "upgrade_candidate_ratio",
-            "churn_days",
-            "win_back_days",
-            "care_days_a",
-            "care_days_b",
-            "care_days_c",
-            "post_purchase_days",
-            "lead_days",
-            "daily_care_capacity",
-            "attempts_before_escalation",
-            "complaint_response_hours",
-            "complaint_solution_hours",
-        )
+        fields = PROGRAM_RULE_FIELDS
 
     def clean(self):
+        # The rules' checks are the service's (members.services.program_rules_errors), as for the API.
         cleaned = super().clean()
-        a_min, b_min = cleaned.get("tier_a_min"), cleaned.get("tier_b_min")
-        if a_min is not None and b_min is not None and a_min <= b_min:
-            self.add_error("tier_a_min", _("A 级门槛必须高于 B 级门槛。"))
+        current = {name: getattr(self.instance, name) for name in PROGRAM_RULE_FIELDS}
+        for name, problems in program_rules_errors({**current, **cleaned}).items():
+            if name not in self.errors:  # a field already refused keeps its own message
+                self.add_error(name, problems)
         return cleaned
 
 
@@ -104,14 +97,9 @@ class ProgramRulesAdmin(admin.ModelAdmin):
         return redirect(reverse("admin:members_programrules_change", args=[rules.pk]))
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if form.changed_data:
-            audit_log(
-                actor=request.user,
-                action="program_rules.changed",
-                obj=obj,
-                changes={name: str(form.cleaned_data[name]) for name in form.changed_data},
-            )
+        # Saved (and audited) by the service, as the API saves them; the form has checked the values.
+        program_rules_update(by=request.user, **{name: form.cleaned_data[name] for name in form.changed_data})
+        obj.refresh_from_db()
         if set(form.changed_data) & set(TIER_RULES):
             messages.warning(
                 request, _("等级门槛或统计窗口已修改：运行 manage.py rebuild_tiers 按新规则重算所有会员的等级。")
@@ -461,3 +449,27 @@ class MemberRelationAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ReadOnlyAdmin):
+    """Large member exports and how they ended, for support: who, when, how far, why it failed. The
+    file itself is downloaded by its requester only (members/export_jobs.py), not from here."""
+
+    list_display = ("created_at", "created_by", "store", "status", "rows_done", "rows_total", "expires_at")
+    list_filter = ("status", "store")
+    list_select_related = ("store", "created_by")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_by",
+        "store",
+        "filters",
+        "status",
+        "rows_done",
+        "rows_total",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "expires_at",
+    )

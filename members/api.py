@@ -4,11 +4,19 @@ Serializers list their fields; `store`, `tier`, the id and the consultant are ne
 client except where a rule allows it (HQ names the store of a purchase; a new member's consultant is
 one of the caller's own store). Members are a viewset on the router in vipcrm/api_urls.py: scoped by
 `member_scope`/`member_get` (another store's member is a 404), written by `member_enroll` and
-`member_update`, filtered by `members.filters.MemberFilterSet`, listed with a cursor.
+`member_update`, filtered by `members.filters.MemberFilterSet`, listed with a cursor; their
+important dates and tags (existing tags, by name) are changed by whoever may edit the member, and
+`members/lookup/` is the cross-store lookup by exact card or full phone (audited, DOMAIN §13).
+
+Purchases and returns are a viewset too (`api:purchases`): the receipts of the members in scope,
+recorded through `purchase_record`, a return through `purchase_return` naming its original receipt.
+`purchase_push` is the one path the staff API and the POS (members.pos_api) record a receipt by:
+201 new, 200 the same receipt again, 409 another receipt under its number.
 """
 
 from __future__ import annotations
 
+import django_filters
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -17,22 +25,35 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
 from accounts.models import Staff, Store
 from vipcrm import params
-from vipcrm.api.schema import ERROR_RESPONSES, error_response
+from vipcrm.api.errors import Conflict
+from vipcrm.api.pagination import CursorPage
+from vipcrm.api.schema import ERROR_RESPONSES, RECEIPT_CONFLICT_RESPONSE
 
+from .cross_store import cross_store_lookup
 from .filters import MemberFilterSet
 from .models import Gender, ImportantDate, ImportantDateKind, Member, Purchase, PurchaseSource
 from .selectors import can_edit_member, can_see_full_contact, member_by_phone, member_get, member_scope, store_staff
-from .services import ERASED_CODE, important_date_add, member_enroll, member_update, purchase_record
+from .services import (
+    ERASED_CODE,
+    important_date_add,
+    important_date_delete,
+    member_enroll,
+    member_tag_add,
+    member_tag_remove,
+    member_update,
+    purchase_record,
+    purchase_return,
+)
+from .tags import TAG_NAME_MAX
 from .validators import mask_phone
 
 # --- Members -------------------------------------------------------------------------------------
@@ -132,24 +153,43 @@ def _service_errors(e: DjangoValidationError) -> ValidationError:
     return ValidationError(as_serializer_error(e))
 
 
-class MemberCursorPagination(CursorPagination):
+class MemberCursorPagination(CursorPage):
     """Newest members first by id: unique and never changes, so a cursor is stable while members
-    are added. `page_size` up to 200."""
+    are added."""
 
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.cursor_query_param:
-                # The `next`/`previous` links' opaque value (URL-safe base64); another is a 404.
-                parameter["schema"]["pattern"] = r"^[A-Za-z0-9_=+/-]*$"
-            elif parameter["name"] == self.page_size_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
-        return parameters
+def _tag_names(member: Member) -> dict:
+    return {"tags": list(member.tags.order_by("name").values_list("name", flat=True))}
+
+
+class TagNameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=TAG_NAME_MAX, help_text=_("已有标签的名称（不区分大小写）。"))
+
+
+class TagNamesSerializer(serializers.Serializer):
+    tags = serializers.ListField(child=serializers.CharField())
+
+
+class MemberLookupSerializer(serializers.Serializer):
+    """What the cross-store page shows of a member (members.cross_store.CrossStoreMember), and
+    whether the member is the caller's own store's (then with the id)."""
+
+    own_store = serializers.SerializerMethodField()
+    id = serializers.SerializerMethodField()
+    card_no = serializers.CharField()
+    name = serializers.CharField()
+    tier = serializers.CharField()
+    masked_phone = serializers.SerializerMethodField()
+    home_store = serializers.CharField(source="home_store.name")
+
+    def get_own_store(self, member: Member) -> bool:
+        return bool(self.context.get("own"))
+
+    def get_id(self, member: Member) -> int | None:
+        return member.pk if self.context.get("own") else None
+
+    def get_masked_phone(self, member: Member) -> str:
+        return mask_phone(member.phone)
 
 
 @extend_schema_view(
@@ -174,7 +214,7 @@ class MemberViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    http_method_names = ["get", "post", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]  # DELETE: a date, a tag only
     filter_backends = [DjangoFilterBackend]
     filterset_class = MemberFilterSet
     pagination_class = MemberCursorPagination
@@ -278,15 +318,186 @@ class MemberViewSet(
             raise _service_errors(e) from e
         return Response(ImportantDateSerializer(important).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        summary="Delete an important date",
+        parameters=[OpenApiParameter("date_pk", int, OpenApiParameter.PATH, description="The date's id.")],
+        request=None,
+        responses={204: None, **ERROR_RESPONSES},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"dates/(?P<date_pk>[^/.]+)",
+        url_name="date",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def date_delete(self, request, pk=None, date_pk=None):
+        member = self._editable()
+        try:
+            date_id = params.as_pk("date_pk", date_pk)
+        except params.BadParameter:
+            raise exceptions.NotFound() from None
+        important = get_object_or_404(member.important_dates, pk=date_id)
+        important_date_delete(important_date=important, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
-# --- Purchases -----------------------------------------------------------------------------------
+    @extend_schema(
+        methods=["GET"],
+        summary="A member's tags",
+        responses={200: TagNamesSerializer, **ERROR_RESPONSES},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Put an existing tag on the member (by name)",
+        request=TagNameSerializer,
+        responses={201: TagNamesSerializer, 200: TagNamesSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="tags", pagination_class=None, filter_backends=[])
+    def tags(self, request, pk=None):
+        if request.method == "GET":
+            return Response(_tag_names(self.get_object()))
+        member = self._editable()
+        serializer = TagNameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            added = member_tag_add(member=member, name=serializer.validated_data["name"], by=request.user)
+        except DjangoValidationError as e:
+            raise _service_errors(e) from e
+        return Response(_tag_names(member), status=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Take a tag off the member (by name)",
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, description="The tag's name.")],
+        request=None,
+        responses={200: TagNamesSerializer, **ERROR_RESPONSES},
+    )
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"tags/(?P<name>[^/]+)",
+        url_name="tag",
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def tag_remove(self, request, pk=None, name=None):
+        member = self._editable()
+        name = params.check_text("name", name or "", max_length=TAG_NAME_MAX)
+        if not member_tag_remove(member=member, name=name, by=request.user):
+            raise exceptions.NotFound(_("该会员没有这个标签。"))
+        return Response(_tag_names(member))
+
+    @extend_schema(
+        summary="Find a member by exact card number or full phone (cross-store service, audited)",
+        parameters=[
+            OpenApiParameter(
+                "q",
+                str,
+                required=True,
+                description="An exact card number or full phone.",
+                pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{0,40}$",
+            )
+        ],
+        responses={200: MemberLookupSerializer, **ERROR_RESPONSES},
+    )
+    @action(detail=False, methods=["get"], url_path="lookup", pagination_class=None, filter_backends=[])
+    def lookup(self, request):
+        """As the cross-store page (members.cross_store): store staff only, every lookup audited
+        (`member.cross_store.lookup`), an empty one too; another store's member is answered with
+        the name, tier, masked phone, home store and card only. A member of the caller's own store
+        also carries the id, for the rest of the API."""
+        viewer: Staff = request.user
+        if viewer.store_id is None:
+            raise exceptions.PermissionDenied(_("总部没有门店：请用会员列表搜索。"))
+        text = params.text(request.GET, "q", max_length=40)
+        found = cross_store_lookup(viewer=viewer, text=text)
+        member = found.member or found.own
+        if member is None:
+            raise exceptions.NotFound(_("没有卡号或手机号完全一致的会员。"))
+        return Response(MemberLookupSerializer(member, context={"own": found.own is not None}).data)
+
+    def _editable(self) -> Member:
+        member = self.get_object()
+        if not can_edit_member(self.request.user, member):
+            raise exceptions.PermissionDenied(_("你不能修改这位会员的资料。"))
+        return member
+
+
+# --- Purchases and returns -----------------------------------------------------------------------
+
+
+def purchase_errors(e: DjangoValidationError) -> exceptions.APIException:
+    """`purchase_record`'s refusal as the API answers it (staff API and POS alike): 409 when the
+    receipt number is another receipt's (`receipt_conflict`) or the member was erased
+    (`member_erased`), else 400 naming the fields (`original` as `original_receipt_no`)."""
+    if getattr(e, "code", None) == ERASED_CODE:
+        # Not a bad request the client could fix: the member is gone (DOMAIN §11).
+        return Conflict(exceptions.ErrorDetail(e.messages[0], code="member_erased"))
+    errors = e.message_dict if hasattr(e, "error_dict") else {"non_field_errors": e.messages}
+    if "receipt_no" in errors:
+        # The only receipt_no error purchase_record raises: this number is another receipt's.
+        return Conflict({"receipt_no": [exceptions.ErrorDetail(errors["receipt_no"][0], code="receipt_conflict")]})
+    if "original" in errors:
+        errors["original_receipt_no"] = errors.pop("original")
+    return ValidationError(errors)
+
+
+def purchase_push(
+    *,
+    data: dict,
+    member: Member,
+    store: Store,
+    by: Staff | None,
+    consultant: Staff | None,
+    original: Purchase | None,
+    source: str,
+) -> tuple[Purchase, bool]:
+    """Record a receipt, or a return through `purchase_return` when it names its original: the
+    purchase (with what the serializers read) and whether it is new. A negative amount without
+    an original is refused: a return names the receipt it returns (issue 13)."""
+    common = {
+        "store": store,
+        "receipt_no": data["receipt_no"],
+        "date": data["date"],
+        "amount": data["amount"],
+        "by": by,
+        "consultant": consultant,
+        "items": data.get("items", ""),
+        "source": source,
+    }
+    if original is not None and original.member_id != member.pk:
+        raise ValidationError({"original_receipt_no": [_("原小票不属于该会员。")]})
+    try:
+        if original is not None:
+            result = purchase_return(original=original, **common)
+        else:
+            on_file = Purchase.objects.filter(store=store, receipt_no=data["receipt_no"].strip()).exists()
+            if data["amount"] < 0 and not on_file:
+                raise ValidationError(
+                    {"original_receipt_no": [exceptions.ErrorDetail(RETURN_NEEDS_ORIGINAL, code="required")]}
+                )
+            result = purchase_record(member=member, **common)
+    except DjangoValidationError as e:
+        raise purchase_errors(e) from e
+    purchase = Purchase.objects.select_related("store", "member", "consultant", "original").get(pk=result.purchase.pk)
+    return purchase, result.created
+
+
+RETURN_NEEDS_ORIGINAL = _("退货（负数金额）请填写原小票号 original_receipt_no。")
 
 
 class PurchaseSerializer(serializers.ModelSerializer):
-    store = serializers.CharField(source="store.code")
-    card_no = serializers.CharField(source="member.card_no")
-    consultant = serializers.CharField(source="consultant.username", default=None)
-    original_receipt_no = serializers.CharField(source="original.receipt_no", default=None)
+    """A receipt or a return as the API shows it: a return has a negative amount and names its
+    original receipt (`original_receipt_no`)."""
+
+    store = serializers.CharField(source="store.code", read_only=True)
+    card_no = serializers.CharField(source="member.card_no", read_only=True)
+    member = serializers.IntegerField(source="member_id", read_only=True)
+    consultant = serializers.CharField(source="consultant.username", default=None, read_only=True, allow_null=True)
+    original_receipt_no = serializers.CharField(
+        source="original.receipt_no", default=None, read_only=True, allow_null=True
+    )
+    is_return = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Purchase
@@ -294,104 +505,176 @@ class PurchaseSerializer(serializers.ModelSerializer):
             "id",
             "store",
             "receipt_no",
+            "member",
             "card_no",
             "date",
             "amount",
+            "is_return",
             "consultant",
             "items",
             "original_receipt_no",
             "source",
         ]
+        read_only_fields = fields
 
 
 class PurchaseInSerializer(serializers.Serializer):
-    store = serializers.CharField(required=False, help_text="Store code; HQ only, others use their own store.")
+    """What a client sends: the receipt, the member by card or full phone (a return may name only
+    its original receipt) and, for HQ, the store. `tier`, `source`, `recorded_by` and the like
+    are not fields here: they are ignored."""
+
+    store = serializers.CharField(
+        required=False, allow_blank=True, max_length=20, help_text=_("门店编码：仅总部填写，其他人为本店。")
+    )
     receipt_no = serializers.CharField(max_length=40)
-    card_no = serializers.CharField(max_length=30, required=False)
-    phone = serializers.CharField(max_length=30, required=False)
+    card_no = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
     date = serializers.DateField()
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
-    consultant = serializers.CharField(required=False, allow_blank=True)
-    items = serializers.CharField(required=False, allow_blank=True, default="")
-    original_receipt_no = serializers.CharField(required=False, allow_blank=True)
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("消费为正数；退货为负数，并填写原小票号。")
+    )
+    consultant = serializers.CharField(
+        required=False, allow_blank=True, max_length=150, help_text=_("导购（该门店员工的用户名）；默认为专属顾问。")
+    )
+    items = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    original_receipt_no = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, help_text=_("退货时：所退商品的原小票号（同一门店）。")
+    )
 
     def validate(self, data):
-        if not data.get("card_no") and not data.get("phone"):
-            raise ValidationError({"card_no": "card_no or phone is required."})
+        if not data.get("card_no") and not data.get("phone") and not data.get("original_receipt_no"):
+            raise ValidationError({"card_no": _("请提供卡号或手机号（退货可只提供原小票号）。")})
         return data
 
 
-def _store_for(viewer: Staff, code: str | None) -> Store:
-    if viewer.is_hq:
-        if not code:
-            raise ValidationError({"store": "HQ must name the store."})
-        return get_object_or_404(Store, code=code.upper())
-    if code and code.upper() != viewer.store.code:
-        raise ValidationError({"store": "You can only record purchases for your own store."})
-    return viewer.store
+class PurchaseFilterSet(django_filters.FilterSet):
+    """The purchase list's filters: a member, a date range, a receipt number, purchases or returns."""
+
+    member = django_filters.NumberFilter(field_name="member_id", min_value=1, max_value=2**63 - 1)
+    date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte", label=_("起始日期"))
+    date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte", label=_("截止日期"))
+    receipt_no = django_filters.CharFilter(field_name="receipt_no", max_length=40, label=_("小票号"))
+    kind = django_filters.ChoiceFilter(
+        choices=[("purchase", _("消费")), ("return", _("退货"))], method="filter_kind", label=_("类型")
+    )
+
+    class Meta:
+        model = Purchase
+        fields: list[str] = []
+
+    def filter_kind(self, queryset, name, value):
+        return queryset.filter(amount__gt=0) if value == "purchase" else queryset.filter(amount__lt=0)
 
 
-class MemberErased(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "member_erased"
+class PurchaseCursorPagination(MemberCursorPagination):
+    ordering = ("-date", "-id")
 
 
-@extend_schema(
-    summary="Record a purchase or a return (POS push)",
-    request=PurchaseInSerializer,
-    responses={
-        201: PurchaseSerializer,
-        200: PurchaseSerializer,
-        409: error_response("The member was erased: nothing is recorded."),
-        **ERROR_RESPONSES,
-    },
+@extend_schema_view(
+    list=extend_schema(
+        summary="Purchases and returns of the caller's members",
+        responses={200: PurchaseSerializer, **ERROR_RESPONSES},
+    ),
+    retrieve=extend_schema(summary="One purchase or return", responses={200: PurchaseSerializer, **ERROR_RESPONSES}),
+    create=extend_schema(
+        summary="Record a purchase, or a return naming its original receipt",
+        description=(
+            "Idempotent on (store, receipt no.): 201 recorded, 200 the same receipt sent again (the one on "
+            "file), 409 `receipt_conflict` when another receipt is on file under that number."
+        ),
+        request=PurchaseInSerializer,
+        responses={201: PurchaseSerializer, 200: PurchaseSerializer, 409: RECEIPT_CONFLICT_RESPONSE, **ERROR_RESPONSES},
+    ),
 )
-@login_not_required
-@api_view(["POST"])
-def purchases(request):
-    """Record a purchase or a return. The same receipt sent again answers 200 with the purchase on
-    file; the same receipt number with other content is a 400 naming what is on file."""
-    data_in = PurchaseInSerializer(data=request.data)
-    data_in.is_valid(raise_exception=True)
-    data = data_in.validated_data
-    store = _store_for(request.user, data.get("store"))
-    scope = member_scope(viewer=request.user).filter(home_store=store)
-    if data.get("card_no"):
-        member, given = scope.filter(card_no=data["card_no"]).first(), f"card_no {data['card_no']!r}"
-    else:
-        # An exact full-number lookup: audited like the search (DOMAIN §11).
-        member, given = member_by_phone(viewer=request.user, qs=scope, text=data["phone"], via="api_purchase"), "phone"
-    if member is None:
-        raise ValidationError({"card_no": f"No member of store {store.code} with that {given}."})
-    consultant = None
-    if data.get("consultant"):
-        consultant = Staff.objects.filter(username=data["consultant"], store=store).first()
-        if consultant is None:
-            raise ValidationError({"consultant": f"No staff {data['consultant']!r} in store {store.code}."})
-    original = None
-    if data.get("original_receipt_no"):
-        original = Purchase.objects.filter(store=store, receipt_no=data["original_receipt_no"], member=member).first()
-        if original is None:
-            raise ValidationError({"original_receipt_no": "No such receipt for this member in this store."})
-    try:
-        result = purchase_record(
+@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
+class PurchaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The receipts of the members in the caller's scope (DOMAIN §11: whichever till took them; a
+    receipt this store took for another store's member belongs to that member's store and is not
+    listed). Recorded through `purchase_record` / `purchase_return`, as the member page does."""
+
+    http_method_names = ["get", "post", "head", "options"]
+    serializer_class = PurchaseSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PurchaseFilterSet
+    pagination_class = PurchaseCursorPagination
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular reading the view: no user
+            return Purchase.objects.none()
+        members = member_scope(viewer=self.request.user)
+        return Purchase.objects.filter(member__in=members).select_related("store", "member", "consultant", "original")
+
+    def get_object(self) -> Purchase:
+        try:
+            pk = params.as_pk("id", self.kwargs[self.lookup_field])
+        except params.BadParameter:
+            raise exceptions.NotFound() from None
+        return get_object_or_404(self.get_queryset(), pk=pk)
+
+    def create(self, request, *args, **kwargs):
+        data_in = PurchaseInSerializer(data=request.data)
+        data_in.is_valid(raise_exception=True)
+        data = data_in.validated_data
+        store = _store_for(request.user, data.get("store"))
+        original = _original(request.user, store, data)
+        named = data.get("card_no") or data.get("phone")
+        member = _purchase_member(request.user, store, data) if named else original.member
+        consultant = member.consultant if member.home_store_id == store.pk else None
+        if data.get("consultant"):
+            consultant = Staff.objects.filter(username=data["consultant"], store=store, is_active=True).first()
+            if consultant is None:
+                raise ValidationError({"consultant": [_("该门店没有这位员工。")]})
+        purchase, created = purchase_push(
+            data=data,
             member=member,
             store=store,
-            receipt_no=data["receipt_no"],
-            date=data["date"],
-            amount=data["amount"],
             by=request.user,
-            consultant=consultant or member.consultant,
-            items=data.get("items", ""),
+            consultant=consultant,
             original=original,
             source=PurchaseSource.POS,
         )
-    except DjangoValidationError as e:
-        if getattr(e, "code", None) == ERASED_CODE:
-            # Not a bad request the POS could fix: the member is gone (DOMAIN §11). 409, with why.
-            raise MemberErased(e.messages[0]) from e
-        raise ValidationError(e.message_dict if hasattr(e, "error_dict") else {"non_field_errors": e.messages}) from e
-    purchase = Purchase.objects.select_related("store", "member", "consultant", "original").get(pk=result.purchase.pk)
-    return Response(
-        PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(
+            PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+def _store_for(viewer: Staff, code: str | None) -> Store:
+    """HQ names the store; everyone else records for their own (naming another is an error)."""
+    if viewer.is_hq:
+        store = Store.objects.filter(code=(code or "").strip().upper()).first() if code else None
+        if store is None:
+            raise ValidationError({"store": [_("总部请填写门店编码。") if not code else _("没有这个门店。")]})
+        return store
+    if viewer.store_id is None:
+        raise exceptions.PermissionDenied()
+    if code and code.strip().upper() != viewer.store.code:
+        raise ValidationError({"store": [_("只能为本店登记消费。")]})
+    return viewer.store
+
+
+def _purchase_member(viewer: Staff, store: Store, data: dict) -> Member:
+    """The store's member the receipt names, by card or by exact full phone (audited)."""
+    scope = member_scope(viewer=viewer).filter(home_store=store)
+    if data.get("card_no"):
+        member = scope.filter(card_no=data["card_no"].strip()).first()
+    else:
+        # An exact full-number lookup: audited like the search (DOMAIN §11).
+        member = member_by_phone(viewer=viewer, qs=scope, text=data["phone"], via="api_purchase")
+    if member is None:
+        raise ValidationError({"card_no": [_("门店 %(store)s 没有这位会员。") % {"store": store.code}]})
+    return member
+
+
+def _original(viewer: Staff, store: Store, data: dict) -> Purchase | None:
+    """The receipt a return names: the store's, of a member in the caller's scope."""
+    receipt_no = (data.get("original_receipt_no") or "").strip()
+    if not receipt_no:
+        return None
+    original = (
+        Purchase.objects.filter(store=store, receipt_no=receipt_no, member__in=member_scope(viewer=viewer))
+        .select_related("member")
+        .first()
     )
+    if original is None:
+        raise ValidationError({"original_receipt_no": [_("本店没有这张原小票。")]})
+    return original

@@ -16,7 +16,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.response import Response
@@ -25,29 +25,18 @@ from accounts.api_keys import ApiKeyAuthentication, IsPosKey, PosKeyThrottle
 from accounts.models import ApiKey
 from accounts.services import audit_log
 from vipcrm import params
-from vipcrm.api.schema import ERROR_RESPONSES, error_response
+from vipcrm.api.errors import Conflict
+from vipcrm.api.schema import ERROR_RESPONSES, RECEIPT_CONFLICT_RESPONSE, error_response
 
+from .api import purchase_push
 from .cross_store import member_by_card_or_phone
 from .models import Gender, Member, Purchase, PurchaseSource
-from .services import ERASED_CODE, member_enroll, purchase_record
+from .services import member_enroll
 from .validators import mask_phone, normalize_phone
 
 LOOKUP_ACTION = "member.pos.lookup"
 PURCHASE_ACTION = "purchase.pos.pushed"
 ENROL_ACTION = "member.pos.enrolled"
-
-
-class Conflict(exceptions.APIException):
-    """409: a request the till cannot fix by sending it again (the receipt number is another
-    receipt's; the member was erased)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-CONFLICT = error_response(
-    "`receipt_conflict`: another receipt is on file under this number; `member_erased`: the member is gone."
-)
 
 
 def pos_endpoint(methods: list[str], **schema):
@@ -170,7 +159,12 @@ def _purchase_member(key: ApiKey, data: dict) -> tuple[Member | None, Purchase |
     ["POST"],
     summary="Push a receipt or a return (POS key)",
     request=PosPurchaseInSerializer,
-    responses={201: PosPurchaseSerializer, 200: PosPurchaseSerializer, 409: CONFLICT, **ERROR_RESPONSES},
+    responses={
+        201: PosPurchaseSerializer,
+        200: PosPurchaseSerializer,
+        409: RECEIPT_CONFLICT_RESPONSE,
+        **ERROR_RESPONSES,
+    },
 )
 def purchases(request):
     """A receipt or a return (naming its original receipt) for the key's store. Idempotent on
@@ -183,40 +177,28 @@ def purchases(request):
     member, original = _purchase_member(key, data)
     # The member's own consultant is credited at their own store; at another store's till nobody.
     consultant = member.consultant if member.home_store_id == key.store_id else None
-    try:
-        result = purchase_record(
-            member=member,
-            store=key.store,
-            receipt_no=data["receipt_no"],
-            date=data["date"],
-            amount=data["amount"],
-            by=None,
-            consultant=consultant,
-            items=data.get("items", ""),
-            original=original,
-            source=PurchaseSource.POS,
-        )
-    except DjangoValidationError as e:
-        if getattr(e, "code", None) == ERASED_CODE:
-            raise Conflict(ErrorDetail(e.messages[0], code="member_erased")) from e
-        errors = e.message_dict if hasattr(e, "error_dict") else {"non_field_errors": e.messages}
-        if "receipt_no" in errors:
-            # The only receipt_no error purchase_record raises: this number is another receipt's.
-            raise Conflict({"receipt_no": [ErrorDetail(errors["receipt_no"][0], code="receipt_conflict")]}) from e
-        raise ValidationError(errors) from e
+    # One path with the staff API: a return through purchase_return, the errors as 400/409 alike.
+    purchase, created = purchase_push(
+        data=data,
+        member=member,
+        store=key.store,
+        by=None,
+        consultant=consultant,
+        original=original,
+        source=PurchaseSource.POS,
+    )
     audit_log(
         actor=None,
         action=PURCHASE_ACTION,
-        obj=result.purchase,
+        obj=purchase,
         store=key.store,
         api_key=key.prefix,
-        receipt_no=result.purchase.receipt_no,
-        member=member.pk,
-        created=result.created,
+        receipt_no=purchase.receipt_no,
+        member=purchase.member_id,
+        created=created,
     )
-    purchase = Purchase.objects.select_related("store", "member", "original").get(pk=result.purchase.pk)
     return Response(
-        PosPurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        PosPurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
     )
 
 

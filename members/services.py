@@ -10,9 +10,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -36,14 +37,20 @@ from .models import (
     TierHold,
     TierReview,
 )
+from .selectors import ids_filter, purchases_sum
 from .signals import member_dates_changed, member_enrolled, member_erased, member_tiers_changed, purchase_recorded
 from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
 from .validators import mask_phone, normalize_phone, validate_past_date
 
 DERIVED_REASONS = (TierChangeReason.PURCHASE, TierChangeReason.REVIEW)
 INPUT_REASONS = (TierChangeReason.MANUAL, TierChangeReason.IMPORT)
-# Big enough to keep query counts low, small enough to keep a chunk's ledger in memory.
-REPLAY_CHUNK = 5000
+# Members per chunk of a replay: big enough to keep round trips few, small enough to keep a chunk's
+# ledger in memory. SQLite caps the parameters of one IN, so its chunks are smaller.
+REPLAY_CHUNK = 25000
+REPLAY_CHUNK_SQLITE = 5000
+# A replay of at most this many members (a purchase, a merge, an edit) locks them before it reads;
+# a larger one reads unlocked and locks only the members it changes (see tiers_replay).
+REPLAY_LOCK_FIRST = 2000
 
 
 # --- Members -------------------------------------------------------------------------------
@@ -366,6 +373,10 @@ def purchase_record(
     if Member.objects.filter(pk=member.pk, erased_at__isnull=False).exists():
         # Read from the database, not the instance: an erasure may have just happened.
         raise ValidationError(_("该会员已被删除，不能再记录消费。"), code=ERASED_CODE)
+    if original is not None:
+        # A return: the original is locked first, so two returns of one receipt at once (two
+        # tills, a retry) cannot each pass the check below and together return more than was bought.
+        original = Purchase.objects.select_for_update().select_related("member").get(pk=original.pk)
     purchase = Purchase(
         member=member,
         store=store,
@@ -431,9 +442,15 @@ def tiers_replay(
 ) -> ReplayStats:
     """Replay the ledger of the given members (or all, or a store's) and write only the differences.
 
-    Set-based: per chunk of members, one query each for members, purchases and tier changes,
-    then bulk writes. Locked members are left alone. Running it twice writes nothing the
-    second time, so the history it leaves is the same.
+    Set-based: per chunk of members, one query each for members, purchases, holds and tier changes,
+    then bulk writes. Locked members are left alone. Running it twice writes nothing the second
+    time, so the history it leaves is the same.
+
+    A large run (the whole chain, a store, an import's members) reads and replays without locks,
+    then locks, reads again and writes only the members whose history differs: a run with nothing
+    to change locks and writes nothing, and a purchase recorded meanwhile (its own replay holds
+    the member's lock) is never overwritten with what was read before it. Once a chunk finds most
+    of its members changed (a rebuild from scratch), the next chunks lock before they read.
     """
     today = today or timezone.localdate()
     rules = TierRules.from_program(ProgramRules.load())
@@ -441,67 +458,118 @@ def tiers_replay(
     if store is not None:
         members = members.filter(home_store=store)
     if member_ids is not None:
-        # Chunked before any query: SQLite caps the parameters of one `IN (...)`.
         candidates = sorted(set(member_ids))
     else:
         candidates = list(members.order_by("pk").values_list("pk", flat=True))
     reviews_through = _reviews_through(today)
     stats = ReplayStats()
-    for i in range(0, len(candidates), REPLAY_CHUNK):
-        with transaction.atomic():
-            _replay_chunk(
-                members.filter(pk__in=candidates[i : i + REPLAY_CHUNK]),
-                rules=rules,
-                today=today,
-                reviews_through=reviews_through,
-                stats=stats,
-            )
+    # PostgreSQL takes a chunk's ids as one array parameter; SQLite caps the parameters of one IN.
+    chunk = REPLAY_CHUNK if connection.vendor == "postgresql" else REPLAY_CHUNK_SQLITE
+    args = {"rules": rules, "today": today, "reviews_through": reviews_through}
+    lock_first = len(candidates) <= REPLAY_LOCK_FIRST
+    for i in range(0, len(candidates), chunk):
+        ids = candidates[i : i + chunk]
+        if lock_first:
+            with transaction.atomic():
+                diffs = _replay_diffs(_ledger_of(members, ids, lock=True), **args)
+                stats.members += len(diffs)
+                _replay_write(diffs, stats)
+            continue
+        diffs = _replay_diffs(_ledger_of(members, ids, lock=False), **args)
+        stats.members += len(diffs)
+        changed = [d.member_id for d in diffs if d.touched]
+        if changed:
+            with transaction.atomic():
+                _replay_write(_replay_diffs(_ledger_of(members, changed, lock=True), **args), stats)
+        # Most of the chunk changed (a rebuild from scratch): reading twice costs more than the
+        # locks, so the next chunks lock first.
+        lock_first = len(changed) * 2 > len(diffs)
     return stats
 
 
-def _replay_chunk(
-    members: QuerySet[Member], *, rules: TierRules, today: date, reviews_through: dict[int, date], stats: ReplayStats
-) -> None:
-    rows = list(members.order_by("pk").select_for_update().values_list("pk", "joined_on", "tier", "home_store_id"))
+@dataclass
+class _Ledger:
+    rows: list[tuple]  # (pk, joined_on, tier, home store)
+    purchases: dict[int, list[tuple[date, Decimal]]]
+    holds: dict[int, set[date]]
+    derived: dict[int, list[tuple[int, tuple]]]
+    inputs: dict[int, list[tuple[InputChange, str]]]
+
+
+def _ledger_of(members: QuerySet[Member], ids: list[int], *, lock: bool) -> _Ledger:
+    """The members among `ids` (of `members`) with their purchases, holds and tier changes."""
+    rows_qs = ids_filter(members, "id", ids).order_by("pk")
+    if lock:
+        rows_qs = rows_qs.select_for_update()
+    rows = list(rows_qs.values_list("pk", "joined_on", "tier", "home_store_id"))
     ids = [row[0] for row in rows]
     purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
-    for member_id, d, amount in Purchase.objects.filter(member_id__in=ids).values_list("member_id", "date", "amount"):
-        purchases[member_id].append((d, amount))
+    if ids and connection.vendor == "postgresql":
+        # One row per member, its dates and amounts as two arrays: no Python loop per purchase.
+        rows_of = (
+            ids_filter(Purchase.objects.all(), "member_id", ids)
+            .order_by()
+            .values("member_id")
+            .annotate(dates=ArrayAgg("date"), amounts=ArrayAgg("amount"))
+            .values_list("member_id", "dates", "amounts")
+        )
+        purchases.update((member_id, list(zip(dates, amounts, strict=True))) for member_id, dates, amounts in rows_of)
+    elif ids:
+        for member_id, d, amount in ids_filter(Purchase.objects.all(), "member_id", ids).values_list(
+            "member_id", "date", "amount"
+        ):
+            purchases[member_id].append((d, amount))
     holds: dict[int, set[date]] = defaultdict(set)
-    for member_id, d in TierHold.objects.filter(member_id__in=ids).values_list("member_id", "date"):
-        holds[member_id].add(d)
     derived: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
     inputs: dict[int, list[tuple[InputChange, str]]] = defaultdict(list)
-    for pk, member_id, d, from_tier, to_tier, reason in (
-        TierChange.objects.filter(member_id__in=ids)
-        .order_by("date", "pk")
-        .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
-    ):
-        if reason in INPUT_REASONS:
-            inputs[member_id].append((InputChange(pk, d, to_tier, reason), from_tier))
-        else:
-            derived[member_id].append((pk, (d, from_tier, to_tier, reason)))
+    if ids:
+        for member_id, d in ids_filter(TierHold.objects.all(), "member_id", ids).values_list("member_id", "date"):
+            holds[member_id].add(d)
+        for pk, member_id, d, from_tier, to_tier, reason in (
+            ids_filter(TierChange.objects.all(), "member_id", ids)
+            .order_by("date", "pk")
+            .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
+        ):
+            if reason in INPUT_REASONS:
+                inputs[member_id].append((InputChange(pk, d, to_tier, reason), from_tier))
+            else:
+                derived[member_id].append((pk, (d, from_tier, to_tier, reason)))
+    return _Ledger(rows, purchases, holds, derived, inputs)
 
-    to_delete: list[int] = []
-    to_create: list[TierChange] = []
-    input_updates: list[TierChange] = []
-    tier_updates: list[Member] = []
-    tier_changes: list[tuple] = []  # (member id, store id, from, to, date) for member_tiers_changed
-    for member_id, joined_on, current, store_id in rows:
-        stats.members += 1
-        member_inputs = inputs.get(member_id, [])
+
+@dataclass
+class _Diff:
+    """What a member's replay changes: rows to delete and create, input changes' new `from_tier`,
+    and the member's new tier."""
+
+    member_id: int
+    store_id: int
+    to_delete: list[int]
+    to_create: list[tuple]
+    input_updates: list[TierChange]
+    tier_change: tuple | None  # (member id, store id, from, to, date) for member_tiers_changed
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.to_delete or self.to_create or self.input_updates or self.tier_change)
+
+
+def _replay_diffs(ledger: _Ledger, *, rules: TierRules, today: date, reviews_through: dict[int, date]) -> list[_Diff]:
+    diffs = []
+    for member_id, joined_on, current, store_id in ledger.rows:
+        member_inputs = ledger.inputs.get(member_id, [])
         changes = replay(
             joined_on=joined_on,
-            purchases=purchases.get(member_id, ()),
+            purchases=ledger.purchases.get(member_id, ()),
             inputs=[c for c, _ in member_inputs],
             rules=rules,
             through=today,
             reviews_through=reviews_through[store_id],
-            holds=holds.get(member_id, frozenset()),
+            holds=ledger.holds.get(member_id, frozenset()),
         )
         wanted = [c.key() for c in changes if c.input_id is None]
-        have = derived.get(member_id, [])
-        touched = False
+        have = ledger.derived.get(member_id, [])
+        diff = _Diff(member_id, store_id, [], [], [], None)
         if wanted != [key for _, key in have]:
             # Keep the rows that still match (in order), replace the rest.
             remaining = list(wanted)
@@ -509,30 +577,65 @@ def _replay_chunk(
                 if key in remaining:
                     remaining.remove(key)
                 else:
-                    to_delete.append(pk)
-            to_create.extend(
-                TierChange(member_id=member_id, date=d, from_tier=f, to_tier=t, reason=r) for d, f, t, r in remaining
-            )
-            stats.deleted += len(have) - (len(wanted) - len(remaining))
-            stats.created += len(remaining)
-            touched = True
+                    diff.to_delete.append(pk)
+            diff.to_create = remaining  # (date, from, to, reason): rows made only when written
         stored_from = {c.id: from_tier for c, from_tier in member_inputs}
         for change in changes:
             if change.input_id is not None and stored_from[change.input_id] != change.from_tier:
-                input_updates.append(TierChange(pk=change.input_id, from_tier=change.from_tier))
-                touched = True
+                diff.input_updates.append(TierChange(pk=change.input_id, from_tier=change.from_tier))
         tier = final_tier(changes)
         if tier != current:
-            tier_updates.append(Member(pk=member_id, tier=tier))
-            tier_changes.append((member_id, store_id, current, tier, changes[-1].date if changes else today))
-            touched = True
-        stats.changed_members += touched
+            diff.tier_change = (member_id, store_id, current, tier, changes[-1].date if changes else today)
+        diffs.append(diff)
+    return diffs
 
+
+def _tier_changes_insert(rows: list[tuple]) -> None:
+    """Insert derived tier changes, (member, date, from, to, reason) each: with COPY on PostgreSQL
+    when there are many (a rebuild from scratch writes hundreds of thousands), else bulk_create."""
+    if connection.vendor == "postgresql" and len(rows) > REPLAY_LOCK_FIRST:
+        now = timezone.now()
+        columns = "member_id, date, from_tier, to_tier, reason, note, created_at"
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(TierChange._meta.db_table)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for member_id, day, from_tier, to_tier, reason in rows:
+                    copy.write_row((member_id, day, str(from_tier), str(to_tier), str(reason), "", now))
+        return
+    TierChange.objects.bulk_create(
+        [TierChange(member_id=m, date=day, from_tier=f, to_tier=t, reason=r) for m, day, f, t, r in rows],
+        batch_size=5000,
+    )
+
+
+def _replay_write(diffs: list[_Diff], stats: ReplayStats) -> None:
+    to_delete = [pk for d in diffs for pk in d.to_delete]
+    to_create = [(d.member_id, *row) for d in diffs for row in d.to_create]
+    input_updates = [c for d in diffs for c in d.input_updates]
+    tier_changes = [d.tier_change for d in diffs if d.tier_change]
+    for d in diffs:
+        if d.to_delete or d.to_create:
+            stats.deleted += len(d.to_delete)
+            stats.created += len(d.to_create)
+        stats.changed_members += d.touched
     if to_delete:
-        TierChange.objects.filter(pk__in=to_delete).delete()
-    TierChange.objects.bulk_create(to_create, batch_size=2000)
-    TierChange.objects.bulk_update(input_updates, ["from_tier"], batch_size=2000)
-    Member.objects.bulk_update(tier_updates, ["tier"], batch_size=2000)
+        for i in range(0, len(to_delete), REPLAY_CHUNK_SQLITE):
+            ids_filter(TierChange.objects.all(), "id", to_delete[i : i + REPLAY_CHUNK_SQLITE]).delete()
+    _tier_changes_insert(to_create)
+    if len(input_updates) + len(tier_changes) <= REPLAY_LOCK_FIRST:
+        TierChange.objects.bulk_update(input_updates, ["from_tier"], batch_size=2000)
+        Member.objects.bulk_update([Member(pk=c[0], tier=c[3]) for c in tier_changes], ["tier"], batch_size=2000)
+        tier_values = []
+    else:  # many: one UPDATE per tier value and chunk, not a CASE of thousands of rows
+        tier_values = Tier.values
+    for tier in tier_values:
+        changes = [c.pk for c in input_updates if c.from_tier == tier]
+        members = [member_id for member_id, _store, _from, to, _on in tier_changes if to == tier]
+        for i in range(0, max(len(changes), len(members)), REPLAY_CHUNK_SQLITE):
+            if changes[i : i + REPLAY_CHUNK_SQLITE]:
+                ids_filter(TierChange.objects.all(), "id", changes[i : i + REPLAY_CHUNK_SQLITE]).update(from_tier=tier)
+            if members[i : i + REPLAY_CHUNK_SQLITE]:
+                ids_filter(Member.objects.all(), "id", members[i : i + REPLAY_CHUNK_SQLITE]).update(tier=tier)
     if tier_changes:
         member_tiers_changed.send(sender=Member, changes=tier_changes)
 
@@ -576,9 +679,7 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
             members.exclude(tier=Tier.C)
             .exclude(pk__in=replay_ids)
             .filter(open_complaints=0)
-            .annotate(
-                spend=Sum("purchases__amount", filter=Q(purchases__date__gte=window_start, purchases__date__lte=on))
-            )
+            .annotate(spend=purchases_sum(start=window_start, end=on))
             .values_list("pk", "tier", "spend")
         )
         engine_rules = TierRules.from_program(rules)
@@ -668,3 +769,153 @@ def important_date_delete(*, important_date: ImportantDate, by: Staff | None) ->
         lunar=important_date.lunar,
     )
     important_date.delete()
+
+
+# --- Returns (退货) naming their original receipt ------------------------------------------------
+
+
+@transaction.atomic
+def purchase_return(
+    *,
+    original: Purchase,
+    store: Store,
+    receipt_no: str,
+    date: date,
+    amount: Decimal,
+    by: Staff | None,
+    consultant: Staff | None = None,
+    items: str = "",
+    source: str = PurchaseSource.STORE,
+) -> PurchaseResult:
+    """A return of goods bought on `original`, for its member: a negative `amount`, refused when the
+    returns of that receipt would add up to more than it was. `purchase_record` with the member
+    taken from the original (it locks the original). Idempotent on (store, receipt no.)."""
+    return purchase_record(
+        member=original.member,
+        store=store,
+        receipt_no=receipt_no,
+        date=date,
+        amount=amount,
+        by=by,
+        consultant=consultant,
+        items=items,
+        original=original,
+        source=source,
+    )
+
+
+# --- Tags on a member (the chain's vocabulary is members.tags) -------------------------------------
+
+
+def _tag_named(name: str):
+    from .models import MemberTag
+
+    tag = MemberTag.objects.filter(name__iexact=" ".join((name or "").split())).first()
+    if tag is None:
+        raise ValidationError({"name": ValidationError(_("没有这个标签：请先在标签管理中添加。"), code="not_found")})
+    return tag
+
+
+@transaction.atomic
+def member_tag_add(*, member: Member, name: str, by: Staff | None) -> bool:
+    """Put an existing tag (by name, ignoring case) on the member. False when it was there already."""
+    tag = _tag_named(name)
+    if member.tags.filter(pk=tag.pk).exists():
+        return False
+    member.tags.add(tag)
+    audit_log(actor=by, action="member.tag.added", obj=member, store=member.home_store, tag=tag.name)
+    return True
+
+
+@transaction.atomic
+def member_tag_remove(*, member: Member, name: str, by: Staff | None) -> bool:
+    """Take a tag (by name, ignoring case) off the member. False when the member did not have it."""
+    tag = member.tags.filter(name__iexact=" ".join((name or "").split())).first()
+    if tag is None:
+        return False
+    member.tags.remove(tag)
+    audit_log(actor=by, action="member.tag.removed", obj=member, store=member.home_store, tag=tag.name)
+    return True
+
+
+# --- Program rules (DOMAIN §4) -----------------------------------------------------------------
+# HQ changes them in the admin and through the API (members.rules_api); both come through here.
+
+# The rules HQ may change, in the admin's order.
+PROGRAM_RULE_FIELDS = (
+    "tier_a_min",
+    "tier_b_min",
+    "spend_window_days",
+    "upgrade_candidate_ratio",
+    "churn_days",
+    "win_back_days",
+    "care_days_a",
+    "care_days_b",
+    "care_days_c",
+    "post_purchase_days",
+    "lead_days",
+    "daily_care_capacity",
+    "attempts_before_escalation",
+    "complaint_response_hours",
+    "complaint_solution_hours",
+)
+# A window, a cadence or a deadline of zero would make every member churned, due or late at once.
+PROGRAM_RULES_AT_LEAST_ONE = (
+    "spend_window_days",
+    "churn_days",
+    "care_days_a",
+    "care_days_b",
+    "care_days_c",
+    "complaint_response_hours",
+    "complaint_solution_hours",
+    "daily_care_capacity",
+    "attempts_before_escalation",
+)
+
+
+def program_rules_errors(values: dict[str, Any]) -> dict[str, list[str]]:
+    """What is wrong with a complete set of rule values, field → messages (empty: nothing). The
+    fields' own checks (a number, its digits, a ratio within 0.01–1.00) are the model's."""
+    errors: dict[str, list[str]] = defaultdict(list)
+    for name in PROGRAM_RULES_AT_LEAST_ONE:
+        if values.get(name) is not None and values[name] < 1:
+            errors[name].append(_("不能小于 1。"))
+    a_min, b_min = values.get("tier_a_min"), values.get("tier_b_min")
+    if b_min is not None and b_min <= 0:
+        errors["tier_b_min"].append(_("B 级门槛必须大于 0。"))
+    if a_min is not None and b_min is not None and a_min <= b_min:
+        errors["tier_a_min"].append(_("A 级门槛必须高于 B 级门槛。"))
+    return dict(errors)
+
+
+@transaction.atomic
+def program_rules_update(*, by: Staff | None, **changes: Any) -> tuple[ProgramRules, list[str]]:
+    """Change some of the rules (HQ), all or nothing, audited with each value before and after.
+    Returns the rules and the names of those that changed. Tier thresholds and the spend window
+    change members' tiers only when `manage.py rebuild_tiers` replays the ledger."""
+    unknown = set(changes) - set(PROGRAM_RULE_FIELDS)
+    if unknown:
+        raise ValueError(f"not a program rule: {sorted(unknown)}")
+    ProgramRules.load()
+    rules = ProgramRules.objects.select_for_update().get(pk=1)
+    before = {name: getattr(rules, name) for name in changes}
+    for name, value in changes.items():
+        setattr(rules, name, value)
+    errors = program_rules_errors({name: getattr(rules, name) for name in PROGRAM_RULE_FIELDS})
+    try:
+        rules.full_clean(validate_constraints=False)
+    except ValidationError as e:
+        for name, messages in e.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    changed = [name for name in changes if getattr(rules, name) != before[name]]
+    if changed:
+        rules.save(update_fields=[*changed, "updated_at"])
+        audit_log(
+            actor=by,
+            action="program_rules.changed",
+            obj=rules,
+            changes={name: [str(before[name]), str(getattr(rules, name))] for name in changed},
+        )
+    return rules, changed

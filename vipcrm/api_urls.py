@@ -5,22 +5,36 @@ at `schema/` and its interactive docs at `docs/` (Swagger UI from vendored stati
 
 from django.urls import include, path
 
+from campaigns import api as campaigns_api
+from complaints import api as complaints_api
 from members import api as members_api
-from members import pos_api
+from members import pos_api, rules_api
 from reports import api as reports_api
 from vipcrm.api import docs as api_docs
 from vipcrm.api.routers import Router
+from visits import api as visits_api
+from visits import gift_api
 
 router = Router()
 router.register("members", members_api.MemberViewSet, basename="member")
+# Purchases and returns (`api:purchases`, `api:purchase`): the receipt push of before is its create.
+router.register("purchases", members_api.PurchaseViewSet, basename="purchase")
+router.register("tasks", visits_api.TaskViewSet, basename="task")
+router.register("visits", visits_api.VisitViewSet, basename="visit")
+router.register("invitations", visits_api.InvitationViewSet, basename="invitation")
+router.register("complaints", complaints_api.ComplaintViewSet, basename="complaint")
+router.register("campaigns", campaigns_api.CampaignViewSet, basename="campaign")
+router.register("gift-plans", gift_api.GiftPlanViewSet, basename="gift_plan")
+router.register("program", rules_api.ProgramRulesViewSet, basename="program")  # api:program-rules
 
 app_name = "api"
 urlpatterns = [
     path("", include(router.urls)),
     path("schema/", api_docs.SchemaView.as_view(), name="schema"),
     path("docs/", api_docs.DocsView.as_view(url_name="api:schema"), name="docs"),
-    path("purchases/", members_api.purchases, name="purchases"),
     path("reports/monthly/", reports_api.monthly, name="reports_monthly"),
+    path("reports/weekly/", reports_api.weekly, name="reports_weekly"),
+    path("reports/chain/", reports_api.chain_view, name="reports_chain"),
     # POS keys (issue 13 item 3): a store's till, with `Authorization: Api-Key <key>`.
     path("pos/lookup/", pos_api.lookup, name="pos_lookup"),
     path("pos/purchases/", pos_api.purchases, name="pos_purchases"),

@@ -54,8 +54,11 @@ class QueryCheckMiddleware:
         try:
             params.check_query(request.GET, max_length=settings.VIPCRM_MAX_QUERY_VALUE_LENGTH)
         except params.BadParameter as e:
-            if request.path_info.startswith("/api/"):  # the API answers in JSON, as DRF does
-                return JsonResponse({"detail": str(e)}, status=400)
+            if request.path_info.startswith("/api/"):  # the API's one error format (vipcrm.api.errors)
+                from .api.errors import errors_body
+
+                error = {"field": e.name, "code": "invalid", "message": e.problem}
+                return JsonResponse(errors_body([error]), status=400, json_dumps_params={"ensure_ascii": False})
             raise
         return self.get_response(request)
 

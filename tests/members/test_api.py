@@ -40,9 +40,9 @@ def test_it_records_a_pushed_purchase_once(api, card, staff_a):
 def test_it_refuses_the_same_receipt_with_other_content(api, card, staff_a):
     push(api, staff_a.consultant)
     response = push(api, staff_a.consultant, amount="999.00")
-    assert response.status_code == 400
+    assert response.status_code == 409  # as at the POS: not a bad request, another receipt's number
     [error] = response.json()["errors"]
-    assert error["field"] == "receipt_no" and "POS-1" in error["message"]
+    assert error["field"] == "receipt_no" and error["code"] == "receipt_conflict" and "POS-1" in error["message"]
     assert Purchase.objects.count() == 1
 
 

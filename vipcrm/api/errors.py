@@ -85,3 +85,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = _flatten(detail if isinstance(detail, (dict, list)) else [detail], None)
     response.data = errors_body(errors)
     return response
+
+
+class Conflict(exceptions.APIException):
+    """409: a request the client cannot fix by sending it again as it is (a receipt number already
+    on file for another receipt, an erased member). Raise it with an ErrorDetail carrying the code
+    (`receipt_conflict`, `member_erased`), or a {field: [ErrorDetail]} dict."""
+
+    status_code = 409
+    default_code = "conflict"
+    default_detail = "Conflict."

@@ -56,3 +56,10 @@ class PosKeyAuthScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "A store's POS key: `Authorization: Api-Key <key>`.",
         }
+
+
+# A 409 of a receipt push (staff API and POS): vipcrm.api.errors.Conflict.
+RECEIPT_CONFLICT_RESPONSE = error_response(
+    "`receipt_conflict`: another receipt is on file under this number (the message says which); "
+    "`member_erased`: the member is gone, nothing is recorded."
+)

@@ -15,6 +15,8 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# The site's address (https://crm.example.com) before the links in e-mails; unset: the first trusted origin.
+VIPCRM_SITE_URL = env.str("VIPCRM_SITE_URL", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -256,6 +258,19 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: it would load an image from another site (CSP img-src 'self').
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name (status, kind, result) get a name of their own each.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskKindEnum": "visits.models.TaskKind",
+        "TaskStatusEnum": "visits.models.TaskStatus",
+        "VisitResultEnum": "visits.models.VisitResult",
+        "NotReachedResultEnum": "visits.api.NOT_REACHED_RESULTS",
+        "InvitationStatusEnum": "visits.models.InvitationStatus",
+        "ComplaintStatusEnum": "complaints.models.Status",
+        "ComplaintChannelEnum": "complaints.models.ComplaintChannel",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus",
+        "GiftStatusEnum": "visits.models.GiftStatus",
+        "VisitChannelEnum": "visits.models.Channel",  # a complaint's `channel` has other values
+    },
 }
 
 # Celery: Redis when CELERY_BROKER_URL is set; otherwise kombu's filesystem transport under var/,

@@ -2,36 +2,16 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import models, transaction
+from django.db import models
 
-from accounts.services import audit_log
 from members.models import ProgramRules
+from members.services import PROGRAM_RULE_FIELDS, program_rules_update
 
-# The rules this command may change, in the order they are printed (DOMAIN §4).
-KEYS = (
-    "tier_a_min",
-    "tier_b_min",
-    "spend_window_days",
-    "churn_days",
-    "care_days_a",
-    "care_days_b",
-    "care_days_c",
-    "post_purchase_days",
-    "lead_days",
-    "win_back_days",
-    "upgrade_candidate_ratio",
-    "complaint_response_hours",
-    "complaint_solution_hours",
-    "daily_care_capacity",
-    "attempts_before_escalation",
-)
+# The rules this command may change, in the order they are printed (DOMAIN §4); their checks are
+# members.services.program_rules_update's, the same as the admin's and the API's.
+KEYS = PROGRAM_RULE_FIELDS
 # Changing these changes members' tiers, which only a replay of the ledger brings up to date.
 TIER_KEYS = {"tier_a_min", "tier_b_min", "spend_window_days"}
-# A window, a cadence or a deadline of zero would make every member churned, due or late at once.
-AT_LEAST_ONE = {
-    "spend_window_days", "churn_days", "care_days_a", "care_days_b", "care_days_c",
-    "complaint_response_hours", "complaint_solution_hours", "daily_care_capacity", "attempts_before_escalation",
-}
 
 
 def parse_value(field: models.Field, raw: str):
@@ -55,8 +35,6 @@ def parse_value(field: models.Field, raw: str):
         value = int(text)
     except ValueError:
         raise CommandError(f"{field.name}: {raw!r} is not a whole number.") from None
-    if field.name in AT_LEAST_ONE and value < 1:
-        raise CommandError(f"{field.name}: must be at least 1, not {value}.")
     return value
 
 
@@ -88,30 +66,16 @@ class Command(BaseCommand):
                 raise CommandError(f"Unknown rule {key!r}. Valid keys: {', '.join(KEYS)}.")
             parsed[key] = parse_value(ProgramRules._meta.get_field(key), raw)
 
-        with transaction.atomic():
-            rules = ProgramRules.objects.select_for_update().filter(pk=1).first() or ProgramRules.load()
-            before = {key: getattr(rules, key) for key in parsed}
-            for key, value in parsed.items():
-                setattr(rules, key, value)
-            if rules.tier_a_min <= rules.tier_b_min:
-                raise CommandError(
-                    f"tier_a_min ({rules.tier_a_min}) must be greater than tier_b_min ({rules.tier_b_min}). "
-                    "Nothing was saved."
-                )
-            try:
-                rules.full_clean()
-            except ValidationError as e:
-                messages = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in e.message_dict.items())
-                raise CommandError(f"{messages} Nothing was saved.") from e
-            changed = [key for key in parsed if getattr(rules, key) != before[key]]
-            if not changed:
-                self.stdout.write("Nothing changed: the rules already have these values.")
-                return
-            rules.save(update_fields=[*changed, "updated_at"])
-            audit_log(
-                actor=None, action="program_rules.changed", obj=rules,
-                changes={key: [str(before[key]), str(getattr(rules, key))] for key in changed},
-            )
+        current = ProgramRules.load()
+        before = {key: getattr(current, key) for key in parsed}
+        try:
+            rules, changed = program_rules_update(by=None, **parsed)
+        except ValidationError as e:
+            messages = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in e.message_dict.items())
+            raise CommandError(f"{messages} Nothing was saved.") from e
+        if not changed:
+            self.stdout.write("Nothing changed: the rules already have these values.")
+            return
         for key in changed:
             self.stdout.write(self.style.SUCCESS(f"{key}: {before[key]} → {getattr(rules, key)}"))
         if TIER_KEYS & set(changed):
