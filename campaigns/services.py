@@ -18,6 +18,7 @@ from visits.services import invitations_bulk_create
 
 from .models import Campaign, CampaignMember, CampaignStatus
 from .segments import Segment, segment_members
+from .selectors import segment_preview
 
 # campaign_save's plan fields, in the order forms show them.
 PLAN_FIELDS = (
@@ -85,8 +86,8 @@ def campaign_save(
 def campaign_preview(*, campaign: Campaign, on: date | None = None, sample: int = 10) -> tuple[int, list]:
     """How many members the segment selects now, and a few of them, before launch."""
     on = on or timezone.localdate()
-    qs = segment_members(Segment.from_json(campaign.segment), stores=campaign.stores.all(), on=on)
-    return qs.count(), list(qs.select_related("consultant").order_by("tier", "name")[:sample])  # A first
+    segment = Segment.from_json(campaign.segment)
+    return segment_preview(segment=segment, stores=campaign.stores.all(), on=on, sample=sample)
 
 
 def _invite_new_audience(*, campaign: Campaign, stores: list[Store], today: date) -> tuple[int, int]:

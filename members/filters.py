@@ -17,7 +17,7 @@ from vipcrm import params
 
 from .forms import BIRTHDAY_MONTHS
 from .models import Member, Tier
-from .selectors import MemberFilters, member_list
+from .selectors import MEMBER_SORTS, MemberFilters, member_list
 
 
 def _typed_text(value: str) -> None:
@@ -85,3 +85,49 @@ class MemberFilterSet(django_filters.FilterSet):
         cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"  # see member_search
         found = member_list(viewer=viewer, filters=self.member_filters(), via="api", cross_site=cross_site)
         return found
+
+
+class MemberPageFilterSet(MemberFilterSet):
+    """The member list page's and its export's filters (issue 14): the API's above, read and
+    validated the same way into the same `MemberFilters` for the same `member_list`, plus what only
+    the page has: "store" as a scope (every member in scope, the store leads' default), HQ's pick
+    of one store, and the order. The page ignores a value that is not allowed (a hand-edited URL)
+    rather than answer 400."""
+
+    scope = django_filters.ChoiceFilter(
+        label=_("范围"),
+        choices=[("mine", _("我的会员")), ("store", _("全店会员")), ("unassigned", _("未分配"))],
+        method="no_op",
+    )
+    store = django_filters.NumberFilter(label=_("门店"), method="no_op", min_value=1, max_value=2**31 - 1)
+    sort = django_filters.ChoiceFilter(label=_("排序"), choices=[(s, s) for s in MEMBER_SORTS], method="no_op")
+
+    def __init__(self, data=None, *, viewer: Staff, **kwargs):
+        super().__init__(data, queryset=Member.objects.none(), **kwargs)
+        self.viewer = viewer
+        self.form.is_valid()  # the valid values are kept, the others dropped
+
+    def member_filters(self) -> MemberFilters:
+        filters = super().member_filters()
+        # A consultant opens on their own members, everyone else on all they may see.
+        viewer = self.viewer
+        allowed = {"store", *(["unassigned"] if viewer.is_store_lead else []), *([] if viewer.is_hq else ["mine"])}
+        default = "mine" if viewer.is_consultant else "store"
+        scope = filters.scope if filters.scope in allowed else default
+        filters.scope = "" if scope == "store" else scope
+        return filters
+
+    def chosen(self) -> dict[str, str]:
+        """The values asked for and kept, as text (what the export's audit entry records)."""
+        return {name: str(value) for name, value in self.form.cleaned_data.items() if value not in (None, "")}
+
+
+def page_members(*, viewer: Staff, data, via: str = "list", cross_site: bool = False):
+    """The members the list page (or its export) shows for `data` (its GET or POST), with the
+    order asked for and the filters chosen: (queryset, sort, chosen)."""
+    filterset = MemberPageFilterSet(data or {}, viewer=viewer)  # bound even when empty: defaults apply
+    members = member_list(viewer=viewer, filters=filterset.member_filters(), via=via, cross_site=cross_site)
+    cleaned = filterset.form.cleaned_data
+    if viewer.is_hq and cleaned.get("store"):
+        members = members.filter(home_store_id=int(cleaned["store"]))
+    return members, cleaned.get("sort") or "", filterset.chosen()

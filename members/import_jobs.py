@@ -93,7 +93,7 @@ def import_job_create(
         size=upload.size or 0,
         language=language or settings.LANGUAGE_CODE,
     )
-    _prune_stale_files()
+    prune_stale_files()
     job.file.save("upload", upload, save=False)
     job.save()
     _enqueue(job.pk)
@@ -267,15 +267,19 @@ def _discard_file(job: ImportJob) -> None:
         ImportJob.objects.filter(pk=job.pk).update(file="")
 
 
-def _prune_stale_files() -> None:
-    """Uploads previewed but never confirmed are removed after a day (checked at each upload)."""
+def prune_stale_files() -> int:
+    """Uploads previewed but never confirmed are removed after a day: hourly (`members.files_prune`)
+    and at each upload. Returns how many."""
     cutoff = timezone.now() - timedelta(seconds=STALE_FILE_AGE)
-    for job in ImportJob.objects.filter(created_at__lt=cutoff).exclude(file="")[:100]:
+    removed = 0
+    for job in ImportJob.objects.filter(created_at__lt=cutoff).exclude(file="")[:500]:
         if job.is_working:
             continue
         _discard_file(job)
+        removed += 1
         if job.status == ImportJobStatus.PREVIEWED:
             _finish(job, ImportJobStatus.FAILED, error=_("这次预览已过期，未写入任何数据。请重新上传。"))
+    return removed
 
 
 # --- The preview as the page shows it --------------------------------------------------------

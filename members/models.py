@@ -165,6 +165,8 @@ class Member(models.Model):
             models.Index(fields=["home_store", "tier"], name="member_store_tier_idx"),
             models.Index(fields=["home_store", "consultant"], name="member_store_consultant_idx"),
             models.Index(fields=["home_store", "-joined_on", "-id"], name="member_store_joined_idx"),
+            # HQ's member list (every store) in its default order, a page at a time (issue 14).
+            models.Index(fields=["-joined_on", "-id"], name="member_joined_idx"),
             models.Index(fields=["home_store", "name"], name="member_store_name_idx"),
             models.Index(ExtractMonth("birthday"), "home_store", name="member_birth_month_idx"),
         ]
@@ -634,3 +636,56 @@ class MemberRelation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.kind} {self.relative_id or self.name}"
+
+
+# --- Large exports (issue 14): built by a worker, downloaded from the job's page -----------------
+
+
+class ExportJobStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("生成中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+def export_file_path(job: "ExportJob", filename: str) -> str:
+    # A random stored name: the file is reached only through the job's download view.
+    import uuid
+
+    return f"exports/{uuid.uuid4().hex}.csv"
+
+
+class ExportJob(models.Model):
+    """A member export too large to stream inside a request, written to a file by a worker
+    (members/export_jobs.py). `filters` are the list's filters as asked for; the worker re-reads
+    the requester's rights. Downloadable by the requester only, until `expires_at`."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("导出人"), on_delete=models.CASCADE, related_name="+"
+    )
+    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.CASCADE, null=True, blank=True)
+    filters = models.JSONField(_("筛选条件"), default=dict, blank=True)
+    language = models.CharField(max_length=10, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=10, choices=ExportJobStatus.choices, default=ExportJobStatus.QUEUED, db_index=True
+    )
+    file = models.FileField(_("文件"), upload_to=export_file_path, max_length=200, blank=True)
+    rows_done = models.PositiveIntegerField(_("已写入行数"), default=0)
+    rows_total = models.PositiveIntegerField(_("总行数"), null=True, blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("过期时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导出任务")
+        verbose_name_plural = pgettext_lazy("plural", "导出任务")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_by_id} {self.created_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def is_working(self) -> bool:
+        return self.status in (ExportJobStatus.QUEUED, ExportJobStatus.RUNNING)

@@ -10,6 +10,10 @@ app_name = "members"
 urlpatterns = [
     path("", views.member_list, name="list"),
     path("export.csv", views.member_export, name="export"),
+    # Large exports as a job (issue 14): its page, the polled progress, the file.
+    path("exports/<int:pk>/", views.export_job_view, name="export_job"),
+    path("exports/<int:pk>/status/", views.export_job_status, name="export_job_status"),
+    path("exports/<int:pk>/file/", views.export_job_file, name="export_job_file"),
     path("<int:pk>/erase/", views.member_erase_view, name="erase"),
     path("new/", views.member_create, name="create"),
     path("tags/", tags, name="tags"),

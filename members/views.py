@@ -9,18 +9,27 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.formats import number_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.services import audit_log
 from vipcrm.permissions import MANAGERS, STORE_LEADS, has_role, role_required
 
-from .exports import members_csv
+from .export_jobs import (
+    export_job_create,
+    export_job_download,
+    export_job_downloadable,
+    export_job_get,
+    export_job_progress,
+)
+from .exports import STREAM_LIMIT, csv_chunks, export_audit, export_members
+from .filters import page_members
 from .forms import AssignConsultantForm, ImportantDateForm, MemberFilterForm, MemberForm, PurchaseForm, TierForm
 from .models import Member, Tier
 from .ownership import member_owner_history
@@ -32,13 +41,12 @@ from .selectors import (
     displayed_phone,
     member_contact,
     member_get,
-    member_list_page_rows,
+    member_list_page,
     member_occasions,
     member_purchases,
     member_tier_history,
     member_tier_progress,
 )
-from .selectors import member_list as select_members
 from .services import (
     important_date_add,
     important_date_delete,
@@ -51,6 +59,7 @@ from .services import (
 )
 
 MEMBERS_PER_PAGE = 50
+CSV = "text/csv; charset=utf-8"
 PURCHASES_PER_PAGE = 20
 
 
@@ -71,13 +80,12 @@ def _member_action(request: HttpRequest, member: Member, form, *, heading: str, 
 
 
 def member_list(request: HttpRequest) -> HttpResponse:
-    form = MemberFilterForm(request.GET or None, viewer=request.user)
+    """The list: filtered by the API's FilterSet (members.filters), a page at a time with a
+    bounded count (members.selectors.member_list_page)."""
+    form = MemberFilterForm(request.GET or None, viewer=request.user)  # what the filter bar shows
     cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"  # see member_search
-    members = select_members(viewer=request.user, filters=form.filters(), cross_site=cross_site)
-    if store := form.value("store"):
-        members = members.filter(home_store=store)
-    rows = member_list_page_rows(members, sort=form.value("sort") or "")
-    page = Paginator(rows, MEMBERS_PER_PAGE).get_page(request.GET.get("page"))
+    members, sort, _chosen = page_members(viewer=request.user, data=request.GET, cross_site=cross_site)
+    page = member_list_page(members, sort=sort, page=request.GET.get("page"), per_page=MEMBERS_PER_PAGE)
     for member in page:
         member.masked_phone = displayed_phone(request.user, member)
     query = request.GET.copy()
@@ -88,6 +96,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "sort_links": _sort_links(request),
         "scope": form.chosen_scope(),
+        "export_limit": STREAM_LIMIT,
     }
     # A search typed into the box swaps only the results (htmx); a full load renders the page.
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "member-results"
@@ -111,19 +120,55 @@ def _sort_links(request: HttpRequest) -> dict[str, str]:
 def member_export(request: HttpRequest) -> HttpResponse:
     """The filtered list as CSV: consultants their own members; audited with the filter and the
     members exported (DOMAIN §11). POST only: a link on another site cannot export in someone's
-    name or write an audit entry for them."""
-    form = MemberFilterForm(request.POST or None, viewer=request.user)
-    members = select_members(viewer=request.user, filters=form.filters(), via="export")
-    if store := form.value("store"):
-        members = members.filter(home_store=store)
-    chosen = {
-        name: str(getattr(value, "pk", value)) for name in form.fields if (value := form.value(name)) not in (None, "")
-    }
-    body = "\ufeff" + members_csv(viewer=request.user, members=members, filters=chosen)
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
-    stamp = timezone.localdate().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="members-{stamp}.csv"'
+    name or write an audit entry for them. Streamed up to STREAM_LIMIT rows; more is a job whose
+    page shows the progress and then the download (members/export_jobs.py)."""
+    members, _sort, chosen = page_members(viewer=request.user, data=request.POST, via="export")
+    members = export_members(viewer=request.user, members=members)
+    ids = list(members.values_list("pk", flat=True))
+    if len(ids) > STREAM_LIMIT:
+        job = export_job_create(by=request.user, filters=request.POST, total=len(ids), language=get_language())
+        return redirect("members:export_job", pk=job.pk)
+    export_audit(viewer=request.user, member_ids=ids, filters=chosen)
+    response = StreamingHttpResponse(csv_chunks(viewer=request.user, members=members), content_type=CSV)
+    response["Content-Disposition"] = f'attachment; filename="members-{timezone.localdate().isoformat()}.csv"'
     return response
+
+
+@require_GET
+def export_job_view(request: HttpRequest, pk: int) -> HttpResponse:
+    job = export_job_get(viewer=request.user, pk=pk)
+    return render(request, "members/export_job.html", _export_job_context(job))
+
+
+@require_GET
+def export_job_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress bar, polled by the job's page; once the job is over htmx reloads the page."""
+    job = export_job_get(viewer=request.user, pk=pk)
+    response = render(request, "members/export_progress.html", _export_job_context(job))
+    if not job.is_working:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_GET
+def export_job_file(request: HttpRequest, pk: int) -> HttpResponse:
+    """The finished file, to the person who asked for it, until it expires; audited."""
+    job = export_job_get(viewer=request.user, pk=pk)
+    if not export_job_downloadable(job):
+        raise Http404
+    stamp = timezone.localtime(job.created_at).date().isoformat()
+    return FileResponse(
+        export_job_download(job=job, viewer=request.user),
+        as_attachment=True,
+        filename=f"members-{stamp}.csv",
+        content_type=CSV,
+    )
+
+
+def _export_job_context(job) -> dict:
+    done, total = export_job_progress(job)
+    percent = min(100, done * 100 // total) if total else None
+    return {"job": job, "done": done, "total": total, "percent": percent, "ready": export_job_downloadable(job)}
 
 
 @role_required(*MANAGERS)

@@ -26,6 +26,7 @@ from duties.webhooks import webhook_create
 from members.duplicates import duplicate_dismiss
 from members.merging import members_merge
 from members.models import (
+    ExportJob,
     ImportantDate,
     ImportJob,
     Member,
@@ -41,8 +42,7 @@ from members.relations import relation_add
 from members.services import member_enroll, purchase_record
 from reports.commentary import commentary_submit, report_comment_add
 from reports.models import ReportSnapshot
-from reports.services import snapshot_take
-from reports.targets import annual_target_set, daily_sales_record, staff_allocation_set
+from reports.services import annual_target_set, daily_sales_record, snapshot_take, staff_allocation_set
 from visits.models import FollowUpTask, GiftPlan, GiftPolicy, Invitation, TaskKind, TaskStatus, Visit
 from visits.services import gift_plans_for_month, invitation_create, task_create, visit_record
 
@@ -205,6 +205,7 @@ def populate(store, staff, n: int) -> None:
     ImportJob.objects.create(
         kind="members", created_by=manager, store=store, filename=f"会员{offset}.csv", status="failed", error="缺列"
     )
+    ExportJob.objects.create(created_by=manager, store=store, filters={"q": str(offset)}, status="failed", error="中断")
 
 
 MODELS = [model for model in admin.site._registry if model._meta.app_label in APPS]

@@ -94,6 +94,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/2"),
         "options": {"expires": 110},
     },
+    # Member exports past their day and uploads never confirmed are deleted (they hold personal data).
+    "files-prune": {
+        "task": "members.files_prune",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 3000},
+    },
     # Proof of life for the worker and beat: a cheap task whose runs appear in the worker log
     # (`make run` shows them; the CI smoke test shortens the interval to see one quickly).
     "heartbeat": {

@@ -37,6 +37,7 @@ from accounts.models import Staff, Store
 from members.models import Member, ProgramRules, Purchase
 from members.selectors import can_see_full_contact, spend_12m
 from members.tiers import TierRules, missing_to_next_tier
+from vipcrm.rates import Rate  # the one rate type (DOMAIN §6); visits' pages use it as before
 
 from .messages import MessageContext, render
 from .models import (
@@ -126,25 +127,6 @@ def store_for(*, viewer: Staff, store_id: int | None = None) -> Store | None:
     return Store.objects.filter(pk=store_id).first()
 
 
-# --- Rates -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A rate with its numerator and denominator (DOMAIN §6); no rate when nothing to divide by."""
-
-    numerator: int
-    denominator: int
-
-    @property
-    def value(self) -> float | None:
-        return self.numerator / self.denominator if self.denominator else None
-
-    @property
-    def percent(self) -> float | None:
-        return None if self.value is None else round(self.value * 100, 1)
-
-
 # --- Today -----------------------------------------------------------------------------------
 
 
@@ -218,18 +200,25 @@ def card_rows(qs: QuerySet[FollowUpTask], *, today: date, rules: ProgramRules) -
         occasion_date__gte=today,
     ).order_by("occasion_date", "pk")
     return (
-        qs.select_related("member__consultant", "assignee", "store")
+        _ranked(qs, today=today, rules=rules)
+        .select_related("member__consultant", "assignee", "store")
         .annotate(
             last_contact_at=Subquery(reached.values("at")[:1]),
             last_contact_channel=Subquery(reached.values("channel")[:1]),
             last_contact_staff_id=Subquery(reached.values("staff_id")[:1]),
             last_purchase_on=Subquery(bought.values("date")[:1]),
             last_purchase_amount=Subquery(bought.values("amount")[:1]),
-            spend=spend_12m(on=today, window_days=rules.spend_window_days, member="member_id"),
             gift=Subquery(gift.values("gift")[:1]),
-            late=Case(When(due_date__lt=today, then=Value(0)), default=Value(1), output_field=IntegerField()),
         )
         .prefetch_related("reasons")
+    )
+
+
+def _ranked(qs: QuerySet[FollowUpTask], *, today: date, rules: ProgramRules) -> QuerySet[FollowUpTask]:
+    """What Today orders by beyond the task's own fields: the 12-month spend, and overdue or not."""
+    return qs.annotate(
+        spend=spend_12m(on=today, window_days=rules.spend_window_days, member="member_id"),
+        late=Case(When(due_date__lt=today, then=Value(0)), default=Value(1), output_field=IntegerField()),
     )
 
 
@@ -295,6 +284,7 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
     card.extra_tasks = list(extra)
     for task in card.extra_tasks:  # a gift is prepared `lead_days` ahead: its month on the gifts page
         task.gift_month = f"{task.due_date + timedelta(days=page.rules.lead_days):%Y-%m}"
+        task.complete_url = page.urls["complete"][0].replace(str(_ID), str(task.pk))
     card.reason_list = list(card.reasons.all())
     card.overdue_days = max((today - card.due_date).days, 0) if card.status == TaskStatus.OPEN else 0
     card.moved = card.scheduled_for > today  # not on today's list: tried or snoozed to a later day
@@ -371,15 +361,6 @@ def today_list(
     if not whole_store:
         tasks = tasks.filter(assignee=viewer)
     rules = ProgramRules.load()
-    open_ = Q(status=TaskStatus.OPEN)
-    counts = tasks.aggregate(
-        overdue=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__lt=today)),
-        due_today=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__gte=today)),
-        upcoming=Count(
-            "pk", filter=open_ & Q(scheduled_for__gt=today, scheduled_for__lte=today + timedelta(days=UPCOMING_DAYS))
-        ),
-        done_today=Count("pk", filter=Q(status=TaskStatus.DONE, done_on=today)),
-    )
     listed = _listed(tasks.filter(status=TaskStatus.OPEN), today=today, when=when)
     if tier:
         listed = listed.filter(member__tier=tier)
@@ -393,13 +374,29 @@ def today_list(
         listed = listed.filter(Exists(TaskReason.objects.filter(task_id=OuterRef("pk"), kind=kind)))
     else:
         listed = listed.exclude(_shown_on_a_card(today=today, when=when))
-    rows = card_rows(listed, today=today, rules=rules)
+    open_ = Q(status=TaskStatus.OPEN)
+    counts = tasks.aggregate(
+        overdue=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__lt=today)),
+        due_today=Count("pk", filter=open_ & Q(scheduled_for__lte=today, due_date__gte=today)),
+        upcoming=Count(
+            "pk", filter=open_ & Q(scheduled_for__gt=today, scheduled_for__lte=today + timedelta(days=UPCOMING_DAYS))
+        ),
+        done_today=Count("pk", filter=Q(status=TaskStatus.DONE, done_on=today)),
+        listed=Count("pk", filter=Q(pk__in=listed.values("pk"))),  # the pager's count, in the same query
+    )
+    # The page's ids first, ordered by what the order needs (lateness, tier, 12-month spend), then
+    # what their cards show for those ids alone: a deep page does not compute every skipped card.
+    order = _ranked(listed, today=today, rules=rules)
     if when == "upcoming":
-        rows = rows.order_by("scheduled_for", "member__tier", F("spend").desc(), "pk")
+        order = order.order_by("scheduled_for", "member__tier", F("spend").desc(), "pk")
     else:
-        rows = rows.order_by("late", "member__tier", F("spend").desc(), "due_date", "pk")
-    paged = Paginator(rows, TODAY_PER_PAGE).get_page(page)
-    cards = list(paged.object_list)
+        order = order.order_by("late", "member__tier", F("spend").desc(), "due_date", "pk")
+    paginator = Paginator(order.values_list("pk", flat=True), TODAY_PER_PAGE)
+    paginator.count = counts.pop("listed")
+    paged = paginator.get_page(page)
+    ids = list(paged.object_list)
+    found = card_rows(tasks.filter(pk__in=ids), today=today, rules=rules).in_bulk(ids)
+    cards = [found[pk] for pk in ids if pk in found]
     extra = {} if kind else _tasks_on_cards(tasks, cards, today=today, when=when)
     shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=store, cards=cards)
     paged.object_list = [annotate_card(c, shared, extra.get((c.member_id, c.assignee_id), [])) for c in cards]
@@ -853,7 +850,7 @@ def week_figures(*, store: Store, start: date, end: date) -> dict:
     }
 
 
-# --- Targets and dashboards (reports.targets, reports.dashboards) -------------------------------
+# --- Targets and dashboards (reports.selectors, reports.dashboards) -------------------------------
 # The follow-up completion of DOMAIN §6 grouped by store or by person, and satisfaction by person:
 # one query each.
 
@@ -922,3 +919,50 @@ def message_template_groups(*, viewer: Staff, store: Store | None) -> list[Templ
         elif template.replaces_id is None:
             groups[template.kind].own.append(template)
     return list(groups.values())
+
+
+# --- The API's lists (issue 13): tasks and visits, through the scopes above --------------------
+
+
+@dataclass
+class TaskFilters:
+    """The API's task list: the viewer's own tasks, or the store's (`whole_store`, for those who
+    may see it); narrowed by a reason's kind, the status and a range of due dates."""
+
+    whole_store: bool = False
+    kind: str = ""
+    status: str = ""
+    due_from: date | None = None
+    due_to: date | None = None
+
+
+def can_see_store_tasks(viewer: Staff) -> bool:
+    """The store's whole list: VIP specialist, manager and HQ (a consultant sees their own, as on Today)."""
+    return viewer.is_store_lead
+
+
+def task_list(*, viewer: Staff, filters: TaskFilters) -> QuerySet[FollowUpTask]:
+    """Tasks in the viewer's scope: their own, or the store's (HQ: every store's) when asked for
+    by someone who may see it. `kind` matches any reason on a card, as Today's kind filter."""
+    tasks = task_scope(viewer=viewer)
+    if not (filters.whole_store and can_see_store_tasks(viewer)):
+        tasks = tasks.filter(assignee=viewer)
+    if filters.kind:
+        tasks = tasks.filter(Exists(TaskReason.objects.filter(task_id=OuterRef("pk"), kind=filters.kind)))
+    if filters.status:
+        tasks = tasks.filter(status=filters.status)
+    if filters.due_from:
+        tasks = tasks.filter(due_date__gte=filters.due_from)
+    if filters.due_to:
+        tasks = tasks.filter(due_date__lte=filters.due_to)
+    return tasks
+
+
+def visit_scope(*, viewer: Staff) -> QuerySet[Visit]:
+    """The visits of the members the viewer may see (HQ: all; others: their store's members),
+    wherever the contact happened, as the member page lists them."""
+    return _scoped(Visit.objects.all(), viewer, "member__home_store_id")
+
+
+def visit_get(*, viewer: Staff, pk: int) -> Visit:
+    return _get(visit_scope(viewer=viewer).select_related("member", "staff", "store", "task"), pk)

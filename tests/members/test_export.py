@@ -12,7 +12,8 @@ from tests.factories import MemberFactory, StaffFactory
 
 
 def rows(response) -> list[list[str]]:
-    text = response.content.decode("utf-8")
+    body = b"".join(response.streaming_content) if response.streaming else response.content  # streamed (issue 14)
+    text = body.decode("utf-8")
     assert text.startswith("\ufeff")  # Excel needs the BOM to read UTF-8
     return list(csv.reader(io.StringIO(text[1:])))
 

@@ -25,7 +25,7 @@ def export(client, user) -> bytes:
     client.force_login(user)
     response = client.post(reverse("members:export"))
     assert response.status_code == 200
-    return response.content
+    return b"".join(response.streaming_content)  # streamed (issue 14)
 
 
 def table(data: bytes) -> list[list[str]]:
