@@ -8,12 +8,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Count,
     DecimalField,
     Exists,
     F,
+    Lookup,
     Max,
     OuterRef,
     Q,
@@ -452,8 +454,17 @@ def home_store_on(on: date) -> Coalesce:
 
 def members_home_on(*, store_ids: list[int], on: date) -> QuerySet[Member]:
     """The members whose home store on `on` is one of `store_ids` (a member transferred after `on`
-    still belongs to the store they left), as a queryset to filter or to use as a subquery."""
-    return Member.objects.alias(home_on=home_store_on(on)).filter(home_on__in=store_ids)
+    still belongs to the store they left), as a queryset to filter or to use as a subquery. The
+    home store on `on` is probed only for the stores' members now and those who left them after
+    `on` (few), so a store's cost does not grow with the chain."""
+    left = MemberOwnerChange.objects.filter(
+        reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store_id__in=store_ids
+    ).values("member_id")
+    return (
+        Member.objects.filter(Q(home_store_id__in=store_ids) | Q(pk__in=left))
+        .alias(home_on=home_store_on(on))
+        .filter(home_on__in=store_ids)
+    )
 
 
 def member_home_store_on(*, member: Member, on: date) -> int:
@@ -488,35 +499,53 @@ class KpiLedger:
 def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date) -> KpiLedger:
     """Every member joined by `end` whose home store on `end` is one of the stores (all if None),
     with what the KPIs need from their purchases at any till; and the stores' old/new VIP sales
-    from the receipts their tills took. Two queries whatever the number of members: the grouped
-    purchase read covers the members' receipts and the stores' receipts at once."""
-    members = Member.objects.filter(joined_on__lte=end)
-    purchases = Purchase.objects.filter(member__joined_on__lte=end, date__lte=end)
+    from the receipts their tills took. Two queries whatever the number of members: the members,
+    and one grouped purchase read covering the members' receipts and the stores' tills' receipts at
+    once. For stores, both go through indexes (home store; the purchases' member and store/date,
+    the members' ids as one array), so a store's cost does not grow with the chain."""
     in_period = Q(date__gte=start)
     at_till = in_period
     if store_ids is not None:
-        members = members.filter(pk__in=members_home_on(store_ids=store_ids, on=end).values("pk"))
+        rows = list(
+            members_home_on(store_ids=store_ids, on=end).filter(joined_on__lte=end).values_list("pk", "joined_on")
+        )
         at_till = in_period & Q(store_id__in=store_ids)
-        purchases = purchases.filter(Q(member_id__in=members.values("pk")) | at_till)
+        # The tills' receipts of other stores' members need those members' join dates: joined.
+        purchases = Purchase.objects.filter(member__joined_on__lte=end, date__lte=end).filter(
+            ids_q("member_id", [pk for pk, _joined in rows]) | at_till
+        )
+        group = ("member_id", "member__joined_on")
+    else:
+        rows = list(Member.objects.filter(joined_on__lte=end).values_list("pk", "joined_on"))
+        # Every member's receipts: grouped without a join (members joined after `end` are left
+        # out below), which lets PostgreSQL aggregate a plain scan of the purchases.
+        purchases = Purchase.objects.filter(date__lte=end)
+        group = ("member_id",)
+    joined = dict(rows)
     before = start - timedelta(days=1)
     positive = Q(amount__gt=0)
     figures = {
         row["member_id"]: row
-        for row in purchases.values("member_id", "member__joined_on").annotate(
+        for row in purchases.values(*group)
+        .annotate(
             last_before=Max("date", filter=positive & Q(date__lte=before)),
             last_by_end=Max("date", filter=positive),
             bought=Count("pk", filter=positive & in_period),
             sales=Sum("amount", filter=in_period),
             till=Sum("amount", filter=at_till),
         )
+        .order_by()
     }
     ledger = KpiLedger(rows=[])
     for f in figures.values():
-        if f["member__joined_on"] >= start:
+        joined_on = f["member__joined_on"] if store_ids is not None else joined.get(f["member_id"])
+        if joined_on is None:
+            continue
+        if joined_on >= start:
             ledger.new_vip_sales += f["till"] or ZERO
         else:
             ledger.old_vip_sales += f["till"] or ZERO
-    for pk, joined_on in members.values_list("pk", "joined_on"):
+    for pk, joined_on in rows:
         f = figures.get(pk, {})
         ledger.rows.append(
             KpiMemberRow(
@@ -559,15 +588,54 @@ class TierPush:
     missing: Decimal  # 12-month spend still needed
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(%s)` with the ids as one array parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, [int(pk) for pk in self.rhs]]
+
+
+def ids_q(column: str, ids: list[int]) -> Q:
+    """`column` is one of `ids`, as a Q to combine: one array parameter on PostgreSQL, IN elsewhere."""
+    if connection.vendor == "postgresql":
+        return Q(_AnyOf(F(column), ids))
+    return Q(**{f"{column}__in": ids})
+
+
+def ids_filter(qs: QuerySet, column: str, ids: list[int]) -> QuerySet:
+    """`qs` restricted to rows whose `column` is one of `ids`: one array parameter on PostgreSQL
+    (no 25,000-parameter IN list to build and parse), IN on SQLite (chunks are small there)."""
+    if connection.vendor == "postgresql":
+        return qs.filter(_AnyOf(F(column), ids))
+    return qs.filter(**{f"{column}__in": ids})
+
+
+def purchases_sum(*, start: date, end: date) -> Subquery:
+    """The sum of a member's purchase amounts (returns negative) dated in [start, end], None if
+    none, as an expression on a Member queryset: a correlated probe of the purchases' (member,
+    date) index per member, so a store's read costs its own members' purchases, never the chain's."""
+    total = (
+        Purchase.objects.filter(member_id=OuterRef("pk"), date__gte=start, date__lte=end)
+        .order_by()
+        .values("member_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return Subquery(total, output_field=DecimalField(max_digits=12, decimal_places=2))
+
+
 def upgrade_candidates(*, store_id: int, on: date) -> list[TierPush]:
     """Members whose 12-month spend at `on` is at least `upgrade_candidate_ratio` of the next
     tier's minimum but below it (DOMAIN §4): "¥X to tier A". One query."""
     rules = ProgramRules.load()
     start = on - timedelta(days=rules.spend_window_days - 1)
-    spend = Sum("purchases__amount", filter=Q(purchases__date__gte=start, purchases__date__lte=on))
     rows = (
         Member.objects.filter(home_store_id=store_id, tier__in=["B", "C"], tier_locked=False, erased_at__isnull=True)
-        .annotate(spend=spend)
+        .annotate(spend=purchases_sum(start=start, end=on))
         .values_list("pk", "consultant_id", "tier", "spend")
     )
     found = []
@@ -587,10 +655,9 @@ def downgrade_risks(*, store_id: int, on: date) -> list[TierPush]:
     rules = ProgramRules.load()
     next_end = month_end(month_end(on) + timedelta(days=1))
     kept_from = next_end - timedelta(days=rules.spend_window_days - 1)
-    kept = Sum("purchases__amount", filter=Q(purchases__date__gte=kept_from, purchases__date__lte=on))
     rows = (
         Member.objects.filter(home_store_id=store_id, tier__in=["A", "B"], tier_locked=False, erased_at__isnull=True)
-        .annotate(kept=kept)
+        .annotate(kept=purchases_sum(start=kept_from, end=on))
         .values_list("pk", "consultant_id", "tier", "kept")
     )
     found = []
@@ -615,7 +682,7 @@ def sales_by_consultant(*, store_id: int, start: date, end: date) -> dict[int | 
     return dict(rows)
 
 
-# --- Targets and dashboards (reports.targets, reports.dashboards) -------------------------------
+# --- Targets and dashboards (reports.selectors, reports.dashboards) -------------------------------
 # Grouped reads for achievement against targets: one query each whatever the number of members or
 # purchases. They follow DOMAIN §6 attribution, the same as reports.kpis: sales by the store whose
 # till took the receipt ("old" = the member joined before the period, "new" = joined in it), new
@@ -714,3 +781,78 @@ def vip_sales_by_store_and_day(
         purchases = purchases.filter(store_id__in=store_ids)
     rows = purchases.values_list("store_id", "date").annotate(total=Sum("amount")).order_by()
     return {(store_id, day): total for store_id, day, total in rows}
+
+
+# --- The member list a page at a time (issue 14) ------------------------------------------------
+# At chain size the list must not count or sort every member for each page: the total is exact
+# up to LIST_COUNT_CAP (a bounded count), "more than" beyond; the default order (newest first)
+# picks the page's ids from an index and only then reads what the 50 rows show.
+
+LIST_COUNT_CAP = 10_000
+# From this row on (or on a capped list) the page's ids are picked before its rows are read.
+DEEP_PAGE = 500
+
+
+@dataclass
+class MemberPage:
+    """One page of the list, with what the pager needs (the names of Django's `Page`)."""
+
+    object_list: list[Member]
+    number: int
+    per_page: int
+    count: int  # exact unless `capped`: then LIST_COUNT_CAP, and there are more
+    capped: bool
+    has_next: bool
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    @property
+    def num_pages(self) -> int | None:
+        return None if self.capped else max(1, -(-self.count // self.per_page))
+
+    @property
+    def paginator(self) -> MemberPage:  # `page.paginator.count` as with Django's Page
+        return self
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_previous() or self.has_next
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def member_list_page(
+    qs: QuerySet[Member], *, sort: str = "", page: int | str | None = 1, per_page: int = 50, today: date | None = None
+) -> MemberPage:
+    """Page `page` of `member_list(...)` with `member_list_page_rows`'s columns: the bounded count
+    and the page (its ids, then its rows, on a large list or a deep page) whatever the number of members."""
+    count = qs.order_by().values("pk")[: LIST_COUNT_CAP + 1].count()
+    capped = count > LIST_COUNT_CAP
+    count = min(count, LIST_COUNT_CAP)
+    try:
+        number = min(max(1, int(str(page or 1))), 1_000_000)  # a database offset has its limits
+    except ValueError:  # a hand-edited page number ("x", "²"): the first page
+        number = 1
+    if not capped:
+        number = min(number, max(1, -(-count // per_page)))
+    start = (number - 1) * per_page
+    if sort in MEMBER_SORTS or not (capped or start >= DEEP_PAGE):
+        # Sorted by what the rows compute (computed for every member), or a short list near its
+        # start: one query.
+        rows = list(member_list_page_rows(qs, sort=sort, today=today)[start : start + per_page + 1])
+    else:  # the page's ids from the index first: the skipped rows are not computed
+
+        ids = list(qs.order_by("-joined_on", "-id").values_list("pk", flat=True)[start : start + per_page + 1])
+        found = member_list_page_rows(qs.filter(pk__in=ids[:per_page]), today=today).in_bulk(ids[:per_page])
+        rows = [found[pk] for pk in ids[:per_page] if pk in found] + ids[per_page:]
+    return MemberPage(rows[:per_page], number, per_page, count, capped, len(rows) > per_page)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from .models import TIER_RANK, Tier, TierChangeReason
 
@@ -67,6 +68,7 @@ def spend(purchases: Iterable[tuple[date, Decimal]], on: date, window_days: int)
     return sum((amount for d, amount in purchases if start <= d <= on), ZERO)
 
 
+@lru_cache(maxsize=4096)
 def month_end(d: date) -> date:
     return d.replace(day=calendar.monthrange(d.year, d.month)[1])
 
@@ -81,10 +83,6 @@ def month_ends(start: date, end: date) -> Iterator[date]:
     while e <= end:
         yield e
         e = month_end(e + timedelta(days=1))
-
-
-def _higher(a: str, b: str) -> bool:
-    return TIER_RANK[a] > TIER_RANK[b]
 
 
 def replay(
@@ -114,65 +112,83 @@ def replay(
         reviews_through = through
     reviews_through = min(reviews_through, through)
 
+    # The hot loop of every replay (a chain replays a million purchases): tiers as ranks (C 0,
+    # B 1, A 2), the spend thresholds and the window's length in locals, month ends cached.
     day_totals: dict[date, Decimal] = {}
     for d, amount in purchases:
         if d <= through:
             day_totals[d] = day_totals.get(d, ZERO) + amount
     inputs_by_day: dict[date, list[InputChange]] = {}
-    for change in sorted(inputs, key=lambda c: (c.date, c.id)):
-        inputs_by_day.setdefault(change.date, []).append(change)
+    if inputs:
+        for change in sorted(inputs, key=lambda c: (c.date, c.id)):
+            inputs_by_day.setdefault(change.date, []).append(change)
+        days = sorted(set(day_totals) | set(inputs_by_day))
+    else:
+        days = sorted(day_totals)
 
+    a_min, b_min = rules.a_min, rules.b_min
+    span = timedelta(days=rules.window_days - 1)
+    one_day = timedelta(days=1)
     window: deque[tuple[date, Decimal]] = deque()
     window_sum = ZERO
-    tier = Tier.C
+    rank = 0  # C
     changes: list[Change] = []
-
-    def spend_on(d: date) -> Decimal:
-        nonlocal window_sum
-        start = d - timedelta(days=rules.window_days - 1)
-        while window and window[0][0] < start:
-            window_sum -= window.popleft()[1]
-        return window_sum
+    append = changes.append
 
     def review(e: date) -> None:
-        nonlocal tier
+        """The month-end review at `e`: a downgrade if the spend qualifies only for a lower tier."""
+        nonlocal rank, window_sum
         if e in holds:
             return
-        target = tier_for(spend_on(e), rules)
-        if _higher(tier, target):
-            changes.append(Change(e, tier, target, TierChangeReason.REVIEW))
-            tier = target
+        start = e - span
+        while window and window[0][0] < start:
+            window_sum -= window.popleft()[1]
+        target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
+        if target < rank:
+            append(Change(e, _TIERS[rank], _TIERS[target], _REVIEW))
+            rank = target
 
     next_review = month_end(joined_on)
-    for d in sorted(set(day_totals) | set(inputs_by_day)):
+    for d in days:
         # Month ends strictly before this day, while a downgrade is possible.
         while next_review < d and next_review <= reviews_through:
-            if tier == Tier.C:
+            if rank == 0:
                 next_review = month_end(d)
                 break
             review(next_review)
-            next_review = month_end(next_review + timedelta(days=1))
+            next_review = month_end(next_review + one_day)
 
-        for change in inputs_by_day.get(d, ()):
-            changes.append(Change(d, tier, change.to_tier, change.reason, input_id=change.id))
-            tier = change.to_tier
+        if inputs_by_day:
+            for change in inputs_by_day.get(d, ()):
+                append(Change(d, _TIERS[rank], change.to_tier, change.reason, input_id=change.id))
+                rank = TIER_RANK[change.to_tier]
 
-        if d in day_totals:
-            window.append((d, day_totals[d]))
-            window_sum += day_totals[d]
-            target = tier_for(spend_on(d), rules)
-            if _higher(target, tier):
-                changes.append(Change(d, tier, target, TierChangeReason.PURCHASE))
-                tier = target
+        total = day_totals.get(d)
+        if total is not None:
+            window.append((d, total))
+            window_sum += total
+            start = d - span
+            while window[0][0] < start:
+                window_sum -= window.popleft()[1]
+            target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
+            if target > rank:
+                append(Change(d, _TIERS[rank], _TIERS[target], _PURCHASE))
+                rank = target
 
         if d == next_review and d <= reviews_through:
             review(d)
-            next_review = month_end(d + timedelta(days=1))
+            next_review = month_end(d + one_day)
 
-    while tier != Tier.C and next_review <= reviews_through:
+    while rank != 0 and next_review <= reviews_through:
         review(next_review)
-        next_review = month_end(next_review + timedelta(days=1))
+        next_review = month_end(next_review + one_day)
     return changes
+
+
+# Ranks to tiers, and the reasons, as `replay` writes them.
+_TIERS = (Tier.C, Tier.B, Tier.A)
+_REVIEW = TierChangeReason.REVIEW
+_PURCHASE = TierChangeReason.PURCHASE
 
 
 def final_tier(changes: Sequence[Change]) -> str:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,6 +32,7 @@ from members.models import (
     RelationKind,
     Tier,
 )
+from members.selectors import ids_filter
 
 from .cards import Reason, cards_meet, tasks_add
 from .models import (
@@ -128,9 +130,14 @@ class Batch:
         self.store = store
         self.on = on or timezone.localdate()
         self.rules = rules  # loaded by the card engine only if the capacity is needed
-        self.assign = Assigner.for_store(store)
         self.reasons: list[Reason] = []
         self.plans: list[GiftPlan] = []
+
+    @cached_property
+    def assign(self) -> Assigner:
+        """Read on the first task: a batch made and never used (one per store, made eagerly by
+        callers) costs no query."""
+        return Assigner.for_store(self.store)
 
     @cached_property
     def policies(self) -> dict[tuple[str, str], GiftPolicy]:
@@ -268,7 +275,7 @@ def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] 
     if store is not None:
         plans = plans.filter(store=store)
     if member_ids is not None:
-        plans = plans.filter(member_id__in=member_ids)
+        plans = ids_filter(plans, "member_id", list(member_ids))
     changed = 0
     policies = {(p.tier, p.occasion): p for p in GiftPolicy.objects.all()}
     for tier in Tier.values:
@@ -300,41 +307,65 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[P
         )
 
 
-def _reached_since(day: date, upto: date) -> Exists:
-    """A reached contact with the member (OuterRef "pk") dated in [day, upto]."""
-    return Exists(
+def _reached_since(day: date, upto: date) -> Subquery:
+    """A reached contact with the member (OuterRef "pk") dated in [day, upto], None if none: a
+    scalar probe of the visits' (member, at) index per member. Not an EXISTS: inside an OR the
+    planner hashes an EXISTS over every matching visit of the chain."""
+    return Subquery(
         Visit.objects.filter(
             member_id=OuterRef("pk"),
             result=VisitResult.REACHED,
             at__gte=_start_of(day),
             at__lt=_start_of(upto + timedelta(days=1)),
         )
+        .order_by()
+        .values("pk")[:1]
     )
 
 
-def _bought_since(day: date, upto: date) -> Exists:
-    return Exists(Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=day, date__lte=upto))
+def _bought_since(day: date, upto: date) -> Subquery:
+    """A purchase with amount > 0 by the member dated in [day, upto], None if none (as above)."""
+    return Subquery(
+        Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=day, date__lte=upto)
+        .order_by()
+        .values("pk")[:1]
+    )
 
 
 def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
     """Members with neither a reached contact nor a purchase for their tier's cadence, and no open
-    care reason. The capacity spreads them (tasks_add)."""
-    open_care = TaskReason.objects.filter(member_id=OuterRef("pk"), kind=TaskKind.CARE, task__status=TaskStatus.OPEN)
+    care reason. The capacity spreads them (tasks_add).
+
+    Two store-sized reads, not one anti-join: the members due, then which of them hold an open care
+    reason (their reasons by the (member, kind) index). However the statistics stand after a bulk
+    load, no plan can turn the open-care check into a loop over the chain's tasks."""
     # A day caught up late also heeds the touches since (a receipt already on file): no stale care.
     upto = max(on, timezone.localdate())
     due = Q(pk__in=[])
+    touches = {}
     for tier in Tier.values:
         cadence = rules.care_days(tier)
         # Contacted or bought within the cadence: on or after the day (on − cadence + 1).
         since = on - timedelta(days=cadence - 1)
-        due |= (
-            Q(tier=tier, joined_on__lte=on - timedelta(days=cadence))
-            & ~_reached_since(since, upto)
-            & ~_bought_since(since, upto)
+        touches[f"reached_{tier}"] = _reached_since(since, upto)
+        touches[f"bought_{tier}"] = _bought_since(since, upto)
+        due |= Q(
+            tier=tier,
+            joined_on__lte=on - timedelta(days=cadence),
+            **{f"reached_{tier}__isnull": True, f"bought_{tier}__isnull": True},
         )
-    members = store_members(batch.store).filter(due).exclude(Exists(open_care)).values_list("pk", "consultant_id")
+    members = list(store_members(batch.store).alias(**touches).filter(due).values_list("pk", "consultant_id"))
+    open_care: set[int] = set()
+    chunk = 50_000 if connection.vendor == "postgresql" else 5_000
+    for i in range(0, len(members), chunk):
+        ids = [pk for pk, _consultant in members[i : i + chunk]]
+        reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__status=TaskStatus.OPEN)
+        open_care.update(ids_filter(reasons, "member_id", ids).values_list("member_id", flat=True))
     for member_id, consultant_id in members:
-        batch.task(member_id=member_id, consultant_id=consultant_id, kind=TaskKind.CARE, due=on, origin=f"care:{on}")
+        if member_id not in open_care:
+            batch.task(
+                member_id=member_id, consultant_id=consultant_id, kind=TaskKind.CARE, due=on, origin=f"care:{on}"
+            )
 
 
 def _birthday_prep(batch: Batch, *, member_id: int, consultant_id: int | None, tier: str, day: date, due: date):
@@ -575,12 +606,21 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
     first = on - timedelta(days=rules.churn_days - 1)
     last = on - timedelta(days=rules.churn_days - rules.win_back_days)
     upto = max(on, timezone.localdate())  # a day caught up late heeds the contacts and receipts since
-    last_purchase = Max("purchases__date", filter=Q(purchases__amount__gt=0, purchases__date__lte=upto))
+    # A correlated probe of the purchases' (member, date) index per member of the store: never a
+    # read of the chain's purchases.
+    last_purchase = Subquery(
+        Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__lte=upto)
+        .order_by("-date")
+        .values("date")[:1]
+    )
     quiet = Q(pk__in=[])
+    touches = {}
     for tier in Tier.values:
-        quiet |= Q(tier=tier) & ~_reached_since(on - timedelta(days=rules.care_days(tier) - 1), upto)
+        touches[f"reached_{tier}"] = _reached_since(on - timedelta(days=rules.care_days(tier) - 1), upto)
+        quiet |= Q(tier=tier, **{f"reached_{tier}__isnull": True})
     members = (
         store_members(batch.store)
+        .alias(**touches)
         .filter(joined_on__lte=on)
         .filter(quiet)
         .annotate(last_activity=Greatest(F("joined_on"), Coalesce(last_purchase, F("joined_on"))))

@@ -200,6 +200,9 @@ class FollowUpTask(models.Model):
             models.Index(fields=["member", "kind", "status"], name="task_member_kind_status_idx"),
             models.Index(fields=["assignee", "status", "scheduled_for"], name="task_assignee_status_sched_idx"),
             models.Index(fields=["store", "status", "scheduled_for"], name="task_store_status_sched_idx"),
+            # Open tasks are few beside the history: a member's open tasks (the daily care rule's
+            # check, hand-overs) without reading the closed ones.
+            models.Index(fields=["member"], condition=models.Q(status="open"), name="task_open_member_idx"),
         ]
 
     def __str__(self) -> str:

@@ -246,7 +246,9 @@ def task_complete(
     member it meets). Not reached: an attempt; the task stays open (see `visit_record`)."""
     task = FollowUpTask.objects.select_for_update().select_related("member__home_store").get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
-        raise ValidationError(_("该任务已不是待办状态（%(status)s）。") % {"status": task.get_status_display()})
+        raise ValidationError(
+            _("该任务已不是待办状态（%(status)s）。") % {"status": task.get_status_display()}, code="not_open"
+        )
     visit = visit_record(
         member=task.member,
         by=by,
@@ -273,7 +275,7 @@ def task_snooze(*, task: FollowUpTask, until: date, by: Staff) -> FollowUpTask:
     task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
     today = timezone.localdate()
     if task.status != TaskStatus.OPEN:
-        raise ValidationError(_("只能推迟待办任务。"))
+        raise ValidationError(_("只能推迟待办任务。"), code="not_open")
     if until <= today or until > today + timedelta(days=90):
         raise ValidationError({"until": _("推迟到的日期须在明天到 90 天之内。")})
     # The due date stays: lateness is measured from it (DOMAIN §6); only the working date moves.
@@ -289,7 +291,7 @@ def task_reassign(*, task: FollowUpTask, assignee: Staff, by: Staff) -> FollowUp
     member, if any (the task returned is the one carrying the reasons)."""
     task = FollowUpTask.objects.select_for_update().select_related("store").get(pk=task.pk)
     if task.status != TaskStatus.OPEN:
-        raise ValidationError(_("只能转派待办任务。"))
+        raise ValidationError(_("只能转派待办任务。"), code="not_open")
     if assignee.store_id != task.store_id or not assignee.is_active:
         raise ValidationError({"assignee": _("只能分配给本店在职员工。")})
     task = card_move(task=task, assignee_id=assignee.pk)
@@ -433,13 +435,15 @@ def invitation_advance(*, invitation: Invitation, status: str, by: Staff | None)
     if status not in INVITATION_NEXT.get(invitation.status, set()):
         raise ValidationError(
             _("邀约不能从“%(from)s”变为“%(to)s”。")
-            % {"from": invitation.get_status_display(), "to": InvitationStatus(status).label}
+            % {"from": invitation.get_status_display(), "to": InvitationStatus(status).label},
+            code="invalid_transition",
         )
     if status == InvitationStatus.BOUGHT and not invitation_purchase_exists(invitation):
         start, end = invitation_bought_window(invitation.for_date)
         raise ValidationError(
             _("%(start)s 至 %(end)s 该会员在本店没有消费记录，不能标为已成交；录入小票后会自动标记。")
-            % {"start": start, "end": end}
+            % {"start": start, "end": end},
+            code="no_purchase",
         )
     invitation.status = status
     invitation.status_changed_at = timezone.now()
@@ -492,16 +496,25 @@ def gift_plans_for_month(*, store: Store, year: int, month: int) -> int:
     gift by tier; idempotent. The month-end duty calls it for the next month; staff can too."""
     start, end = month_bounds(year, month)
     batch = Batch(store)
+    # A solar date falls in the month it is written in (29 February on the 28th): only lunar ones
+    # need the calendar, so the rest are picked by month in the query.
+    in_month = Q(birthday_lunar=True) | Q(birthday__month=month)
     for pk, birthday, lunar, tier in (
-        store_members(store).filter(birthday__isnull=False).values_list("pk", "birthday", "birthday_lunar", "tier")
+        store_members(store)
+        .filter(in_month, birthday__isnull=False)
+        .values_list("pk", "birthday", "birthday_lunar", "tier")
     ):
         occurrence = next_occurrence(birthday, lunar=lunar, on_or_after=start)
         if occurrence <= end:
             batch.gift(member_id=pk, tier=tier, occasion=Occasion.BIRTHDAY, on=occurrence)
     labels = dict(ImportantDate._meta.get_field("kind").choices)
-    dates = ImportantDate.objects.filter(
-        member__home_store=store, member__erased_at__isnull=True, member__tier__in=["A", "B"]
-    ).values_list("member_id", "member__tier", "date", "lunar", "kind", "label")
+    dates = (
+        ImportantDate.objects.filter(
+            member__home_store=store, member__erased_at__isnull=True, member__tier__in=["A", "B"]
+        )
+        .filter(Q(lunar=True) | Q(date__month=month))
+        .values_list("member_id", "member__tier", "date", "lunar", "kind", "label")
+    )
     for member_id, tier, original, lunar, kind, label in dates:
         occurrence = next_occurrence(original, lunar=lunar, on_or_after=start)
         if occurrence <= end:

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import Role, Staff, Store
 from accounts.services import agreement_record, staff_create, store_create
+from duties.maintenance import tables_analyze
 from duties.runs import duty_run
 from members.models import (
     Gender,
@@ -536,6 +537,7 @@ class Command(BaseCommand):
             plan = DemoPlan(today=today)
             self.write_members(plan, stores, staff, per_store, today)
             self.live(stores, today, random.Random(SEED + 1))
+        tables_analyze()  # fresh planner statistics for the first duties (PostgreSQL; issue 14)
         self.stdout.write(self.summary(stores, time.monotonic() - started))
 
     # -- stores and staff -------------------------------------------------------------------------
