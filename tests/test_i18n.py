@@ -125,8 +125,8 @@ def test_it_covers_every_message_in_the_code(tmp_path, catalog):
     extracted = polib.pofile(str(copy / PO.relative_to(settings.BASE_DIR)))
     found = {(e.msgctxt, e.msgid) for e in extracted if not e.obsolete}
     have = {(e.msgctxt, e.msgid) for e in catalog}
-    assert not found - have, f"not in the catalog, run `make messages` and translate: {sorted(found - have)}"
-    assert not have - found, f"no longer in the code, run `make messages`: {sorted(have - found)}"
+    assert not found - have, f"not in the catalog, run `make messages` and translate: {sorted(found - have, key=str)}"
+    assert not have - found, f"no longer in the code, run `make messages`: {sorted(have - found, key=str)}"
 
 
 def test_it_gives_lunar_dates_in_numbers_outside_chinese():
