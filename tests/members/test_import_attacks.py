@@ -439,6 +439,11 @@ def test_three_xlsx_bombs_at_once_leave_the_site_answering(live_server, staff_a,
     for t in threads:
         t.join(timeout=30)
     time.sleep(1)  # and a moment after them
+    # At least five answers seen: on a loaded machine (another suite beside this one) a second
+    # holds fewer, which says nothing about the attack.
+    deadline = time.monotonic() + 30
+    while len(probes) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
     stop.set()
     prober.join(timeout=30)
 
