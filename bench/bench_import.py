@@ -29,8 +29,10 @@ GIVEN = "丽娜静敏芳婷雪琳颖洁玲燕红霞萍晶倩莉慧佳"
 
 
 def make_staff():
+    from django.utils import timezone
+
     from accounts.models import Role
-    from accounts.services import staff_create, store_create
+    from accounts.services import agreement_record, staff_create, store_create
 
     stores, consultants = [], {}
     for i in range(1, 5):
@@ -40,6 +42,9 @@ def make_staff():
             staff_create(username=f"b{i}_c{j}", role=Role.CONSULTANT, store=store).username for j in range(5)
         ]
     hq = staff_create(username="bench_hq", role=Role.HQ, store=None)
+    # A member import checks phone numbers against the file: only staff with a signed
+    # confidentiality agreement may run one (DOMAIN §11).
+    agreement_record(staff=hq, signed_on=timezone.localdate(), by=hq)
     return stores, consultants, hq
 
 

@@ -54,6 +54,7 @@ from django.utils.translation import gettext_lazy, pgettext
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
 from duties.maintenance import tables_analyze
+from vipcrm.bulk import bulk_insert
 
 from .exports import TAG_SEPARATOR, unguard
 from .models import (
@@ -1520,7 +1521,9 @@ ANALYZE_AFTER_ROWS = 1000
 
 def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -> None:
     new_rows = [r for r in preview.rows_ok if r.action == NEW]
-    created = Purchase.objects.bulk_create(
+    # COPY on PostgreSQL (ids drawn first, so `created` has them); the unique (store, receipt no.)
+    # constraint still refuses a receipt another transaction wrote since the check.
+    created = bulk_insert(
         [
             Purchase(
                 store=r.store,
@@ -1534,8 +1537,7 @@ def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -
                 recorded_by=by,
             )
             for r in new_rows
-        ],
-        batch_size=BATCH_SIZE,
+        ]
     )
     # Back-dated purchases change tier history: replay every member touched, once.
     preview.members_replayed = _replay((r.member_id for r in new_rows), today=today)

@@ -13,17 +13,19 @@ Everything is set-based: a handful of queries whatever the number of members.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DecimalField, Max, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Store
 from members.models import TIER_RANK, Member, ProgramRules, Purchase
+from members.selectors import ids_filter
+from vipcrm.bulk import bulk_insert, bulk_set
 
 from .models import (
     CAPPED_KINDS,
@@ -103,11 +105,11 @@ def _tasks_add(*, store: Store, reasons: list[Reason], on: date, rules: ProgramR
     capped = [(t, rs) for t, rs in new if t.assignee_id is not None and all(r.kind in CAPPED_KINDS for r in rs)]
     if capped:
         _spread(store, capped, on=on, rules=rules or ProgramRules.load())
-    FollowUpTask.objects.bulk_create([t for t, _rs in new], batch_size=1000)
+    bulk_insert([t for t, _rs in new])  # a duplicate (a concurrent run) raises IntegrityError, as bulk_create
     spread = {id(t) for t, _rs in capped}
     rows = [_reason_row(t, r, due=t.due_date if id(t) in spread else r.due) for t, rs in new for r in rs]
     _join(cards, joining, rows)
-    TaskReason.objects.bulk_create(rows, batch_size=1000)
+    bulk_insert(rows)
     return Counter(r.kind for r in rows)
 
 
@@ -181,7 +183,7 @@ def _join(
             card.updated_at = timezone.now()
             changed.append(card)
     if changed:
-        FollowUpTask.objects.bulk_update(changed, ["due_date", "scheduled_for", "updated_at"], batch_size=1000)
+        bulk_set(changed, ["due_date", "scheduled_for", "updated_at"])
 
 
 # --- Capacity --------------------------------------------------------------------------------
@@ -261,25 +263,37 @@ def cards_meet(
     *,
     member_ids: Iterable[int],
     meets: Meets,
-    day: date,
+    day: date | Mapping[int, date],
     closed_by: Callable[[FollowUpTask], str],
     visit: Visit | None = None,
 ) -> list[FollowUpTask]:
     """Close the members' open contact cards that have a reason `meets` accepts, as done on `day`
-    (by `visit` when a contact did it). A card's reasons not met (a birthday greeting next week)
-    move to a new open card for the same person. Returns the cards closed."""
+    (one day for all, or a day per member; by `visit` when a contact did it). A card's reasons not
+    met (a birthday greeting next week) move to a new open card for the same person. Returns the
+    cards closed.
+
+    Set-based whatever the number of members: the cards and their reasons are read in one query
+    each (chunks on SQLite) and written in one statement each on PostgreSQL (bulk.py)."""
     closed: list[FollowUpTask] = []
     leftovers: list[tuple[FollowUpTask, list[TaskReason]]] = []
     now = timezone.now()
-    for ids in chunks(sorted(set(member_ids))):
-        cards = FollowUpTask.objects.filter(member_id__in=ids, status=TaskStatus.OPEN, is_contact=True)
-        for card in cards.prefetch_related("reasons"):
-            reasons = list(card.reasons.all()) or [_reason_row(card, _as_reason(card), due=card.due_date)]
+    for ids in _id_chunks(sorted(set(member_ids))):
+        cards = list(
+            ids_filter(FollowUpTask.objects.filter(status=TaskStatus.OPEN, is_contact=True), "member_id", ids)
+            .order_by("pk")
+            .only(*CARD_FIELDS)
+        )
+        reasons_of: dict[int, list[TaskReason]] = defaultdict(list)
+        for task_ids in _id_chunks([card.pk for card in cards]):
+            for r in ids_filter(TaskReason.objects.all(), "task_id", task_ids).order_by("pk").only(*REASON_FIELDS):
+                reasons_of[r.task_id].append(r)
+        for card in cards:
+            reasons = reasons_of.get(card.pk) or [_reason_row(card, _as_reason(card), due=card.due_date)]
             met = [r for r in reasons if meets(card, r)]
             if not met:
                 continue
             card.status = TaskStatus.DONE
-            card.done_on = day
+            card.done_on = day[card.member_id] if isinstance(day, Mapping) else day
             card.closed_by = closed_by(card)
             card.closed_by_visit = visit
             card.due_date = min(r.due_date for r in met)
@@ -293,14 +307,26 @@ def cards_meet(
                 card.kind, card.origin, card.note = first.kind, first.origin, first.note
                 leftovers.append((card, unmet))
     if closed:
-        FollowUpTask.objects.bulk_update(
+        bulk_set(
             closed,
             ["status", "done_on", "closed_by", "closed_by_visit", "due_date", "kind", "origin", "note", "updated_at"],
-            batch_size=1000,
         )
     if leftovers:
         _continue(leftovers)
     return closed
+
+
+# What meeting a card reads of it and of its reasons.
+CARD_FIELDS = ("pk", "store_id", "member_id", "assignee_id", "kind", "origin", "note", "due_date", "scheduled_for")
+REASON_FIELDS = ("pk", "task_id", "member_id", "kind", "origin", "note", "due_date", "created_at")
+
+
+def _id_chunks(ids: list[int]) -> Iterator[list[int]]:
+    """All the ids at once on PostgreSQL (one array parameter), CHUNK at a time elsewhere."""
+    if connection.vendor == "postgresql":
+        yield ids
+    else:
+        yield from (list(c) for c in chunks(ids))
 
 
 def _as_reason(task: FollowUpTask) -> Reason:
@@ -326,13 +352,13 @@ def _continue(leftovers: list[tuple[FollowUpTask, list[TaskReason]]]) -> None:
                 note=first.note,
             )
         )
-    created = FollowUpTask.objects.bulk_create(new, batch_size=1000)
+    created = bulk_insert(new)
     moved = []
     for task, (_card, reasons) in zip(created, leftovers, strict=True):
         for r in reasons:
             r.task = task
             moved.append(r)
-    TaskReason.objects.bulk_update(moved, ["task"], batch_size=1000)
+    bulk_set(moved, ["task"])
 
 
 def card_move(*, task: FollowUpTask, assignee_id: int) -> FollowUpTask:
