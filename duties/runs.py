@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -73,6 +73,7 @@ def duty_run(*, duty: str, store: Store, on: date, work: Work, slot: str = "") -
     """Run `work(store, on)` unless it already ran for this duty, store, date and slot."""
     try:
         with transaction.atomic():
+            _no_jit()
             run, _ = DutyRun.objects.get_or_create(
                 duty=duty, store=store, date=on, slot=slot, defaults={"started_at": timezone.now()}
             )
@@ -100,6 +101,16 @@ def duty_run(*, duty: str, store: Store, on: date, work: Work, slot: str = "") -
         run.finished_at = timezone.now()
         run.save()
         raise
+
+
+def _no_jit() -> None:
+    """PostgreSQL compiles a query to machine code (JIT) when its estimated cost is high, as the
+    duties' store-sized reads with a probe per member are: 50 ms of compiling for a 100 ms query,
+    every store, every day. Off for the duty's transaction only (SET LOCAL); the answers are the
+    same, only how they are computed changes."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
 def _done(duty: str, store: Store):

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -88,6 +88,45 @@ def email_queue(*, to: list[str], subject: str, body: str, key: str, html: str =
         email_id = email.pk
         transaction.on_commit(lambda: _send_after_commit(email_id), robust=True)
     return email
+
+
+def emails_queue(emails: list[dict]) -> int:
+    """`email_queue` for many emails at once (each a dict of its keyword arguments): the keys on
+    file are read in one query and the new rows written in one; each is sent after the commit, as
+    one queued alone. A key queued meanwhile by another transaction falls back to one at a time.
+    Returns how many were asked for (queued now or before)."""
+    for email in emails:
+        if not [address for address in email["to"] if address]:
+            raise ValueError("an email needs at least one recipient")
+        if not email.get("key"):
+            raise ValueError("an email needs a key")
+    on_file = set(OutboxEmail.objects.filter(key__in=[e["key"] for e in emails]).values_list("key", flat=True))
+    now = timezone.now()
+    fresh = list({e["key"]: e for e in reversed(emails) if e["key"] not in on_file}.values())[::-1]
+    rows = [
+        OutboxEmail(
+            key=e["key"],
+            kind=e["key"].split(":", 1)[0][:40],
+            to=[address for address in e["to"] if address],
+            subject=e["subject"],
+            body=e["body"],
+            html=e.get("html", ""),
+            created_at=now,
+            next_attempt_at=now + QUEUE_GRACE,
+        )
+        for e in fresh
+    ]
+    try:
+        with transaction.atomic():
+            OutboxEmail.objects.bulk_create(rows)
+    except IntegrityError:
+        for e in fresh:
+            email_queue(**e)
+        return len(emails)
+    for row in rows:
+        email_id = row.pk
+        transaction.on_commit(lambda email_id=email_id: _send_after_commit(email_id), robust=True)
+    return len(emails)
 
 
 def emails_keyed(*, prefixes: list[str]):

@@ -12,16 +12,17 @@ import calendar
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
-from members.dates import next_occurrence
+from members.dates import _lunar_in_year, next_occurrence, to_lunar
 from members.models import (
     ImportantDate,
     ImportantDateKind,
@@ -87,10 +88,43 @@ def _solar_matches(field: str, target: date) -> Q:
     return q
 
 
+class _LunarMonthDay(NamedTuple):
+    month: int
+    day: int
+
+
+@lru_cache(maxsize=100_000)
+def _lunar_month_day(original: date) -> _LunarMonthDay | None:
+    lunar = to_lunar(original)
+    return None if lunar is None else _LunarMonthDay(lunar.month, lunar.day)
+
+
+@lru_cache(maxsize=10_000)
+def _lunar_next(month_day: _LunarMonthDay, on_or_after: date) -> date | None:
+    for year in (on_or_after.year - 1, on_or_after.year, on_or_after.year + 1):
+        candidate = _lunar_in_year(month_day, year)
+        if candidate is not None and candidate >= on_or_after:
+            return candidate
+    return None
+
+
+def _occurrence(original: date, *, lunar: bool, on_or_after: date) -> date:
+    """`next_occurrence`, the same answer, with the lunar calendar's arithmetic remembered: a lunar
+    date's recurrence depends only on its lunar month and day (a leap month counts as the ordinary
+    one), so a store's thousand lunar birthdays cost a few hundred conversions, not thousands."""
+    if lunar:
+        month_day = _lunar_month_day(original)
+        if month_day is not None:
+            found = _lunar_next(month_day, on_or_after)
+            if found is not None:
+                return found
+    return next_occurrence(original, lunar=False, on_or_after=on_or_after)
+
+
 def _occurs_on(rows, target: date):
     """Filter (key, original date, lunar) rows to those whose occurrence is `target`."""
     for key, original, lunar in rows:
-        if next_occurrence(original, lunar=lunar, on_or_after=target) == target:
+        if _occurrence(original, lunar=lunar, on_or_after=target) == target:
             yield key, original
 
 
@@ -241,28 +275,38 @@ def purchases_close(*, receipts: list[tuple[int, date, datetime]]) -> int:
     latest: dict[int, tuple[datetime, date]] = {}
     for member_id, day, recorded_at in receipts:
         latest[member_id] = max((recorded_at, day), latest.get(member_id, (recorded_at, day)))
-    by_day: dict[date, list[int]] = {}
-    for member_id, (_at, day) in latest.items():
-        by_day.setdefault(day, []).append(member_id)
+    if not latest:
+        return 0
 
     def meets(card: FollowUpTask, reason) -> bool:
         recorded_at = latest[card.member_id][0]
         return reason.kind in PURCHASE_MEETS and (reason.created_at is None or reason.created_at <= recorded_at)
 
-    closed = 0
-    for day, member_ids in sorted(by_day.items()):
-        closed += len(
-            cards_meet(member_ids=member_ids, meets=meets, day=day, closed_by=lambda _card: ClosedBy.PURCHASE)
-        )
-    return closed
+    # Every member at once, each card closed on its member's purchase day (issue 14).
+    days = {member_id: day for member_id, (_at, day) in latest.items()}
+    closed = cards_meet(member_ids=days, meets=meets, day=days, closed_by=lambda _card: ClosedBy.PURCHASE)
+    return len(closed)
 
 
 def sales_pushes_withdraw(*, store: Store) -> int:
     """A member with an open complaint gets the complaint's tasks only: open cards holding nothing
     but sales pushes (upgrade, keep tier, campaign invitation) for such members are cancelled."""
     others = set(TaskKind.values) - SALES_PUSH_KINDS
+    open_cards = FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, is_contact=True)
+    # Store-sized reads first (the store's open cards by its index, then which of their members
+    # complain, by primary key): joined in one statement, the planner walked the chain's open tasks.
+    cards = list(open_cards.values_list("pk", "member_id"))
+    members = sorted({member_id for _pk, member_id in cards})
+    complaining: set[int] = set()
+    chunk = (len(members) or 1) if connection.vendor == "postgresql" else 2000
+    for i in range(0, len(members), chunk):
+        complaint = Member.objects.filter(open_complaints__gt=0)
+        complaining.update(ids_filter(complaint, "id", members[i : i + chunk]).values_list("pk", flat=True))
+    task_ids = [pk for pk, member_id in cards if member_id in complaining]
+    if not task_ids:
+        return 0
     return (
-        FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, is_contact=True, member__open_complaints__gt=0)
+        ids_filter(open_cards.filter(member__open_complaints__gt=0), "id", task_ids)
         .exclude(reasons__kind__in=others)
         .update(status=TaskStatus.CANCELLED, note=_("会员有未结投诉，暂停推销"), updated_at=timezone.now())
     )
@@ -276,21 +320,16 @@ def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] 
         plans = plans.filter(store=store)
     if member_ids is not None:
         plans = ids_filter(plans, "member_id", list(member_ids))
-    changed = 0
-    policies = {(p.tier, p.occasion): p for p in GiftPolicy.objects.all()}
-    for tier in Tier.values:
-        for occasion in Occasion.values:
-            policy = policies.get((tier, occasion))
-            changed += (
-                plans.filter(member__tier=tier, occasion=occasion)
-                .exclude(tier=tier)
-                .update(
-                    tier=tier,
-                    gift=policy.gift if policy else "",
-                    budget=policy.budget if policy else 0,
-                )
-            )
-    return changed
+    # One statement: the member's tier and that tier's policy for the occasion (none: no gift).
+    member_tier = Subquery(Member.objects.filter(pk=OuterRef("member_id")).values("tier")[:1])
+    tier_of_member = Member.objects.filter(pk=OuterRef(OuterRef("member_id"))).values("tier")[:1]
+    policy = GiftPolicy.objects.filter(tier=Subquery(tier_of_member), occasion=OuterRef("occasion"))
+    moved = plans.filter(member__tier__in=Tier.values, occasion__in=Occasion.values).exclude(tier=F("member__tier"))
+    return moved.update(
+        tier=member_tier,
+        gift=Coalesce(Subquery(policy.values("gift")[:1]), Value("")),
+        budget=Coalesce(Subquery(policy.values("budget")[:1]), Value(0), output_field=DecimalField()),
+    )
 
 
 def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[Purchase]) -> None:
@@ -307,29 +346,34 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[P
         )
 
 
-def _reached_since(day: date, upto: date) -> Subquery:
-    """A reached contact with the member (OuterRef "pk") dated in [day, upto], None if none: a
-    scalar probe of the visits' (member, at) index per member. Not an EXISTS: inside an OR the
-    planner hashes an EXISTS over every matching visit of the chain."""
-    return Subquery(
-        Visit.objects.filter(
-            member_id=OuterRef("pk"),
-            result=VisitResult.REACHED,
-            at__gte=_start_of(day),
-            at__lt=_start_of(upto + timedelta(days=1)),
+def _activity(batch: Batch, on: date) -> list[tuple]:
+    """(member, consultant, tier, joined, last positive purchase, last reached contact) of the
+    store's members, touches through today (a day caught up late heeds the contacts and receipts
+    since): one read shared by the care and win-back rules, two correlated probes per member (the
+    purchases' (member, date) and the visits' (member, at) indexes), never the chain's rows. The
+    rules decide in Python what their cadences and windows make of it."""
+    if getattr(batch, "_activity_on", None) != on:
+        upto = max(on, timezone.localdate())
+        last_bought = Subquery(
+            Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__lte=upto)
+            .order_by("-date")
+            .values("date")[:1]
         )
-        .order_by()
-        .values("pk")[:1]
-    )
-
-
-def _bought_since(day: date, upto: date) -> Subquery:
-    """A purchase with amount > 0 by the member dated in [day, upto], None if none (as above)."""
-    return Subquery(
-        Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=day, date__lte=upto)
-        .order_by()
-        .values("pk")[:1]
-    )
+        last_reached = Subquery(
+            Visit.objects.filter(
+                member_id=OuterRef("pk"), result=VisitResult.REACHED, at__lt=_start_of(upto + timedelta(days=1))
+            )
+            .order_by("-at")
+            .values("at")[:1]
+        )
+        batch._activity = list(
+            store_members(batch.store)
+            .filter(tier__in=Tier.values)
+            .annotate(last_bought=last_bought, last_reached=last_reached)
+            .values_list("pk", "consultant_id", "tier", "joined_on", "last_bought", "last_reached")
+        )
+        batch._activity_on = on
+    return batch._activity
 
 
 def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
@@ -339,22 +383,19 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
     Two store-sized reads, not one anti-join: the members due, then which of them hold an open care
     reason (their reasons by the (member, kind) index). However the statistics stand after a bulk
     load, no plan can turn the open-care check into a loop over the chain's tasks."""
-    # A day caught up late also heeds the touches since (a receipt already on file): no stale care.
-    upto = max(on, timezone.localdate())
-    due = Q(pk__in=[])
-    touches = {}
+    # Per tier: (joined by, contacted or bought on or after the day on − cadence + 1, its start).
+    cadences = {}
     for tier in Tier.values:
         cadence = rules.care_days(tier)
-        # Contacted or bought within the cadence: on or after the day (on − cadence + 1).
         since = on - timedelta(days=cadence - 1)
-        touches[f"reached_{tier}"] = _reached_since(since, upto)
-        touches[f"bought_{tier}"] = _bought_since(since, upto)
-        due |= Q(
-            tier=tier,
-            joined_on__lte=on - timedelta(days=cadence),
-            **{f"reached_{tier}__isnull": True, f"bought_{tier}__isnull": True},
-        )
-    members = list(store_members(batch.store).alias(**touches).filter(due).values_list("pk", "consultant_id"))
+        cadences[tier] = (on - timedelta(days=cadence), since, _start_of(since))
+    members = []
+    for member_id, consultant_id, tier, joined_on, last_bought, last_reached in _activity(batch, on):
+        joined_by, since, since_start = cadences[tier]
+        if joined_on > joined_by:
+            continue
+        if (last_reached is None or last_reached < since_start) and (last_bought is None or last_bought < since):
+            members.append((member_id, consultant_id))
     open_care: set[int] = set()
     chunk = 50_000 if connection.vendor == "postgresql" else 5_000
     for i in range(0, len(members), chunk):
@@ -516,7 +557,7 @@ def _relation_birthdays_on(store: Store, days: tuple[date, ...]) -> dict[date, l
             name, born, lunar = relative_name, relative_born, relative_lunar
         what = _("%(kind)s %(name)s 生日") % {"kind": kinds[kind], "name": name}
         for day in days:
-            if joined_on <= day and next_occurrence(born, lunar=lunar, on_or_after=day) == day:
+            if joined_on <= day and _occurrence(born, lunar=lunar, on_or_after=day) == day:
                 found[day].append((pk, member_id, consultant_id, tier, what))
     return found
 
@@ -605,28 +646,17 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
     tier's cadence: one win-back per lapse (its origin is the last activity day)."""
     first = on - timedelta(days=rules.churn_days - 1)
     last = on - timedelta(days=rules.churn_days - rules.win_back_days)
-    upto = max(on, timezone.localdate())  # a day caught up late heeds the contacts and receipts since
-    # A correlated probe of the purchases' (member, date) index per member of the store: never a
-    # read of the chain's purchases.
-    last_purchase = Subquery(
-        Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__lte=upto)
-        .order_by("-date")
-        .values("date")[:1]
-    )
-    quiet = Q(pk__in=[])
-    touches = {}
-    for tier in Tier.values:
-        touches[f"reached_{tier}"] = _reached_since(on - timedelta(days=rules.care_days(tier) - 1), upto)
-        quiet |= Q(tier=tier, **{f"reached_{tier}__isnull": True})
-    members = (
-        store_members(batch.store)
-        .alias(**touches)
-        .filter(joined_on__lte=on)
-        .filter(quiet)
-        .annotate(last_activity=Greatest(F("joined_on"), Coalesce(last_purchase, F("joined_on"))))
-        .filter(last_activity__gte=first, last_activity__lte=last)
-        .values_list("pk", "consultant_id", "last_activity")
-    )
+    # No reached contact within the tier's cadence: since the start of the day on − cadence + 1.
+    since_start = {tier: _start_of(on - timedelta(days=rules.care_days(tier) - 1)) for tier in Tier.values}
+    members = []
+    for member_id, consultant_id, tier, joined_on, last_bought, last_reached in _activity(batch, on):
+        if joined_on > on:
+            continue
+        last_activity = max(joined_on, last_bought or joined_on)
+        if not first <= last_activity <= last:
+            continue
+        if last_reached is None or last_reached < since_start[tier]:
+            members.append((member_id, consultant_id, last_activity))
     for member_id, consultant_id, last_activity in members:
         batch.task(
             member_id=member_id,

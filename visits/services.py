@@ -14,9 +14,10 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
 from accounts.services import audit_log
-from duties.services import email_queue
+from duties.services import emails_queue
 from members.dates import next_occurrence
 from members.models import ImportantDate, Member, ProgramRules, Purchase
+from members.selectors import ids_filter
 from members.validators import validate_past_date
 
 from .cards import GREETING_KINDS, Reason, card_move, cards_meet, closed_by_other, tasks_add
@@ -332,22 +333,25 @@ def purchases_followed(*, purchases: list[Purchase], today: date | None = None) 
         return
     rules = ProgramRules.load()
     purchases_close(receipts=[(p.member_id, p.date, p.created_at) for p in positive])
+    # Only the columns needed, the ids as one array (issue 14: an import touches 60,000 members).
     members = {
-        m.pk: m
-        for m in Member.objects.filter(pk__in={p.member_id for p in positive}, erased_at__isnull=True).select_related(
-            "home_store"
-        )
+        pk: (home_store_id, consultant_id)
+        for pk, home_store_id, consultant_id in ids_filter(
+            Member.objects.filter(erased_at__isnull=True), "id", sorted({p.member_id for p in positive})
+        ).values_list("pk", "home_store_id", "consultant_id")
     }
     gift_plans_follow_tier(member_ids=list(members))
+    stores = {s.pk: s for s in Store.objects.filter(pk__in={home for home, _c in members.values()})}
     batches: dict[int, Batch] = {}
     for p in positive:
         member = members.get(p.member_id)
         if member is None or p.date < today - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS):
             continue
-        batch = batches.setdefault(member.home_store_id, Batch(member.home_store, on=today, rules=rules))
+        home_store_id, consultant_id = member
+        batch = batches.setdefault(home_store_id, Batch(stores[home_store_id], on=today, rules=rules))
         batch.task(
-            member_id=member.pk,
-            consultant_id=member.consultant_id,
+            member_id=p.member_id,
+            consultant_id=consultant_id,
             kind=TaskKind.POST_PURCHASE,
             due=post_purchase_due(p.date, today, rules),
             origin=f"purchase:{p.pk}",
@@ -558,7 +562,7 @@ def digest_send(*, store: Store, on: date) -> int:
     )
     counts = {row["assignee_id"]: row for row in rows if row["due_today"] or row["overdue"]}
     staff = Staff.objects.filter(pk__in=counts, is_active=True).exclude(email="")
-    queued = 0
+    emails = []
     for person in staff:
         context = {"staff": person, "store": store, "on": on, **counts[person.pk]}
         subject = _("%(date)s 今日回访：%(today)s 项到期，%(overdue)s 项逾期") % {
@@ -567,9 +571,9 @@ def digest_send(*, store: Store, on: date) -> int:
             "overdue": context["overdue"],
         }
         body = render_to_string("visits/email/digest.txt", context)
-        email_queue(to=[person.email], subject=subject, body=body, key=f"digest:{store.pk}:{on}:{person.pk}")
-        queued += 1
-    return queued
+        key = f"digest:{store.pk}:{on}:{person.pk}"
+        emails.append({"to": [person.email], "subject": subject, "body": body, "key": key})
+    return emails_queue(emails) if emails else 0  # two queries for the store's digests
 
 
 # --- Invitations in bulk (campaign launches) ---------------------------------------------------
