@@ -135,15 +135,17 @@ def today(request: HttpRequest) -> HttpResponse:
         "can_switch": viewer.is_vip_specialist or viewer.is_manager,
         "tomorrow": listing.today + timedelta(days=1),
         "channels": MESSAGE_CHANNELS,
-        "t": card_text(),
+        "t": card_text(tomorrow=listing.today + timedelta(days=1)),
     }
     return render(request, "visits/today.html", context)
 
 
-def card_text() -> dict[str, str]:
+def card_text(*, tomorrow) -> dict[str, str]:
     """The labels every card repeats, translated once for the page rather than once per card
-    (issue 14: 50 cards made a thousand translation lookups). `t` in visits/_card.html."""
+    (issue 14: 50 cards made a thousand translation lookups), and the earliest day to snooze to.
+    `t` in visits/_card.html."""
     return {
+        "snooze_min": tomorrow.isoformat(),
         "lapsed": _("已流失"),
         "lapsing": _("即将流失"),
         "today": _("今天"),
@@ -198,8 +200,9 @@ def _workable_task(request: HttpRequest, pk: int) -> FollowUpTask:
 def _card(request: HttpRequest, pk: int, **extra) -> HttpResponse:
     """One card, as the list shows it."""
     card = today_card(viewer=request.user, pk=pk)
-    context = {"card": card, "tomorrow": timezone.localdate() + timedelta(days=1), "channels": MESSAGE_CHANNELS}
-    return render(request, "visits/_card.html", context | {"t": card_text()} | extra)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    context = {"card": card, "tomorrow": tomorrow, "channels": MESSAGE_CHANNELS}
+    return render(request, "visits/_card.html", context | {"t": card_text(tomorrow=tomorrow)} | extra)
 
 
 def _after_task_action(request: HttpRequest, pk: int, notice: str, error: str = "") -> HttpResponse:
