@@ -457,14 +457,21 @@ def members_home_on(*, store_ids: list[int], on: date) -> QuerySet[Member]:
     still belongs to the store they left), as a queryset to filter or to use as a subquery. The
     home store on `on` is probed only for the stores' members now and those who left them after
     `on` (few), so a store's cost does not grow with the chain."""
-    left = MemberOwnerChange.objects.filter(
-        reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store_id__in=store_ids
-    ).values("member_id")
-    return (
-        Member.objects.filter(Q(home_store_id__in=store_ids) | Q(pk__in=left))
-        .alias(home_on=home_store_on(on))
-        .filter(home_on__in=store_ids)
+    # Set-based (issue 14): the stores' members now who were not transferred after `on`, and the
+    # members whose earliest transfer after `on` left one of the stores; no probe per member.
+    after = MemberOwnerChange.objects.filter(
+        reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store__isnull=False
     )
+    earlier = after.filter(member_id=OuterRef("member_id")).filter(
+        Q(date__lt=OuterRef("date")) | Q(date=OuterRef("date"), pk__lt=OuterRef("pk"))
+    )
+    left = after.filter(previous_store_id__in=store_ids).exclude(Exists(earlier)).values("member_id")
+    stayed = Q(home_store_id__in=store_ids) & ~Q(pk__in=after.values("member_id"))
+    if connection.vendor == "postgresql":
+        # `id = ANY(ARRAY(…))`: the few members who left are an index condition, so the OR is a
+        # bitmap of the home-store index and the primary key, not a scan of every member.
+        return Member.objects.filter(stayed | Q(_InArray(F("pk"), Subquery(left))))
+    return Member.objects.filter(stayed | Q(pk__in=left))
 
 
 def member_home_store_on(*, member: Member, on: date) -> int:
@@ -496,7 +503,7 @@ class KpiLedger:
     new_vip_sales: Decimal = ZERO
 
 
-def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date) -> KpiLedger:
+def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date, since: date | None = None) -> KpiLedger:
     """Every member joined by `end` whose home store on `end` is one of the stores (all if None),
     with what the KPIs need from their purchases at any till; and the stores' old/new VIP sales
     from the receipts their tills took. Two queries whatever the number of members: the members,
@@ -507,7 +514,10 @@ def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date) -> KpiLed
     at_till = in_period
     if store_ids is not None:
         rows = list(
-            members_home_on(store_ids=store_ids, on=end).filter(joined_on__lte=end).values_list("pk", "joined_on")
+            members_home_on(store_ids=store_ids, on=end)
+            .filter(joined_on__lte=end)
+            .values_list("pk", "joined_on")
+            .order_by()  # not the member list's order: a sort the figures do not need
         )
         at_till = in_period & Q(store_id__in=store_ids)
         # The tills' receipts of other stores' members need those members' join dates: joined.
@@ -516,11 +526,17 @@ def kpi_ledger(*, store_ids: list[int] | None, start: date, end: date) -> KpiLed
         )
         group = ("member_id", "member__joined_on")
     else:
-        rows = list(Member.objects.filter(joined_on__lte=end).values_list("pk", "joined_on"))
+        rows = list(Member.objects.filter(joined_on__lte=end).values_list("pk", "joined_on").order_by())
         # Every member's receipts: grouped without a join (members joined after `end` are left
         # out below), which lets PostgreSQL aggregate a plain scan of the purchases.
         purchases = Purchase.objects.filter(date__lte=end)
         group = ("member_id",)
+    if since is not None and store_ids is None:
+        # Every member's receipts from `since` on only (issue 14: compute_kpis passes the first
+        # day of the churn window before the period: an older purchase cannot make a member active
+        # on any day it asks about). Not for stores: there, a date range next to the members' id
+        # array sends PostgreSQL's plan from an index read to minutes.
+        purchases = purchases.filter(date__gte=min(since, start))
     joined = dict(rows)
     before = start - timedelta(days=1)
     positive = Q(amount__gt=0)
@@ -597,6 +613,19 @@ class _AnyOf(Lookup):
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
         return f"{lhs} = ANY(%s)", [*params, [int(pk) for pk in self.rhs]]
+
+
+class _InArray(Lookup):
+    """`column = ANY(ARRAY(subquery))` (PostgreSQL): the subquery runs once and its ids can be an
+    index condition, where `IN (subquery)` inside an OR forces a scan."""
+
+    lookup_name = "in_array"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = compiler.compile(self.rhs)  # a Subquery: "(SELECT …)"
+        return f"{lhs} = ANY(ARRAY{rhs})", [*lhs_params, *rhs_params]
 
 
 def ids_q(column: str, ids: list[int]) -> Q:
@@ -856,3 +885,28 @@ def member_list_page(
         found = member_list_page_rows(qs.filter(pk__in=ids[:per_page]), today=today).in_bulk(ids[:per_page])
         rows = [found[pk] for pk in ids[:per_page] if pk in found] + ids[per_page:]
     return MemberPage(rows[:per_page], number, per_page, count, capped, len(rows) > per_page)
+
+
+def home_stores_on(on: date) -> QuerySet:
+    """(member, home store on `on`) of every member joined by `on` (DOMAIN §13), as one query
+    without a probe per member (issue 14): the home store now of those not transferred after `on`,
+    and the store left by the earliest transfer after `on` of the few who were."""
+    after = MemberOwnerChange.objects.filter(
+        reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store__isnull=False
+    )
+    earlier = after.filter(member_id=OuterRef("member_id")).filter(
+        Q(date__lt=OuterRef("date")) | Q(date=OuterRef("date"), pk__lt=OuterRef("pk"))
+    )
+    stayed = (
+        Member.objects.filter(joined_on__lte=on)
+        .exclude(pk__in=after.values("member_id"))
+        .values_list("pk", "home_store_id")
+        .order_by()
+    )
+    moved = (
+        after.filter(member__joined_on__lte=on)
+        .exclude(Exists(earlier))
+        .values_list("member_id", "previous_store_id")
+        .order_by()
+    )
+    return stayed.union(moved, all=True)

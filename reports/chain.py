@@ -34,8 +34,8 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Store
 from complaints.selectors import ComplaintFigures, complaint_figures
-from members.models import Member, Tier
-from members.selectors import home_store_on, vip_sales_by_store_and_day
+from members.models import Tier
+from members.selectors import home_stores_on, vip_sales_by_store_and_day
 from vipcrm.rates import Rate
 from visits.selectors import follow_up_figures_by, satisfaction_figures_by_store
 
@@ -364,13 +364,8 @@ class Chain:
 
 def _member_homes(*, store_ids: list[int], on: date) -> dict[int, int]:
     """{member: home store on `on`} for the members of the stores joined by then: one query."""
-    rows = (
-        Member.objects.filter(joined_on__lte=on)
-        .annotate(home_on=home_store_on(on))
-        .filter(home_on__in=store_ids)
-        .values_list("pk", "home_on")
-    )
-    return dict(rows)
+    wanted = set(store_ids)
+    return {pk: store_id for pk, store_id in home_stores_on(on) if store_id in wanted}
 
 
 def _month_share(period: Period, month: Period) -> Decimal:
@@ -433,7 +428,10 @@ def chain_figures(*, period: Period, today: date) -> Chain:
 
 def _member_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
     """One `compute_kpis` over all the stores, its member sets split by home store."""
-    kpis = compute_kpis(start=start, end=until, store_ids=list(lines))
+    # Over every member (store_ids=None: one grouped scan of the period's purchases, not an index
+    # read per member): split by home store below, members of stores not shown drop out, so each
+    # store's figures are its own compute_kpis's.
+    kpis = compute_kpis(start=start, end=until, store_ids=None)
     homes = _member_homes(store_ids=list(lines), on=until)
     for attr, kpi_set in MEMBER_SETS:
         for member_id in getattr(kpis, kpi_set):

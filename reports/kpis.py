@@ -148,7 +148,8 @@ def compute_kpis(
     before = start - timedelta(days=1)
     k = Kpis(start=start, end=end, store=store_label)
 
-    ledger = kpi_ledger(store_ids=store_ids, start=start, end=end)
+    # Purchases before the churn window of the day before the period cannot change who is active.
+    ledger = kpi_ledger(store_ids=store_ids, start=start, end=end, since=before - timedelta(days=churn - 1))
     rows = ledger.rows
     k.old_vip_sales, k.new_vip_sales = ledger.old_vip_sales, ledger.new_vip_sales
     if len(sales_months(start, end)) > 1:
