@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from members.management.commands.seed_demo import MOBILE_PREFIXES
+
 DEFAULT_PASSWORD = "vipcrm-bench"  # noqa: S105 - bench data only; seed_bench refuses production settings
 STAFF_PER_STORE = 10  # manager, VIP specialist, 8 consultants
 CONSULTANTS_PER_STORE = STAFF_PER_STORE - 2
@@ -71,38 +73,7 @@ FEMALE = (
     "雅婷",
 )
 MALE = ("伟", "强", "磊", "军", "洋", "勇", "杰", "涛", "浩然", "子轩", "宇航", "俊杰", "志强", "建华", "明辉", "文博")
-PREFIXES = (
-    "130",
-    "131",
-    "132",
-    "133",
-    "135",
-    "136",
-    "137",
-    "138",
-    "139",
-    "150",
-    "151",
-    "152",
-    "155",
-    "156",
-    "157",
-    "158",
-    "159",
-    "166",
-    "177",
-    "180",
-    "181",
-    "182",
-    "183",
-    "185",
-    "186",
-    "187",
-    "188",
-    "189",
-    "198",
-    "199",
-)
+PREFIXES = MOBILE_PREFIXES  # the demo's mainland mobile prefixes
 ITEMS = (
     "羊绒大衣",
     "羊毛大衣",
