@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Staff, Store
 from accounts.services import audit_log
+from duties.maintenance import tables_analyze
 
 from .dates import to_lunar
 from .models import (
@@ -437,6 +438,10 @@ def _reviews_through(today: date) -> dict[int, date]:
     return defaultdict(lambda: today - timedelta(days=1), dict.fromkeys(reviewed_today, today))
 
 
+# From this many members changed, a replay refreshes the planner statistics of what it wrote.
+REPLAY_ANALYZE_AFTER = 1000
+
+
 def tiers_replay(
     *, member_ids: Iterable[int] | None = None, store: Store | None = None, today: date | None = None
 ) -> ReplayStats:
@@ -484,6 +489,10 @@ def tiers_replay(
         # Most of the chunk changed (a rebuild from scratch): reading twice costs more than the
         # locks, so the next chunks lock first.
         lock_first = len(changed) * 2 > len(diffs)
+    if stats.changed_members >= REPLAY_ANALYZE_AFTER:
+        # Many tiers moved: the planner's picture of tiers and tier changes is stale (PostgreSQL),
+        # and the next replay, review or dashboard would plan from it.
+        tables_analyze(("members_member", "members_tierchange"))
     return stats
 
 

@@ -123,3 +123,16 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(store_a, mon
 
     made = sum(n for key, n in counts[(today + timedelta(days=1)).isoformat()].items() if key != "digests")
     assert made >= 3 and analyzed == [("visits_followuptask", "visits_taskreason", "visits_giftplan")]
+
+
+def test_a_replay_that_moves_many_tiers_refreshes_the_statistics(store_a, monkeypatch):
+    analyzed = []
+    monkeypatch.setattr(member_services, "tables_analyze", lambda tables: analyzed.append(tables))
+    monkeypatch.setattr(member_services, "REPLAY_ANALYZE_AFTER", 2)
+    people = _ledger(store_a, random.Random(3), 3)
+
+    tiers_replay(member_ids=[people[0].pk])  # one member: autovacuum's business
+    assert analyzed == []
+    stats = tiers_replay()
+
+    assert stats.changed_members >= 2 and analyzed == [("members_member", "members_tierchange")]

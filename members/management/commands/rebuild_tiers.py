@@ -3,11 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Store
-from duties.maintenance import tables_analyze
 from members.services import tiers_replay
-
-# From this many members changed the run refreshes the planner statistics of what it wrote.
-ANALYZE_AFTER_MEMBERS = 1000
 
 
 class Command(BaseCommand):
@@ -28,10 +24,7 @@ class Command(BaseCommand):
             if store is None:
                 raise CommandError(f"No store with code {options['store']!r}.")
         started = time.perf_counter()
-        stats = tiers_replay(store=store)
-        if stats.changed_members >= ANALYZE_AFTER_MEMBERS:
-            # Many tiers moved: the planner's picture of tiers and tier changes is stale (PostgreSQL).
-            tables_analyze(("members_member", "members_tierchange"))
+        stats = tiers_replay(store=store)  # refreshes the planner statistics after a large change
         seconds = time.perf_counter() - started
         self.stdout.write(
             f"Replayed {stats.members} members in {seconds:.2f}s: {stats.changed_members} changed, "
