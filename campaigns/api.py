@@ -12,10 +12,8 @@ Planning, launching and archiving stay on the pages.
 from __future__ import annotations
 
 import django_filters
-from django.contrib.auth.decorators import login_not_required
 from django.db.models import Count, Prefetch
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -198,7 +196,6 @@ class CampaignCursorPagination(CursorPage):
     ),
     retrieve=extend_schema(summary="One campaign", responses={200: CampaignDetailSerializer, **ERROR_RESPONSES}),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "head", "options"]
     filter_backends = [DjangoFilterBackend]

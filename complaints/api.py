@@ -15,11 +15,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import django_filters
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -292,7 +290,6 @@ CONFLICT = error_response("The step does not fit the complaint's state (no such 
         responses={201: ComplaintDetailSerializer, **ERROR_RESPONSES},
     ),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class ComplaintViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -17,12 +17,10 @@ recorded through `purchase_record`, a return through `purchase_return` naming it
 from __future__ import annotations
 
 import django_filters
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -206,7 +204,6 @@ class MemberLookupSerializer(serializers.Serializer):
         responses={200: MemberDetailSerializer, **ERROR_RESPONSES},
     ),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class MemberViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -586,7 +583,6 @@ class PurchaseCursorPagination(MemberCursorPagination):
         responses={201: PurchaseSerializer, 200: PurchaseSerializer, 409: RECEIPT_CONFLICT_RESPONSE, **ERROR_RESPONSES},
     ),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class PurchaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The receipts of the members in the caller's scope (DOMAIN §11: whichever till took them; a
     receipt this store took for another store's member belongs to that member's store and is not

@@ -10,7 +10,6 @@ use the pages and the rest of /api/v1/.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.utils import timezone
@@ -46,7 +45,7 @@ def pos_endpoint(methods: list[str], **schema):
         view = throttle_classes([PosKeyThrottle])(view)
         view = permission_classes([IsPosKey])(view)
         view = authentication_classes([ApiKeyAuthentication])(view)
-        return extend_schema(tags=["pos"], **schema)(login_not_required(api_view(methods)(view)))
+        return extend_schema(tags=["pos"], **schema)(api_view(methods)(view))
 
     return decorator
 

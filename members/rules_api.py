@@ -7,9 +7,7 @@ are what staff work to); only HQ changes them, with PUT (every rule) or PATCH (s
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, viewsets
@@ -33,7 +31,6 @@ class ProgramRulesSerializer(serializers.ModelSerializer):
         extra_kwargs = {name: {"required": True} for name in PROGRAM_RULE_FIELDS}  # PUT: every rule
 
 
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class ProgramRulesViewSet(viewsets.GenericViewSet):
     """The chain's program rules, one object: every signed-in person reads them; HQ changes them."""
 

@@ -13,7 +13,6 @@
 
 A bad query value is a 400 in the one error format (vipcrm/api/errors.py), naming the parameter."""
 
-from django.contrib.auth.decorators import login_not_required
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -49,7 +48,6 @@ from .periods import KINDS, Period
         **ERROR_RESPONSES,
     },
 )
-@login_not_required  # DRF authenticates (session or basic) and answers 401/403, not a redirect
 @api_view(["GET"])
 def monthly(request):
     viewer = request.user
@@ -410,7 +408,6 @@ def weekly_report_json(*, viewer, report: dashboards.Report) -> dict:
     ],
     responses={200: WeeklyReportSerializer, **ERROR_RESPONSES},
 )
-@login_not_required  # DRF authenticates (session or basic) and answers 401/403, not a redirect
 @api_view(["GET"])
 def weekly(request):
     """As the weekly page (reports.views.weekly): the store's VIP specialist and manager (their own
@@ -625,7 +622,6 @@ SORT_CHOICES = [prefix + key for key in chain.SORTS for prefix in ("", "-")]
     ],
     responses={200: ChainSerializer, **ERROR_RESPONSES},
 )
-@login_not_required  # DRF authenticates (session or basic) and answers 401/403, not a redirect
 @api_view(["GET"])
 def chain_view(request):
     """As the chain page (reports.chain_views.chain_view): HQ only, everyone else 403."""

@@ -1,16 +1,20 @@
-"""/api/v1/: session or basic authentication, every endpoint scoped to the caller.
+"""/api/v1/: session, Basic or POS-key authentication, every endpoint scoped to the caller; DRF
+answers 401/403 itself (vipcrm.security.LoginRequiredMiddleware leaves API views alone).
 
-Members are a viewset on the router (`api:members`, `api:member`, `api:member-dates`); the schema is
-at `schema/` and its interactive docs at `docs/` (Swagger UI from vendored static files)."""
+Resources are viewsets on the router (`api:members`, `api:member`, `api:member-dates`, ...). The
+OpenAPI schema is at `schema/` and Swagger UI at `docs/`: open without signing in (they describe the
+API and hold no data); Swagger UI comes from drf-spectacular-sidecar's static files, never a CDN,
+and its start-up script is a separate URL (the "split" view), so the page runs under the site's
+`script-src 'self'` policy without an inline script."""
 
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from campaigns import api as campaigns_api
 from complaints import api as complaints_api
 from members import api as members_api
 from members import pos_api, rules_api
 from reports import api as reports_api
-from vipcrm.api import docs as api_docs
 from vipcrm.api.routers import Router
 from visits import api as visits_api
 from visits import gift_api
@@ -30,8 +34,8 @@ router.register("program", rules_api.ProgramRulesViewSet, basename="program")  #
 app_name = "api"
 urlpatterns = [
     path("", include(router.urls)),
-    path("schema/", api_docs.SchemaView.as_view(), name="schema"),
-    path("docs/", api_docs.DocsView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("reports/monthly/", reports_api.monthly, name="reports_monthly"),
     path("reports/weekly/", reports_api.weekly, name="reports_weekly"),
     path("reports/chain/", reports_api.chain_view, name="reports_chain"),

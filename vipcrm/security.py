@@ -15,6 +15,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.contrib.auth.signals import user_logged_in
 from django.db.models import Sum
 from django.dispatch import receiver
@@ -24,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from rest_framework.views import APIView
 
 from . import params
 
@@ -98,6 +100,19 @@ class NoStoreMiddleware:
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class LoginRequiredMiddleware(DjangoLoginRequiredMiddleware):
+    """Django's: every page needs a signed-in user (anonymous people go to the login page), except
+    the API. A DRF view authenticates itself (session, Basic or a POS key) and answers 401 with
+    `WWW-Authenticate` or 403 in the API's error format: a redirect to an HTML login page would
+    mean nothing to a till."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        view_class = getattr(view_func, "cls", None)  # set by APIView.as_view() and @api_view
+        if isinstance(view_class, type) and issubclass(view_class, APIView):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
 
 
 class MustChangePasswordMiddleware:

@@ -15,9 +15,7 @@ A state the object is no longer in (a task already done, a step the funnel does 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -329,7 +327,6 @@ class InvitationCursorPagination(CursorPage):
     ),
     retrieve=extend_schema(summary="One follow-up task", responses={200: TaskSerializer, **ERROR_RESPONSES}),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = TaskSerializer
@@ -456,7 +453,6 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         responses={201: VisitSerializer, **ERROR_RESPONSES},
     ),
 )
-@method_decorator(login_not_required, name="dispatch")
 class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = VisitSerializer
@@ -508,7 +504,6 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         responses={201: InvitationSerializer, **ERROR_RESPONSES},
     ),
 )
-@method_decorator(login_not_required, name="dispatch")
 class InvitationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):

@@ -12,10 +12,8 @@ through `mark`.
 from __future__ import annotations
 
 import django_filters
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
-from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
@@ -149,7 +147,6 @@ class StateConflict(exceptions.APIException):
     list=extend_schema(summary="A month's gift plans", responses={200: GiftPlanSerializer, **ERROR_RESPONSES}),
     retrieve=extend_schema(summary="One gift plan", responses={200: GiftPlanSerializer, **ERROR_RESPONSES}),
 )
-@method_decorator(login_not_required, name="dispatch")  # DRF answers 401/403, not a redirect
 class GiftPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     http_method_names = ["get", "post", "head", "options"]
     serializer_class = GiftPlanSerializer

@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login unless its view is marked public (login itself).
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "vipcrm.security.LoginRequiredMiddleware",  # Django's, except for the API (it answers 401 itself)
     "vipcrm.security.MustChangePasswordMiddleware",
     # Last, as django-axes asks: turns a lockout into the lockout page (429).
     "axes.middleware.AxesMiddleware",
