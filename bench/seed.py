@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from members.management.commands.seed_demo import MOBILE_PREFIXES
+from members.management.commands.seed_demo import FEMALE_NAMES, MALE_NAMES, MOBILE_PREFIXES, SURNAMES
 
 DEFAULT_PASSWORD = "vipcrm-bench"  # noqa: S105 - bench data only; seed_bench refuses production settings
 STAFF_PER_STORE = 10  # manager, VIP specialist, 8 consultants
@@ -39,41 +39,7 @@ CARE_DAYS = {"A": 30, "B": 60, "C": 90}
 OPEN_CARD_SHARE = 0.06
 COMPLAINTS_PER_MEMBER_YEAR = 0.006
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-FEMALE = (
-    "丽",
-    "婷",
-    "静",
-    "敏",
-    "燕",
-    "芳",
-    "娜",
-    "雪",
-    "慧",
-    "琳",
-    "欣怡",
-    "梓涵",
-    "诗涵",
-    "雨桐",
-    "佳怡",
-    "思雨",
-    "晓雯",
-    "婉清",
-    "若曦",
-    "梦琪",
-    "雅琴",
-    "美玲",
-    "秀英",
-    "玉兰",
-    "海燕",
-    "红梅",
-    "丽华",
-    "文静",
-    "子怡",
-    "雅婷",
-)
-MALE = ("伟", "强", "磊", "军", "洋", "勇", "杰", "涛", "浩然", "子轩", "宇航", "俊杰", "志强", "建华", "明辉", "文博")
-PREFIXES = MOBILE_PREFIXES  # the demo's mainland mobile prefixes
+# Names and mobile prefixes are the demo's (seed_demo).
 ITEMS = (
     "羊绒大衣",
     "羊毛大衣",
@@ -295,7 +261,7 @@ class BenchSeed:
                 (f"c{j}", "consultant") for j in range(1, CONSULTANTS_PER_STORE + 1)
             ]
             for suffix, role in roles:
-                name = rng.choice(SURNAMES) + rng.choice(FEMALE)
+                name = rng.choice(SURNAMES) + rng.choice(FEMALE_NAMES)
                 plan.staff.append(Person(staff_id, f"{code.lower()}_{suffix}", role, i, name))
                 if role == "consultant":
                     plan.consultants.setdefault(i, []).append(staff_id)
@@ -379,9 +345,12 @@ class BenchSeed:
             s = i % self.n_stores
             store_id, code, _name = plan.stores[s]
             female = rng.random() < 0.78
-            name = rng.choice(SURNAMES) + rng.choice(FEMALE if female else MALE)
+            name = rng.choice(SURNAMES) + rng.choice(FEMALE_NAMES if female else MALE_NAMES)
             # Unique by construction: the prefix and a scrambled number from i (7919 is prime to 10^8).
-            phone = PREFIXES[i % len(PREFIXES)] + f"{((i // len(PREFIXES)) * 7919 + self.seed) % 10**8:08d}"
+            phone = (
+                MOBILE_PREFIXES[i % len(MOBILE_PREFIXES)]
+                + f"{((i // len(MOBILE_PREFIXES)) * 7919 + self.seed) % 10**8:08d}"
+            )
             birthday = None
             if rng.random() < 0.95:
                 birthday = today - timedelta(days=int(rng.triangular(22, 68, 38) * 365.25))
