@@ -24,10 +24,10 @@ from decimal import Decimal
 from complaints.selectors import complaint_figures
 from members.models import TIER_RANK, ProgramRules, Tier, TierChangeReason
 from members.selectors import KpiMemberRow, kpi_ledger, tier_changes_through, vip_sales_by_store
+from vipcrm.rates import Rate, ratio
 from visits.selectors import follow_up_figures, satisfaction_figures
 
 from .periods import Period, parse_month
-from .rates import Rate, ratio
 
 ZERO = Decimal("0.00")
 

@@ -152,11 +152,10 @@ def test_without_a_site_address_the_link_is_the_path(store_a, staff_a):
 def test_every_app_uses_the_one_rate_type():
     from campaigns.selectors import rate
     from reports import chain, dashboards, kpis
-    from reports.rates import Rate as ReportsRate
     from vipcrm.rates import Rate
     from visits.selectors import Rate as VisitsRate
 
-    assert ReportsRate is Rate and VisitsRate is Rate and dashboards.Rate is Rate and chain.Rate is Rate
+    assert VisitsRate is Rate and dashboards.Rate is Rate and chain.Rate is Rate
     assert kpis.Rate is Rate
     # campaigns' JSON is the rate's, money as strings: ¥1,500 of a ¥6,000 goal is 25%.
     assert rate(M("1500.00"), M("6000.00")) == {"numerator": "1500.00", "denominator": "6000.00", "rate": 0.25}

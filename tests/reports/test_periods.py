@@ -1,4 +1,4 @@
-"""reports.periods (one module for periods) and reports.rates (one rate type)."""
+"""reports.periods (one module for periods) and vipcrm.rates (one rate type)."""
 
 from datetime import date
 from decimal import Decimal
@@ -7,7 +7,7 @@ import pytest
 
 from reports.kpis import ratio
 from reports.periods import Kind, Period, add_months, month_end, parse_month
-from reports.rates import Rate
+from vipcrm.rates import Rate
 
 D = date.fromisoformat
 TODAY = D("2026-11-30")
