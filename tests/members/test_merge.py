@@ -270,14 +270,14 @@ def test_the_merged_tier_is_a_replay_of_the_joined_ledger(pair, staff_a):
 
 def test_manual_tier_changes_of_the_merged_profile_come_along(pair, staff_a):
     survivor, merged, _other = pair
-    TierChange.objects.create(
-        member=merged, date=TODAY - timedelta(days=10), from_tier="C", to_tier="A", reason=TierChangeReason.MANUAL
-    )
+    # Up to 10 days ago but in this month: a month end between would review the A down to B.
+    manual_on = max(TODAY - timedelta(days=10), TODAY.replace(day=1))
+    TierChange.objects.create(member=merged, date=manual_on, from_tier="C", to_tier="A", reason=TierChangeReason.MANUAL)
 
     members_merge(survivor=survivor, merged=merged, choices={}, by=staff_a.manager)
 
     survivor.refresh_from_db()
-    # B by purchase 30 days ago, then the manager's A 10 days ago (an input every replay keeps).
+    # B by purchase 30 days ago, then the manager's A (an input every replay keeps).
     assert list(survivor.tier_changes.values_list("to_tier", "reason")) == [
         (Tier.B, TierChangeReason.PURCHASE),
         (Tier.A, TierChangeReason.MANUAL),
