@@ -10,9 +10,12 @@ Store attribution (DOMAIN §6, §13): a member's figures belong to their home st
 transferred after E still counts for the store they left); the old/new VIP sales belong to the
 store whose till took the receipt, whoever's member bought.
 
-Set-based: a handful of queries whatever the number of members (members with their purchase
-figures, tier history, tasks, visits, complaints), then plain Python over the rows. Each figure
-keeps the members behind it, so a report can link every number to its people.
+Set-based: a handful of queries whatever the number of members. On PostgreSQL the member figures
+and the VIP sales are one statement that classifies the members in SQL and returns each figure as
+an array of member ids (`_member_sets_sql`, issue 14); elsewhere the members with their purchase
+figures and tier history are read and classified in Python (`_member_sets_python`, the portable
+form the tests hold it equal to). Then tasks, visits and complaints. Each figure keeps the members
+behind it, so a report can link every number to its people.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import connection
+
 from complaints.selectors import complaint_figures
-from members.models import TIER_RANK, ProgramRules, Tier, TierChangeReason
-from members.selectors import KpiMemberRow, kpi_ledger, tier_changes_through, vip_sales_by_store
+from members.models import TIER_RANK, Member, ProgramRules, Purchase, Tier, TierChange, TierChangeReason
+from members.selectors import KpiMemberRow, kpi_ledger, members_home_on, tier_changes_through, vip_sales_by_store
 from vipcrm.rates import Rate, ratio
 from visits.selectors import follow_up_figures, satisfaction_figures
 
@@ -144,10 +149,20 @@ def compute_kpis(
     if end < start:
         raise ValueError("the period ends before it starts")
     rules = rules or ProgramRules.load()
-    churn = rules.churn_days
-    before = start - timedelta(days=1)
     k = Kpis(start=start, end=end, store=store_label)
+    if connection.vendor == "postgresql":
+        _member_sets_sql(k, store_ids=store_ids, churn=rules.churn_days)
+    else:
+        _member_sets_python(k, store_ids=store_ids, churn=rules.churn_days)
+    _service_figures(k, store_ids=store_ids)
+    return k
 
+
+def _member_sets_python(k: Kpis, *, store_ids: list[int] | None, churn: int) -> None:
+    """The member figures and the VIP sales in Python, from the members' purchase figures and tier
+    history (SQLite: the portable form of `_member_sets_sql`)."""
+    start, end = k.start, k.end
+    before = start - timedelta(days=1)
     # Purchases before the churn window of the day before the period cannot change who is active.
     ledger = kpi_ledger(store_ids=store_ids, start=start, end=end, since=before - timedelta(days=churn - 1))
     rows = ledger.rows
@@ -189,6 +204,167 @@ def compute_kpis(
             k.new_members.add(row.pk)
         k.tier_mix[tier_end.get(row.pk, Tier.C)].add(row.pk)
 
+
+def _rank_sql(column: str) -> str:
+    """A tier column's rank (TIER_RANK) as SQL."""
+    whens = " ".join(f"WHEN '{tier}' THEN {rank}" for tier, rank in TIER_RANK.items())
+    return f"(CASE {column} {whens} END)"
+
+
+# The member figures in one statement (PostgreSQL, issue 14): the members in scope (home store on
+# E), their purchase figures from the churn window of S⁻ on (an older purchase cannot make anyone
+# active on S⁻ or E), their tier on S⁻ and on E (the last change on or before the day: the largest
+# [date, id], no sort per member) and the period's tier moves, classified in SQL; each figure comes
+# back as one array of member ids, so Python builds sets and never sees a row per member. With them,
+# the old / new VIP sales of the stores' tills, each receipt split by the start of its part of the
+# period (`sales_months`). The same rules as `_member_sets_python`, which the tests hold it equal to.
+_MEMBER_SETS_SQL = """
+WITH scope (id, joined_on) AS {materialized} ({scope}),
+bought AS (
+    SELECT p.member_id,
+           MAX(p.date) FILTER (WHERE p.date <= %(before)s) AS last_before,
+           MAX(p.date) AS last_by_end,
+           BOOL_OR(p.date >= %(start)s) AS in_period
+      FROM {purchase} p
+     WHERE p.amount > 0 AND p.date >= %(since)s AND p.date <= %(end)s {purchase_scope}
+     GROUP BY p.member_id
+),
+tiers AS (
+    SELECT c.member_id,
+           (MAX(ARRAY[c.date - %(end)s, c.id, {to_rank}]) FILTER (WHERE c.date <= %(before)s))[3] AS before,
+           (MAX(ARRAY[c.date - %(end)s, c.id, {to_rank}]))[3] AS at_end,
+           BOOL_OR(c.date >= %(start)s AND {to_rank} > {from_rank}) AS upgraded,
+           COUNT(*) FILTER (
+               WHERE c.date >= %(start)s AND c.reason = %(review)s AND {to_rank} < {from_rank}
+           ) AS downgrades
+      FROM {tierchange} c
+     WHERE c.date <= %(end)s {tier_scope}
+     GROUP BY c.member_id
+),
+member AS (
+    SELECT s.id, s.joined_on,
+           s.joined_on <= %(end)s AS counted,
+           s.joined_on <= %(before)s AS joined_before,
+           s.joined_on <= %(before)s
+               AND GREATEST(s.joined_on, b.last_before) BETWEEN %(before_from)s AND %(before)s AS active_before,
+           GREATEST(s.joined_on, b.last_by_end) BETWEEN %(end_from)s AND %(end)s AS active_end,
+           COALESCE(b.in_period, FALSE) AS in_period,
+           COALESCE(t.before, %(first_rank)s) AS rank_before,
+           COALESCE(t.at_end, %(first_rank)s) AS rank_end,
+           COALESCE(t.upgraded, FALSE) AS upgraded,
+           COALESCE(t.downgrades, 0) AS downgrades
+      FROM scope s
+      LEFT JOIN bought b ON b.member_id = s.id
+      LEFT JOIN tiers t ON t.member_id = s.id
+),
+receipt AS {receipt_materialized} (
+    SELECT p.amount, {joined_on} AS joined_on,
+           CASE WHEN %(by_month)s THEN p.date - (EXTRACT(DAY FROM p.date)::int - 1) END AS month
+      FROM {purchase} p {till_join}
+     WHERE p.date >= %(start)s AND p.date <= %(end)s {till_scope}
+),
+part AS (  -- the receipt's part of the period: its month clipped to the period, or the period
+    SELECT amount, joined_on,
+           GREATEST(month, %(start)s) AS part_start,  -- GREATEST and LEAST skip a NULL month
+           LEAST((month + INTERVAL '1 month')::date - 1, %(end)s) AS part_end
+      FROM receipt
+),
+till AS (
+    SELECT SUM(amount) FILTER (WHERE joined_on < part_start) AS old,
+           SUM(amount) FILTER (WHERE joined_on >= part_start) AS new
+      FROM part
+     WHERE joined_on <= part_end
+)
+SELECT ARRAY_AGG(id) FILTER (WHERE counted AND active_before),
+       ARRAY_AGG(id) FILTER (WHERE counted AND active_before AND NOT active_end),
+       ARRAY_AGG(id) FILTER (WHERE counted AND active_before AND in_period),
+       ARRAY_AGG(id) FILTER (WHERE counted AND NOT active_before AND joined_before AND in_period),
+       ARRAY_AGG(id) FILTER (WHERE counted AND joined_before AND rank_before = ANY(%(upgradable)s)),
+       ARRAY_AGG(id) FILTER (WHERE counted AND joined_before AND rank_before = ANY(%(upgradable)s) AND upgraded),
+       ARRAY_AGG(id) FILTER (WHERE counted AND joined_on >= %(start)s),
+       ARRAY_AGG(id) FILTER (WHERE downgrades > 0),
+       COALESCE(SUM(downgrades), 0),
+       (SELECT old FROM till),
+       (SELECT new FROM till),
+       {tier_mix}
+  FROM member
+"""
+
+
+def _member_sets_sql(k: Kpis, *, store_ids: list[int] | None, churn: int) -> None:
+    """`_member_sets_python` and the VIP sales in one PostgreSQL statement (`_MEMBER_SETS_SQL`)."""
+    if store_ids == []:
+        return  # no store: no member and no till (and no IN () to compile)
+    start, end = k.start, k.end
+    before = start - timedelta(days=1)
+    member_table = Member._meta.db_table
+    if store_ids is None:
+        # Every member: the purchases and tier changes are aggregated by a plain scan, no join, and
+        # the members are read once (not materialized).
+        scope, scope_params = Member.objects.values_list("pk", "joined_on").order_by().query.sql_with_params()
+        parts = {"materialized": "NOT MATERIALIZED", "purchase_scope": "", "tier_scope": "", "till_scope": ""}
+        parts |= {
+            "joined_on": "m.joined_on",
+            "till_join": f"JOIN {member_table} m ON m.id = p.member_id",
+            "receipt_materialized": "NOT MATERIALIZED",
+        }
+    else:
+        members = members_home_on(store_ids=store_ids, on=end).values_list("pk", "joined_on").order_by()
+        scope, scope_params = members.query.sql_with_params()
+        parts = {
+            "materialized": "MATERIALIZED",
+            # The scope's ids as one array: an index read of each member's purchases and tier changes.
+            "purchase_scope": "AND p.member_id = ANY(ARRAY(SELECT id FROM scope))",
+            "tier_scope": "AND c.member_id = ANY(ARRAY(SELECT id FROM scope))",
+            "till_scope": "AND p.store_id = ANY(%(stores)s)",
+            # The tills' receipts (from the store/date index) look their member up by primary key,
+            # whoever's member it is: the planner would rather hash every member of the chain.
+            "joined_on": f"(SELECT m.joined_on FROM {member_table} m WHERE m.id = p.member_id)",  # noqa: S608
+            "till_join": "",
+            "receipt_materialized": "MATERIALIZED",  # so that each receipt looks its member up once
+        }
+    # The scope's positional parameters, named to go with the statement's.
+    pieces = scope.split("%s")
+    scope = "".join(f"{piece}%(scope_{i})s" for i, piece in enumerate(pieces[:-1])) + pieces[-1]
+    ranks = list(TIER_RANK.items())
+    sql = _MEMBER_SETS_SQL.format(
+        scope=scope,
+        purchase=Purchase._meta.db_table,
+        tierchange=TierChange._meta.db_table,
+        to_rank=_rank_sql("c.to_tier"),
+        from_rank=_rank_sql("c.from_tier"),
+        tier_mix=", ".join(f"ARRAY_AGG(id) FILTER (WHERE counted AND rank_end = {rank})" for _tier, rank in ranks),
+        **parts,
+    )
+    params = {
+        "start": start,
+        "end": end,
+        "before": before,
+        "since": before - timedelta(days=churn - 1),
+        "before_from": before - timedelta(days=churn - 1),
+        "end_from": end - timedelta(days=churn - 1),
+        "review": TierChangeReason.REVIEW.value,
+        "first_rank": TIER_RANK[Tier.C],
+        "upgradable": [TIER_RANK[Tier.B], TIER_RANK[Tier.C]],
+        "by_month": len(sales_months(start, end)) > 1,
+        "stores": list(store_ids or []),
+        **{f"scope_{i}": value for i, value in enumerate(scope_params)},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    base, churned, repurchased, win_backs, upgrade_base, upgraded, new_members, downgraded = found[:8]
+    k.base, k.churned, k.repurchased = set(base or ()), set(churned or ()), set(repurchased or ())
+    k.win_backs, k.upgrade_base, k.upgraded = set(win_backs or ()), set(upgrade_base or ()), set(upgraded or ())
+    k.new_members, k.downgraded, k.downgrades = set(new_members or ()), set(downgraded or ()), int(found[8])
+    k.old_vip_sales, k.new_vip_sales = found[9] or ZERO, found[10] or ZERO
+    mix = {tier: ids for (tier, _rank), ids in zip(ranks, found[11:], strict=True)}
+    k.tier_mix = {tier: set(mix[tier] or ()) for tier in Tier.values}
+
+
+def _service_figures(k: Kpis, *, store_ids: list[int] | None) -> None:
+    """Follow-ups, satisfaction and complaints (DOMAIN §6, §8) of the stores in the period."""
+    start, end = k.start, k.end
     k.follow_ups = follow_up_figures(store_ids=store_ids, start=start, end=end)
     k.satisfaction = satisfaction_figures(store_ids=store_ids, start=start, end=end)
     total, by_category = complaint_figures(store_ids=store_ids, start=start, end=end)
