@@ -147,23 +147,29 @@ def complaint_stats(
 
 
 def complaint_figures(
-    *, store_ids: list[int] | None, start: date, end: date, by: str = "category"
+    *,
+    store_ids: list[int] | None,
+    start: date,
+    end: date,
+    by: str = "category",
+    rules: ProgramRules | None = None,
 ) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
-    """The same figures for whole stores (all if None): the reports and duties use these."""
+    """The same figures for whole stores (all if None): the reports and duties use these (`rules`:
+    the program rules if the caller has read them, else read here)."""
     qs = Complaint.objects.all() if store_ids is None else Complaint.objects.filter(store_id__in=store_ids)
-    return _figures(qs, start=start, end=end, by=by)
+    return _figures(qs, start=start, end=end, by=by, rules=rules)
 
 
 def _figures(
-    qs: QuerySet[Complaint], *, start: date, end: date, by: str
+    qs: QuerySet[Complaint], *, start: date, end: date, by: str, rules: ProgramRules | None = None
 ) -> tuple[ComplaintFigures, list[ComplaintFigures]]:
     """Figures for complaints received in [start, end], in total and grouped `by` category,
     responsible staff or store (key: the store's id, for the chain view's one query). Closed
     counts those received in the period and closed by now; hours run from receipt. Within SLA:
     first response within the response hours, out of those received (a rejection is a
     response); solution carried out within the solution hours, out of those received less the
-    rejected (`is_rejected`: no solution is owed). One query."""
-    rules = ProgramRules.load()
+    rejected (`is_rejected`: no solution is owed). One query (and the program rules, unless given)."""
+    rules = rules or ProgramRules.load()
     lo, hi = _bounds(start, end)
     qs = qs.filter(received_at__gte=lo, received_at__lt=hi)
     rows = qs.values_list(

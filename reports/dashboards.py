@@ -10,47 +10,64 @@
   by side, from their latest monthly snapshots and grouped month-to-date reads.
 
 Every read takes the store (resolved from the viewer: another store's is a 404) and runs a fixed
-number of queries whatever the number of members or purchases.
+number of queries whatever the number of members or purchases. The store dashboard is
+`compute_kpis` (live: the running month), one grouped read for everything else of the month
+(`month_figures`: the staff table, the month's targets, the entered totals), the staff and the
+trend: at most 15 queries a page with the session's (issue 14).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.db.models import CharField, Count, DecimalField, F, IntegerField, Q, Sum, Value
+from django.db.models.functions import Cast, Concat, ExtractDay
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Staff, Store
-from complaints.selectors import complaint_figures
-from members.models import Member, Tier
+from complaints.models import Complaint
+from members.models import MONEY, Member, Purchase, Tier
 from members.selectors import (
     member_ids_of_consultant,
     member_scope,
     member_tier_counts,
-    members_by_consultant,
+    members_home_on,
     sales_by_consultant,
     store_staff,
 )
 from members.validators import mask_phone
 from vipcrm.rates import FORMULAS, Rate
-from visits.selectors import follow_up_figures_by, satisfaction_by_staff, week_figures
+from visits.models import FollowUpTask, TaskStatus, Visit
+from visits.selectors import _follow_up_counts, week_figures
 
 from .kpis import compute_kpis
-from .metrics import Achievement, Actual, NoConsultant, StaffAchievement
-from .models import ReportSnapshot, SnapshotKind, TargetMetric
+from .metrics import METRICS, Achievement, Actual, NoConsultant, StaffAchievement, vip_sales_share
+from .models import (
+    RATE_METRICS,
+    TARGET_AMOUNT,
+    AnnualTarget,
+    MonthlyTarget,
+    ReportSnapshot,
+    SnapshotKind,
+    StaffTarget,
+    StoreDailySales,
+    TargetMetric,
+)
 from .periods import add_months
 from .selectors import (
     hq_stores,
     month_bounds,
     month_nav,
     staff_achievement,
-    store_achievement,
+    staff_actuals_from,
+    store_actuals,
     store_vip_sales_share,
-    target_plans,
     week_bounds,
 )
 from .services import DRILL_DOWN, sales_by_consultant_json, weekly_context
@@ -463,20 +480,215 @@ class StaffRow:
         return min(100.0, max(0.0, self.sales_percent or 0.0))
 
 
-def staff_table(*, store: Store, people: list[Staff], start: date, end: date, add_up: bool = False) -> list[StaffRow]:
+@dataclass
+class MonthFigures:
+    """The grouped figures of a store's month so far that the dashboards show beside
+    `compute_kpis`, read in one query (`month_figures`). Keyed by member of staff (None: naming
+    nobody) as the selectors they stand for key them: `sales_by_consultant_split`,
+    `new_members_by_opener`, `follow_up_figures_by(by="assignee")`, `members_by_consultant`,
+    `satisfaction_by_staff`, the complaints each person is responsible for, `staff_targets`; and
+    for the store: its targets for the month, the entered daily totals and the VIP sales by day."""
+
+    sales: dict = field(default_factory=dict)  # {staff: (old, new)}
+    opened: dict = field(default_factory=dict)  # {staff: n}
+    tasks: dict = field(default_factory=dict)  # {staff: {"due", "done", "on_time"}}, no None
+    served: dict = field(default_factory=dict)  # {staff: n}
+    scores: dict = field(default_factory=dict)  # {staff: {"scored", "mean", "satisfied"}}, no None
+    complaints: dict = field(default_factory=dict)  # {staff: n}, no None
+    staff_targets: dict = field(default_factory=dict)  # {staff: {metric: amount}}
+    annual: dict = field(default_factory=dict)  # {metric: the year's amount}
+    monthly: dict = field(default_factory=dict)  # {metric: the month's amount}
+    entered: dict = field(default_factory=dict)  # {day: the store's entered total}
+    vip_by_day: dict = field(default_factory=dict)  # {day: VIP sales}
+
+    def targets(self) -> dict[str, Decimal | None]:
+        """Each metric's target for the month, as `MetricPlan.target_for([month])` gives it."""
+        found = {}
+        for metric in METRICS:
+            if metric not in self.annual:
+                found[metric] = None
+            elif metric in RATE_METRICS:
+                found[metric] = self.annual[metric]
+            else:
+                found[metric] = self.monthly.get(metric, ZERO)
+        return found
+
+
+CENT = Decimal("0.01")
+TARGET_PLACES = Decimal(1).scaleb(-TARGET_AMOUNT["decimal_places"])
+
+
+def month_figures(*, store: Store, start: date, end: date, store_figures: bool = True) -> MonthFigures:
+    """`MonthFigures` for [start, end] (within one month) in one query: a UNION ALL of the grouped
+    reads, each row (part, key, a, b, c, text). `store_figures`: also the store's targets and
+    entered totals (the store dashboard; the consultant's needs only the people's). The same
+    filters as the selectors named in `MonthFigures` (tests/reports/test_dashboard_figures.py
+    holds them equal). Within one month only: DOMAIN §6 splits old / new VIP sales by month."""
+    if (start.year, start.month) != (end.year, end.month):
+        raise ValueError("month_figures reads one month (so far)")
+    lo = timezone.make_aware(datetime.combine(start, time.min))
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    money_sum = DecimalField(max_digits=MONEY["max_digits"], decimal_places=MONEY["decimal_places"])
+    zero = Value(0, output_field=IntegerField())
+    no_key = Value(None, output_field=IntegerField())
+    no_text = Value("", output_field=CharField())
+
+    day = Cast(ExtractDay("date"), IntegerField())  # PostgreSQL's EXTRACT gives a numeric
+
+    def part(qs, name, key, a, b=zero, c=zero, text=no_text, by_day=False):
+        label = name if hasattr(name, "resolve_expression") else Value(name, output_field=CharField())
+        if by_day:  # grouped by the day too, in c
+            qs = qs.order_by().values(k=key, c=day).annotate(p=label, a=a, b=b, t=text)
+        else:
+            qs = qs.order_by().values(k=key).annotate(p=label, a=a, b=b, c=c, t=text)
+        return qs.values_list("p", "k", "a", "b", "c", "t")
+
+    # The store's receipts of members joined by `end`, "new" when joined in the period (DOMAIN §6).
+    # Not a join on the members: PostgreSQL would hash all of the chain's to split a store's month;
+    # the few joined since `start` are an index read of the join date (issue 14).
+    joined_new = Member.objects.filter(joined_on__gte=start, joined_on__lte=end).values("pk")
+    purchases = Purchase.objects.filter(store_id=store.pk, date__gte=start, date__lte=end).exclude(
+        member_id__in=Member.objects.filter(joined_on__gt=end).values("pk")
+    )
+    tasks = FollowUpTask.objects.filter(store_id=store.pk, due_date__gte=start, due_date__lte=end).exclude(
+        status=TaskStatus.CANCELLED
+    )
+    counts = _follow_up_counts(end)
+    parts = [
+        part(
+            purchases,
+            "sales",
+            F("consultant_id"),
+            Sum("amount", filter=~Q(member_id__in=joined_new), output_field=money_sum),
+            Sum("amount", filter=Q(member_id__in=joined_new), output_field=money_sum),
+            by_day=True,
+        ),
+        part(
+            members_home_on(store_ids=[store.pk], on=end).filter(joined_on__gte=start, joined_on__lte=end),
+            "opened",
+            F("opened_by_id"),
+            Count("pk"),
+        ),
+        part(tasks, "tasks", F("assignee_id"), counts["due"], counts["done"], counts["on_time"]),
+        part(
+            Member.objects.filter(home_store_id=store.pk, erased_at__isnull=True),
+            "served",
+            F("consultant_id"),
+            Count("pk"),
+        ),
+        part(
+            Visit.objects.filter(
+                store_id=store.pk, at__gte=lo, at__lt=hi, satisfaction__isnull=False, staff__isnull=False
+            ),
+            "scores",
+            F("staff_id"),
+            Count("pk"),
+            Sum("satisfaction"),
+            Count("pk", filter=Q(satisfaction__gte=4)),
+        ),
+        part(
+            Complaint.objects.filter(
+                store_id=store.pk, received_at__gte=lo, received_at__lt=hi, responsible_staff__isnull=False
+            ),
+            "complaints",
+            F("responsible_staff_id"),
+            Count("pk"),
+        ),
+        part(
+            StaffTarget.objects.filter(
+                monthly__annual__store=store, monthly__annual__year=start.year, monthly__month=start.month
+            ),
+            Concat(Value("staff_target "), F("monthly__annual__metric"), output_field=CharField()),
+            F("staff_id"),
+            zero,
+            text=Cast("amount", CharField()),
+        ),
+    ]
+    if store_figures:
+        parts += [
+            part(
+                AnnualTarget.objects.filter(store=store, year=start.year),
+                Concat(Value("annual "), F("metric"), output_field=CharField()),
+                no_key,
+                zero,
+                text=Cast("amount", CharField()),
+            ),
+            part(
+                MonthlyTarget.objects.filter(annual__store=store, annual__year=start.year, month=start.month),
+                Concat(Value("monthly "), F("annual__metric"), output_field=CharField()),
+                no_key,
+                zero,
+                text=Cast("amount", CharField()),
+            ),
+            part(
+                StoreDailySales.objects.filter(store=store, date__gte=start, date__lte=end),
+                "entered",
+                day,
+                Sum("total_sales", output_field=money_sum),
+            ),
+        ]
+    found = MonthFigures()
+    for name, key, a, b, c, text in parts[0].union(*parts[1:], all=True):
+        key = int(key) if key is not None else None
+        if name == "sales":  # per person and day: added up (exact: cents)
+            old, new = (a or ZERO).quantize(CENT), (b or ZERO).quantize(CENT)
+            was_old, was_new = found.sales.get(key, (ZERO, ZERO))
+            found.sales[key] = (was_old + old, was_new + new)
+            on = start.replace(day=int(c))
+            found.vip_by_day[on] = found.vip_by_day.get(on, ZERO) + old + new
+        elif name == "opened":
+            found.opened[key] = int(a)
+        elif name == "tasks":
+            if key:
+                found.tasks[key] = {"due": int(a), "done": int(b), "on_time": int(c)}
+        elif name == "served":
+            found.served[key] = int(a)
+        elif name == "scores":
+            scored = int(a)
+            found.scores[key] = {"scored": scored, "mean": Decimal(b) / scored, "satisfied": int(c)}
+        elif name == "complaints":
+            found.complaints[key] = int(a)
+        elif name == "entered":
+            found.entered[start.replace(day=key)] = Decimal(a).quantize(CENT)
+        else:
+            kind, metric = name.split(" ", 1)
+            amount = Decimal(text).quantize(TARGET_PLACES)
+            if kind == "staff_target":
+                found.staff_targets.setdefault(key, {})[metric] = amount
+            else:
+                getattr(found, kind)[metric] = amount
+    return found
+
+
+def staff_table(
+    *,
+    store: Store,
+    people: list[Staff],
+    start: date,
+    end: date,
+    add_up: bool = False,
+    figures: MonthFigures | None = None,
+) -> list[StaffRow]:
     """Per person of the store, the month so far: members served, tasks due / done / on time,
     satisfaction of their visits, sales against their target, complaints they are responsible
-    for. A fixed number of grouped queries. `add_up` (the store's table): also whoever else is
-    named on the store's receipts, and a last "no consultant" row, so that the rows' sales add up
-    to the store's VIP sales (DOMAIN §6)."""
+    for, from `month_figures` (given, or read here: one query). `add_up` (the store's table): also
+    whoever else is named on the store's receipts, and a last "no consultant" row, so that the
+    rows' sales add up to the store's VIP sales (DOMAIN §6)."""
+    if figures is None:
+        figures = month_figures(store=store, start=start, end=end, store_figures=False)
+    actuals = staff_actuals_from(sales=figures.sales, opened=figures.opened, tasks=figures.tasks)
     achievements = staff_achievement(
-        store=store, people=people, year=start.year, month=start.month, start=start, end=end, add_up=add_up
+        store=store,
+        people=people,
+        year=start.year,
+        month=start.month,
+        start=start,
+        end=end,
+        add_up=add_up,
+        actuals=actuals,
+        targets=figures.staff_targets,
     )
-    served = members_by_consultant(store_id=store.pk)
-    tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
-    scores = satisfaction_by_staff(store_id=store.pk, start=start, end=end)
-    _total, by_staff = complaint_figures(store_ids=[store.pk], start=start, end=end, by="staff")
-    complaints = {f.key: f.received for f in by_staff}
+    served, tasks, scores, complaints = figures.served, figures.tasks, figures.scores, figures.complaints
     rows = []
     for a in achievements:
         person = a.staff
@@ -496,7 +708,7 @@ def staff_table(*, store: Store, people: list[Staff], start: date, end: date, ad
                 scored=s.get("scored", 0),
                 sales=Decimal(old.actual.value) + Decimal(new.actual.value),
                 sales_target=sum(targets, ZERO) if targets else None,
-                complaints=complaints.get(str(pk), 0) if pk is not None else 0,
+                complaints=complaints.get(pk, 0) if pk is not None else 0,
                 achievement=a,
             )
         )
@@ -548,8 +760,16 @@ def store_dashboard(*, store: Store, viewer: Staff, today: date) -> StoreDashboa
     """The store's month so far (live, against target), its trend (snapshots) and its people."""
     start, end = today.replace(day=1), today
     kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
-    plans = target_plans(store=store, year=today.year)
-    achievement = store_achievement(store=store, plans=plans, months=[today.month], start=start, end=end, kpis=kpis)
+    figures = month_figures(store=store, start=start, end=end)
+    vip_share = vip_sales_share(
+        vip_sales=kpis.old_vip_sales + kpis.new_vip_sales,
+        entered=figures.entered or None,
+        days=(end - start).days + 1,
+        vip_by_day=figures.vip_by_day,
+    )
+    actuals = store_actuals(store=store, start=start, end=end, kpis=kpis, vip_share=vip_share)
+    targets = figures.targets()
+    achievement = [Achievement(metric, targets[metric], actuals[metric]) for metric in METRICS]
     people = list(store_staff(viewer=viewer, store_id=store.pk).order_by("role", "display_name", "username"))
     return StoreDashboard(
         store=store,
@@ -558,7 +778,7 @@ def store_dashboard(*, store: Store, viewer: Staff, today: date) -> StoreDashboa
         achievement=achievement,
         figures=kpis.as_json(),
         trend=rate_trend(store=store, through=today),
-        staff=staff_table(store=store, people=people, start=start, end=end, add_up=True),
+        staff=staff_table(store=store, people=people, start=start, end=end, add_up=True, figures=figures),
     )
 
 

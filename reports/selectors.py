@@ -258,18 +258,22 @@ def store_vip_sales_share(*, store: Store, start: date, end: date, vip_sales: De
     return vip_sales_share(vip_sales=vip_sales, entered=entered, days=(end - start).days + 1, vip_by_day=by_day)
 
 
-def store_actuals(*, store: Store, start: date, end: date, kpis: Kpis | None = None) -> dict[str, Actual]:
+def store_actuals(
+    *, store: Store, start: date, end: date, kpis: Kpis | None = None, vip_share: Actual | None = None
+) -> dict[str, Actual]:
     """The store's actual for each target metric in [start, end], from `compute_kpis` (given, or
-    computed here) and the entered daily totals."""
+    computed here) and the entered daily totals (`vip_share`: the VIP sales share, if read already)."""
     kpis = kpis or compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
     due = kpis.follow_ups.get("due", 0)
     done = kpis.follow_ups.get("done", 0)
     vip_sales = kpis.old_vip_sales + kpis.new_vip_sales
+    if vip_share is None:
+        vip_share = store_vip_sales_share(store=store, start=start, end=end, vip_sales=vip_sales)
     return {
         TargetMetric.OLD_VIP_SALES: Actual(kpis.old_vip_sales),
         TargetMetric.NEW_VIP_SALES: Actual(kpis.new_vip_sales),
         TargetMetric.NEW_MEMBERS: Actual(Decimal(len(kpis.new_members))),
-        TargetMetric.VIP_SALES_SHARE: store_vip_sales_share(store=store, start=start, end=end, vip_sales=vip_sales),
+        TargetMetric.VIP_SALES_SHARE: vip_share,
         TargetMetric.FOLLOW_UP_COMPLETION: Actual(Rate(done, due).decimal, done, due),
     }
 
@@ -303,6 +307,14 @@ def staff_actuals(*, store: Store, start: date, end: date) -> dict[int | None, d
             sales[pk] = (was_old + old, was_new + new)
     opened = new_members_by_opener(store_id=store.pk, start=start, end=end)
     tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
+    return staff_actuals_from(sales=sales, opened=opened, tasks=tasks)
+
+
+def staff_actuals_from(
+    *, sales: dict[int | None, tuple[Decimal, Decimal]], opened: dict[int | None, int], tasks: dict[int, dict]
+) -> dict[int | None, dict[str, Actual]]:
+    """`staff_actuals` from its three grouped reads, made already (the dashboard reads them with
+    its other figures in one query)."""
     people = set(sales) | set(opened) | set(tasks)
     found: dict[int | None, dict[str, Actual]] = {}
     for pk in people:
@@ -329,15 +341,27 @@ def staff_targets(*, store: Store, year: int, month: int) -> dict[int, dict[str,
 
 
 def staff_achievement(
-    *, store: Store, people: list[Staff], year: int, month: int, start: date, end: date, add_up: bool = False
+    *,
+    store: Store,
+    people: list[Staff],
+    year: int,
+    month: int,
+    start: date,
+    end: date,
+    add_up: bool = False,
+    actuals: dict[int | None, dict[str, Actual]] | None = None,
+    targets: dict[int, dict[str, Decimal]] | None = None,
 ) -> list[StaffAchievement]:
     """Each person's achievement for the month (actuals in [start, end]): four queries.
 
     `add_up`: the table must add up to the store (DOMAIN §6): after `people`, anyone else named
     on the store's receipts or cards in the period (someone since deactivated or moved: one more
-    query, only then), and last a "no consultant" row (`NO_CONSULTANT`) for receipts naming nobody."""
-    actuals = staff_actuals(store=store, start=start, end=end)
-    targets = staff_targets(store=store, year=year, month=month)
+    query, only then), and last a "no consultant" row (`NO_CONSULTANT`) for receipts naming nobody.
+    `actuals` / `targets`: `staff_actuals` / `staff_targets` read already (no query for them here)."""
+    if actuals is None:
+        actuals = staff_actuals(store=store, start=start, end=end)
+    if targets is None:
+        targets = staff_targets(store=store, year=year, month=month)
     rows = []
     if add_up:
         listed = {person.pk for person in people}

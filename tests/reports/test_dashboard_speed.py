@@ -62,6 +62,18 @@ def test_the_store_dashboard_costs_the_same_for_more_stores_and_members(client, 
     assert queries(client, url) == few
 
 
+def test_the_consultants_dashboard_costs_the_same_for_more_stores_and_members(client, store_a, staff_a):
+    client.force_login(staff_a.consultant)
+    url = reverse("reports:dashboard")
+    queries(client, url)
+    add_members([store_a, StoreFactory(code="SPB")], 10)
+    few = queries(client, url)
+    more = [StoreFactory(code=f"SP{c}") for c in "CDEF"]
+    add_members([store_a, *more], 100)
+    Member.objects.filter(home_store=store_a).update(consultant=staff_a.consultant)
+    assert queries(client, url) == few
+
+
 def test_the_chain_view_costs_the_same_for_more_stores_and_members(client, hq, store_a, store_b):
     client.force_login(hq)
     url = reverse("reports:chain")
