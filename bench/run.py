@@ -1061,7 +1061,37 @@ def step_pages() -> dict:
             row["error"] = f"statuses {sorted(statuses)}"
         found[key] = row
         print(f"    {key}: p95 {row['p95']:.3f} s over {len(times)}, {rps or 0:.1f}/s with 8 clients", flush=True)
+        if key == "hq_dashboard":
+            found["hq_dashboard_cold"] = chain_cold()
     return found
+
+
+def chain_cold() -> dict:
+    """The chain view serves figures kept in the cache (reports/chain.py): what working them out
+    costs (a first view, HQ's 刷新, the background refresh), in process, the cache bypassed,
+    median of 3; the floor is the chain's KPI SQL for the same period."""
+    from members.models import ProgramRules
+    from reports.chain import chain_figures
+    from reports.periods import Period
+
+    on = today()
+    period = Period.month(on)
+    churn = ProgramRules.load().churn_days
+    params = {"all": True, "stores": [], "start": period.start, "end": on, "churn": churn}
+    floor = sql_time(KPI_FLOOR_SQL, params)
+    times, queries = [], 0
+    for _ in range(3):
+        _figures, seconds, queries = timed(chain_figures, period=period, today=on)
+        times.append(seconds)
+    seconds = statistics.median(times)
+    return {
+        "label": "HQ dashboard figures worked out (cold, no cache)",
+        "seconds": round(seconds, 3),
+        "floor_s": round(floor, 3),
+        "ratio": round(seconds / floor, 1) if floor else None,
+        "queries": queries,
+        "peak_mb": vm("VmHWM"),
+    }
 
 
 def export_job(user) -> dict:

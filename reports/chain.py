@@ -18,17 +18,28 @@ So the number of queries grows with the months of the period, never with the sto
 
 Rates are weighted (`vipcrm.rates.Rate`: numerators and denominators add up), never averaged.
 A live period (not over yet) is read up to today.
+
+The page serves these figures from Django's cache with the time they were worked out, refreshed in
+the background (issue 14): see "The figures cache" below. The drill-downs and the API read live.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -47,6 +58,7 @@ from .periods import Kind, Period, month_end
 from .selectors import store_sales_entered
 from .services import DRILL_DOWN
 
+logger = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
 TIER_FIGURES = tuple(f"tier_{t}" for t in Tier.values)
 DRILL_FIGURES = (*DRILL_DOWN, *TIER_FIGURES)
@@ -403,11 +415,17 @@ def _targets(lines: dict[int, Line], period: Period) -> None:
         line.rate_targets[metric] = [(target, weight)]
 
 
-def chain_figures(*, period: Period, today: date) -> Chain:
+def open_stores() -> list[Store]:
+    """The stores the chain view shows: the open ones, by code (one query)."""
+    return list(Store.objects.filter(is_active=True).order_by("code"))
+
+
+def chain_figures(*, period: Period, today: date, stores: list[Store] | None = None) -> Chain:
     """Every open store's figures for the period (up to today while it runs), by store and by
-    region, with the chain's total. See the module's docstring for the queries."""
+    region, with the chain's total. See the module's docstring for the queries. `stores`: the
+    open stores when the caller has read them already."""
     until = min(period.end, today)
-    stores = list(Store.objects.filter(is_active=True).order_by("code"))
+    stores = open_stores() if stores is None else stores
     lines = {s.pk: Line(key=str(s.pk), label=f"{s.code} {s.name}", store=s, store_ids=[s.pk]) for s in stores}
     ids = list(lines)
     if ids:
@@ -433,16 +451,17 @@ def _member_figures(lines: dict[int, Line], *, start: date, until: date) -> None
     # store's figures are its own compute_kpis's.
     kpis = compute_kpis(start=start, end=until, store_ids=None)
     homes = _member_homes(store_ids=list(lines), on=until)
+    # Counted by home store in C (map + Counter): 100k members' sets in a few ms, not a Python loop.
     for attr, kpi_set in MEMBER_SETS:
-        for member_id in getattr(kpis, kpi_set):
-            line = lines.get(homes.get(member_id))
+        for store_id, n in Counter(map(homes.get, getattr(kpis, kpi_set))).items():
+            line = lines.get(store_id)
             if line is not None:
-                setattr(line, attr, getattr(line, attr) + 1)
+                setattr(line, attr, getattr(line, attr) + n)
     for tier, member_ids in kpis.tier_mix.items():
-        for member_id in member_ids:
-            line = lines.get(homes.get(member_id))
+        for store_id, n in Counter(map(homes.get, member_ids)).items():
+            line = lines.get(store_id)
             if line is not None:
-                line.tiers[tier] += 1
+                line.tiers[tier] += n
 
 
 def _sales_figures(lines: dict[int, Line], *, start: date, until: date) -> None:
@@ -486,6 +505,136 @@ def _service_figures(lines: dict[int, Line], *, start: date, until: date) -> Non
         line.solution_due = c.solution_due
         line.response_hours, line.responded = sum(c.response_hours), len(c.response_hours)
         line.close_hours = sum(c.close_hours)
+
+
+# --- The figures cache ---------------------------------------------------------------------------
+#
+# The chain's figures take a second or more at 100k members (one compute_kpis over the chain), too
+# slow for HQ's landing page. Like a BI dashboard's, they are kept in Django's cache (shared by the
+# web workers and Celery) with the time they were worked out, and the page says "as of" when:
+# - younger than VIPCRM_CHAIN_FRESH_SECONDS: served as they are;
+# - older: served, and one refresh is queued (reports.tasks.chain_refresh; a lock in the cache keeps
+#   eight HQ users from queueing eight);
+# - none kept: worked out in the request and kept (a running period on a new day: yesterday's
+#   served, today's worked out in the background);
+# HQ's 刷新 button works them out again at once (a store opened or closed shows from then, or from
+# the next refresh).
+# The key names the period, the day the figures run to (a running period's entry is a new one each
+# day), the language (a few labels are translated when worked out) and the database.
+
+CACHE_VERSION = 1  # raise when Chain or Line change shape: older entries are then never read
+CACHE_TIMEOUT = 7 * 24 * 60 * 60  # how long an entry is kept at all (served stale, refreshed)
+LOCK_TIMEOUT = 15 * 60  # a refresh that died leaves its lock for this long at most
+TABLE_SECONDS = 15 * 60  # the page's rendered table, kept with the figures it shows (chain_views)
+
+
+@dataclass
+class CachedChain:
+    """The chain's figures with the moment they were worked out (`computed_at`, aware)."""
+
+    chain: Chain
+    computed_at: datetime
+    key: str = ""  # the cache's key for them
+    version: str = ""  # this computation's own (a refresh in the same second is a new one)
+    stale: bool = False  # older than VIPCRM_CHAIN_FRESH_SECONDS
+    refreshing: bool = False  # a refresh is queued or running
+
+
+def fresh_seconds() -> int:
+    return int(getattr(settings, "VIPCRM_CHAIN_FRESH_SECONDS", 600))
+
+
+def cache_key(*, period: Period, until: date, language: str | None = None) -> str:
+    database = hashlib.sha1(str(connection.settings_dict["NAME"]).encode(), usedforsecurity=False).hexdigest()[:8]
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    return (
+        f"vipcrm:chain:{CACHE_VERSION}:{database}:{language}:"
+        f"{period.kind}:{period.start.isoformat()}:{period.end.isoformat()}:{until.isoformat()}"
+    )
+
+
+def _lock_key(key: str) -> str:
+    return f"{key}:refreshing"
+
+
+def chain_figures_compute(*, period: Period, today: date, stores: list[Store] | None = None) -> CachedChain:
+    """Work the figures out now and keep them (the refresh button, the Celery refresh, a miss)."""
+    stores = open_stores() if stores is None else stores
+    computed_at = timezone.now()
+    figures = chain_figures(period=period, today=today, stores=stores)
+    version = uuid.uuid4().hex
+    entry = {"chain": figures, "computed_at": computed_at, "version": version}
+    key = cache_key(period=period, until=figures.until)
+    cache.set(key, entry, CACHE_TIMEOUT)
+    return CachedChain(figures, computed_at, key, version)
+
+
+def _cached_entry(key: str) -> dict | None:
+    try:
+        entry = cache.get(key)
+    except Exception:  # an entry that no longer unpickles (code changed): a miss
+        logger.warning("chain figures cache entry %s unreadable", key, exc_info=True)
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("chain"), Chain) else None
+
+
+def chain_figures_cached(*, period: Period, today: date) -> CachedChain:
+    """The figures the chain view shows: kept ones, refreshed in the background when older than
+    VIPCRM_CHAIN_FRESH_SECONDS; worked out now when none are kept (a running period's first view
+    of a day: yesterday's, refreshed in the background). No query when kept."""
+    until = min(period.end, today)
+    key = cache_key(period=period, until=until)
+    entry = _cached_entry(key)
+    if entry is None and period.start < until == today:
+        # A running period on a new day: yesterday's figures (they say up to when) while today's
+        # are worked out in the background, rather than the first view of the day waiting.
+        yesterdays = cache_key(period=period, until=today - timedelta(days=1))
+        entry = _cached_entry(yesterdays)
+        if entry is not None:
+            cached = CachedChain(entry["chain"], entry["computed_at"], yesterdays, entry.get("version", ""), stale=True)
+            cached.refreshing = _queue_refresh(key, period=period, today=today)
+            return cached
+    if entry is None:
+        return chain_figures_compute(period=period, today=today)
+    cached = CachedChain(entry["chain"], entry["computed_at"], key, entry.get("version", ""))
+    if (timezone.now() - cached.computed_at).total_seconds() >= fresh_seconds():
+        cached.stale = True
+        cached.refreshing = _queue_refresh(key, period=period, today=today)
+    return cached
+
+
+def _queue_refresh(key: str, *, period: Period, today: date) -> bool:
+    """Queue one refresh of the entry unless one is queued or running (the lock, taken with
+    cache.add, is released by the task when done, or expires). True when one is under way."""
+    from .tasks import chain_refresh
+
+    lock = _lock_key(key)
+    if not cache.add(lock, timezone.now().isoformat(), LOCK_TIMEOUT):
+        return True
+    try:
+        chain_refresh.delay(
+            period.kind,
+            period.start.isoformat(),
+            period.end.isoformat(),
+            today.isoformat(),
+            translation.get_language() or settings.LANGUAGE_CODE,
+        )
+    except Exception:  # the broker is down: the kept figures are served, the next view tries again
+        logger.warning("chain figures refresh not queued", exc_info=True)
+        cache.delete(lock)
+        return False
+    return True
+
+
+def chain_refresh_run(*, period: Period, today: date, language: str) -> None:
+    """The Celery refresh (reports.tasks.chain_refresh): work the entry out again, then let go
+    of the lock."""
+    with translation.override(language):
+        key = cache_key(period=period, until=min(period.end, today))
+        try:
+            chain_figures_compute(period=period, today=today)
+        finally:
+            cache.delete(_lock_key(key))
 
 
 # --- The drill-down ------------------------------------------------------------------------------

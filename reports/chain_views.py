@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Role
 from members.models import Tier
@@ -77,7 +77,9 @@ def chain_view(request: HttpRequest) -> HttpResponse:
     except ValueError as e:
         context.update(error=str(e), form=request.GET)
         return render(request, "reports/chain.html", context, status=400)
-    figures = chain.chain_figures(period=period, today=today)
+    # The kept figures (reports.chain, "The figures cache"); the drill-downs below stay live.
+    cached = chain.chain_figures_cached(period=period, today=today)
+    figures = cached.chain
     lines = figures.regions if context["by"] == "region" else figures.stores
     lines = chain.sorted_lines(lines, context["sort"], context["descending"])
     if request.GET.get("format") == "csv":
@@ -95,8 +97,37 @@ def chain_view(request: HttpRequest) -> HttpResponse:
         following=urlencode(period.next().as_params()) if period.next().start <= today else "",
         quick=[(label, urlencode(p.as_params()), p == period) for label, p in _quick_periods(today)],
         tiers=Tier.values,
+        as_of=cached.computed_at,
+        # The time alone when the figures were worked out today, else with the day.
+        as_of_format="H:i" if timezone.localtime(cached.computed_at).date() == today else "Y-m-d H:i",
+        refreshing=cached.refreshing,
+        # The table is the same for everyone who sees these figures so sorted: rendered once, kept
+        # with them (the {% cache %} fragment in reports/chain.html) until they are worked out again.
+        table_key=f"{cached.key}@{cached.version}",
+        table_seconds=chain.TABLE_SECONDS,
     )
     return render(request, "reports/chain.html", context)
+
+
+@require_POST
+@role_required(Role.HQ)
+def chain_refresh(request: HttpRequest) -> HttpResponse:
+    """刷新: the chain view's figures for the period in the query worked out again now, then
+    back to the page (with the same period, grouping and sort)."""
+    today = timezone.localdate()
+    try:
+        period = Period.from_params(request.GET, today=today)
+    except ValueError as e:
+        raise params.BadParameter("period", str(e)) from None
+    chain.chain_figures_compute(period=period, today=today)
+    by = "region" if request.GET.get("by") == "region" else "store"
+    key, descending = chain.sort_key(request.GET.get("sort"))
+    query = {
+        **period.as_params(),
+        **({"by": "region"} if by == "region" else {}),
+        "sort": ("-" if descending else "") + key,
+    }
+    return redirect(reverse("reports:chain") + "?" + urlencode(query))
 
 
 def _csv_response(figures: chain.Chain, lines: list[chain.Line], by: str) -> HttpResponse:

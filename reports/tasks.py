@@ -72,3 +72,13 @@ def after_import(store_ids: list[int]) -> dict:
     frozen ones it changed restated."""
     today = timezone.localdate()
     return {store.code: backfill(store=store, through=today) for store in Store.objects.filter(pk__in=store_ids)}
+
+
+@shared_task(name="reports.chain_refresh", ignore_result=True)
+def chain_refresh(kind: str, start: str, end: str, today: str, language: str) -> None:
+    """The chain view's kept figures worked out again (reports.chain: stale-while-revalidate)."""
+    from .chain import chain_refresh_run
+    from .periods import Kind, Period
+
+    period = Period(date.fromisoformat(start), date.fromisoformat(end), Kind(kind))
+    chain_refresh_run(period=period, today=date.fromisoformat(today), language=language)

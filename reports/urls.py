@@ -9,6 +9,7 @@ urlpatterns = [
     # HQ's chain view (issue 12 item 4); the former store comparison's address leads there.
     path("chain/", chain_views.chain_view, name="chain"),
     path("chain/members/", chain_views.chain_members, name="chain_members"),
+    path("chain/refresh/", chain_views.chain_refresh, name="chain_refresh"),
     path("stores/", chain_views.hq_redirect, name="hq"),
     path("monthly/", views.monthly, name="monthly"),
     path("weekly/", views.weekly, name="weekly"),

@@ -48,6 +48,15 @@ def pytest_unconfigure(config):
         _run_clock.stop()
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache (the test settings' is one per process): nothing a
+    test kept (the chain view's figures, throttle counters) is seen by the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (or, in CI, fail) when a real service is not listening."""
     try:

@@ -359,3 +359,6 @@ IMPORT_XLSX_MAX_RATIO = env.int("VIPCRM_IMPORT_XLSX_MAX_RATIO", default=100)
 
 # A file cache by default so that web, worker and beat share it; Redis in production (CACHE_URL).
 CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# HQ's chain view serves its kept figures as they are for this long, then serves them and
+# refreshes them in the background (reports/chain.py, "The figures cache").
+VIPCRM_CHAIN_FRESH_SECONDS = env.int("VIPCRM_CHAIN_FRESH_SECONDS", default=600)
