@@ -154,7 +154,7 @@ def compute_kpis(
         _member_sets_sql(k, store_ids=store_ids, churn=rules.churn_days)
     else:
         _member_sets_python(k, store_ids=store_ids, churn=rules.churn_days)
-    _service_figures(k, store_ids=store_ids)
+    _service_figures(k, store_ids=store_ids, rules=rules)
     return k
 
 
@@ -362,12 +362,12 @@ def _member_sets_sql(k: Kpis, *, store_ids: list[int] | None, churn: int) -> Non
     k.tier_mix = {tier: set(mix[tier] or ()) for tier in Tier.values}
 
 
-def _service_figures(k: Kpis, *, store_ids: list[int] | None) -> None:
+def _service_figures(k: Kpis, *, store_ids: list[int] | None, rules: ProgramRules) -> None:
     """Follow-ups, satisfaction and complaints (DOMAIN §6, §8) of the stores in the period."""
     start, end = k.start, k.end
     k.follow_ups = follow_up_figures(store_ids=store_ids, start=start, end=end)
     k.satisfaction = satisfaction_figures(store_ids=store_ids, start=start, end=end)
-    total, by_category = complaint_figures(store_ids=store_ids, start=start, end=end)
+    total, by_category = complaint_figures(store_ids=store_ids, start=start, end=end, rules=rules)
     k.complaints = {
         "received": total.received,
         "closed": total.closed,

@@ -226,4 +226,4 @@ def test_the_number_of_queries_does_not_grow_with_members(chain, start, end):
     # complaints (with their rules), whatever the period. The portable form: the rules, the members,
     # their purchases, their tier changes, the same four, and one sales read per month of a quarter.
     parts = len(sales_months(start, end))
-    assert small == ((6, 6) if connection.vendor == "postgresql" else (8 + (parts > 1) * parts,) * 2)
+    assert small == ((5, 5) if connection.vendor == "postgresql" else (7 + (parts > 1) * parts,) * 2)
