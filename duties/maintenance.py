@@ -42,3 +42,29 @@ def tables_analyze(tables: tuple[str, ...] = BULK_TABLES) -> bool:
         cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(name) for name in names))
     logger.info("analyzed %s", ", ".join(names))
     return True
+
+
+def tables_analyze_grown(tables: tuple[str, ...], *, added: int, share: float = 0.5) -> bool:
+    """ANALYZE `tables` (PostgreSQL only) after a load that added `added` rows to the first of
+    them, if the rows changed since its statistics were taken (`added` and what the activity
+    counters saw of other loads) reach `share` of the rows those statistics counted. The first
+    morning after go-live each store's run adds thousands of tasks, all open, to a table whose
+    statistics saw few open ones, and the lists' plans walk every open task of the chain: the
+    statistics are refreshed as the table grows by half (once or a few times that morning, not
+    once a store). The planner scales a stale row count by the table's size itself; what goes
+    stale is the distribution. Autovacuum does the same, but a minute or more later."""
+    if connection.vendor != "postgresql" or not tables:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.reltuples, s.n_mod_since_analyze FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass(%s)",
+            [tables[0]],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    known, changed = max(row[0] or 0, 0), row[1] or 0  # reltuples -1: never analyzed
+    if added + changed < share * known:
+        return False
+    return tables_analyze(tables)

@@ -74,10 +74,13 @@ def duty_run(*, duty: str, store: Store, on: date, work: Work, slot: str = "") -
     try:
         with transaction.atomic():
             _no_jit()
-            run, _ = DutyRun.objects.get_or_create(
-                duty=duty, store=store, date=on, slot=slot, defaults={"started_at": timezone.now()}
+            # On file or made (an insert that does nothing when the run is recorded; a concurrent
+            # one waits for the other's commit), then locked: two statements where get_or_create
+            # and the lock took five (a read, a savepoint around the insert, the locking read).
+            DutyRun.objects.bulk_create(
+                [DutyRun(duty=duty, store=store, date=on, slot=slot, started_at=timezone.now())], ignore_conflicts=True
             )
-            run = DutyRun.objects.select_for_update().get(pk=run.pk)
+            run = DutyRun.objects.select_for_update().get(duty=duty, store=store, date=on, slot=slot)
             if run.status == DutyRunStatus.DONE:
                 return run
             run.started_at = timezone.now()

@@ -251,6 +251,8 @@ class Purchase(models.Model):
         indexes = [
             models.Index(fields=["member", "date"], name="purchase_member_date_idx"),
             models.Index(fields=["store", "date"], name="purchase_store_date_idx"),
+            # The daily duty's "receipts recorded yesterday" (post-purchase calls), issue 14.
+            models.Index(fields=["created_at"], name="purchase_recorded_idx"),
         ]
 
     def __str__(self) -> str:

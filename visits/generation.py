@@ -15,13 +15,14 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Staff, Store
+from duties.maintenance import tables_analyze_grown
 from members.dates import _lunar_in_year, next_occurrence, to_lunar
 from members.models import (
     ImportantDate,
@@ -86,6 +87,18 @@ def _solar_matches(field: str, target: date) -> Q:
     if target.month == 2 and target.day == 28 and not calendar.isleap(target.year):
         q |= Q(**{f"{field}__month": 2, f"{field}__day": 29})
     return q
+
+
+def _solar_hit(original: date, target: date) -> bool:
+    """`_solar_matches` in Python: the yearly (solar) occurrence of `original` is `target`."""
+    if original.month == target.month and original.day == target.day:
+        return True
+    return (
+        target.month == 2
+        and target.day == 28
+        and not calendar.isleap(target.year)
+        and (original.month, original.day) == (2, 29)
+    )
 
 
 class _LunarMonthDay(NamedTuple):
@@ -224,11 +237,12 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
     Receipts recorded since the previous day close what a purchase meets first, so a buyer gets
     no care greeting; planned gifts follow their member's tier."""
     rules = rules or ProgramRules.load()
-    receipts = recorded_receipts(store=store, on=on)
-    purchases_close(receipts=[(r.member_id, r.date, r.created_at) for r in receipts])
-    sales_pushes_withdraw(store=store)
-    gift_plans_follow_tier(store=store)
     batch = Batch(store, on=on, rules=rules)
+    members = _members(batch, on)
+    receipts = recorded_receipts(store=store, on=on, members=members)
+    purchases_close(receipts=[(r.member_id, r.date, r.created_at) for r in receipts])
+    sales_pushes_withdraw(store=store, members=members)
+    gift_plans_follow_tier(store=store)
     _post_purchase(batch, on, rules, receipts)
     _care(batch, on, rules)
     _birthdays(batch, on, rules)
@@ -236,7 +250,20 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
     _relation_birthdays(batch, on, rules)
     _win_back(batch, on, rules)
     counts = batch.save()
+    made = sum(counts.values())
+    if made >= ANALYZE_AFTER_TASKS:
+        # The first morning after go-live adds tasks by the thousand: the next store's run (and the
+        # lists) would plan from statistics that saw none open. After the commit (the duty's
+        # transaction holds no lock on the statistics), and only when the tables grew by half since
+        # their statistics (once or a few times that morning, not once a store). A steady day adds
+        # a few hundred: no query at all.
+        transaction.on_commit(lambda: tables_analyze_grown(TASK_TABLES, added=made))
     return {key: counts.get(key, 0) for key in [*TaskKind.values, "gift_plans"] if key != TaskKind.MANUAL}
+
+
+# A store's run that adds this many reasons and gift plans refreshes the task tables' statistics.
+ANALYZE_AFTER_TASKS = 1000
+TASK_TABLES = ("visits_taskreason", "visits_followuptask", "visits_giftplan")  # reasons: what `made` counts
 
 
 # A receipt more than this old when it is recorded (history brought in by an import) gets no
@@ -244,23 +271,42 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
 POST_PURCHASE_MAX_AGE_DAYS = 30
 
 
-def recorded_receipts(*, store: Store, on: date) -> list[Purchase]:
+class Receipt(NamedTuple):
+    pk: int
+    member_id: int
+    consultant_id: int | None
+    receipt_no: str
+    date: date
+    created_at: datetime
+
+
+def recorded_receipts(*, store: Store, on: date, members: dict[int, tuple] | None = None) -> list[Receipt]:
     """Receipts with amount > 0 for the store's members recorded (whatever the source: till, POS,
-    import) on `on` or the day before, dated within the last month. The daily run covers every
-    day, so none is missed; overlaps are skipped by the reasons' constraint."""
-    return list(
+    import) on `on` or the day before, dated within the last month, latest first. The daily run
+    covers every day, so none is missed; overlaps are skipped by the reasons' constraint.
+
+    The receipts recorded in those two days come by the index on the time they were recorded
+    (a few thousand for a whole chain), and are kept for the store's members (`members`, the
+    store's member rows by id, as `_members` reads them): no probe per member, no join the
+    planner could turn into a walk over each member's history."""
+    if members is None:
+        members = {row[0]: row for row in store_members(store).values_list("pk", "consultant_id")}
+    rows = (
         Purchase.objects.filter(
-            member__home_store=store,
-            member__erased_at__isnull=True,
             amount__gt=0,
             created_at__gte=_start_of(on - timedelta(days=1)),
             created_at__lt=_start_of(on + timedelta(days=1)),
             date__gte=on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS),
             date__lte=on,
         )
-        .select_related("member")
-        .only("pk", "member_id", "member__consultant_id", "receipt_no", "date", "created_at")
+        .order_by("-date", "-id")
+        .values_list("pk", "member_id", "receipt_no", "date", "created_at")
     )
+    return [
+        Receipt(pk, member_id, members[member_id][1], receipt_no, day, created_at)
+        for pk, member_id, receipt_no, day, created_at in rows
+        if member_id in members
+    ]
 
 
 def post_purchase_due(purchase_date: date, today: date, rules: ProgramRules) -> date:
@@ -288,20 +334,24 @@ def purchases_close(*, receipts: list[tuple[int, date, datetime]]) -> int:
     return len(closed)
 
 
-def sales_pushes_withdraw(*, store: Store) -> int:
+def sales_pushes_withdraw(*, store: Store, members: dict[int, tuple] | None = None) -> int:
     """A member with an open complaint gets the complaint's tasks only: open cards holding nothing
-    but sales pushes (upgrade, keep tier, campaign invitation) for such members are cancelled."""
+    but sales pushes (upgrade, keep tier, campaign invitation) for such members are cancelled.
+    `members`: the store's member rows the day's run has read (`_members`), whose open complaints
+    are known; the others on the store's cards (moved away since) are read."""
     others = set(TaskKind.values) - SALES_PUSH_KINDS
     open_cards = FollowUpTask.objects.filter(store=store, status=TaskStatus.OPEN, is_contact=True)
     # Store-sized reads first (the store's open cards by its index, then which of their members
     # complain, by primary key): joined in one statement, the planner walked the chain's open tasks.
-    cards = list(open_cards.values_list("pk", "member_id"))
-    members = sorted({member_id for _pk, member_id in cards})
-    complaining: set[int] = set()
-    chunk = (len(members) or 1) if connection.vendor == "postgresql" else 2000
-    for i in range(0, len(members), chunk):
+    cards = list(open_cards.order_by().values_list("pk", "member_id"))
+    known = members or {}
+    on_cards = sorted({member_id for _pk, member_id in cards})
+    complaining = {pk for pk in on_cards if pk in known and known[pk][OPEN_COMPLAINTS] > 0}
+    unknown = [pk for pk in on_cards if pk not in known]
+    chunk = (len(unknown) or 1) if connection.vendor == "postgresql" else 2000
+    for i in range(0, len(unknown), chunk):
         complaint = Member.objects.filter(open_complaints__gt=0)
-        complaining.update(ids_filter(complaint, "id", members[i : i + chunk]).values_list("pk", flat=True))
+        complaining.update(ids_filter(complaint, "id", unknown[i : i + chunk]).values_list("pk", flat=True))
     task_ids = [pk for pk, member_id in cards if member_id in complaining]
     if not task_ids:
         return 0
@@ -332,13 +382,13 @@ def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] 
     )
 
 
-def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[Purchase]) -> None:
+def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[Receipt]) -> None:
     """A follow-up for every receipt recorded since the last run, whatever its source; several on
     one day join one card."""
     for purchase in receipts:
         batch.task(
             member_id=purchase.member_id,
-            consultant_id=purchase.member.consultant_id,
+            consultant_id=purchase.consultant_id,
             kind=TaskKind.POST_PURCHASE,
             due=post_purchase_due(purchase.date, on, rules),
             origin=f"purchase:{purchase.pk}",
@@ -346,13 +396,15 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[P
         )
 
 
-def _activity(batch: Batch, on: date) -> list[tuple]:
-    """(member, consultant, tier, joined, last positive purchase, last reached contact) of the
-    store's members, touches through today (a day caught up late heeds the contacts and receipts
-    since): one read shared by the care and win-back rules, two correlated probes per member (the
-    purchases' (member, date) and the visits' (member, at) indexes), never the chain's rows. The
-    rules decide in Python what their cadences and windows make of it."""
-    if getattr(batch, "_activity_on", None) != on:
+def _members(batch: Batch, on: date) -> dict[int, tuple]:
+    """The store's members, by id: (member, consultant, tier, joined, birthday, lunar, last positive
+    purchase, last reached contact), in the members' order (latest joined first), touches through
+    today (a day caught up late heeds the contacts and receipts since). One read for the day's
+    rules: which receipts are the store's, care, win-back and birthdays; two correlated probes per
+    member (the purchases' (member, date) and the visits' (member, at) indexes), never the chain's
+    rows. The rules decide in Python what their cadences, windows and dates make of it. The last
+    column is the member's open complaints."""
+    if getattr(batch, "_members_on", None) != on:
         upto = max(on, timezone.localdate())
         last_bought = Subquery(
             Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__lte=upto)
@@ -366,14 +418,40 @@ def _activity(batch: Batch, on: date) -> list[tuple]:
             .order_by("-at")
             .values("at")[:1]
         )
-        batch._activity = list(
+        rows = (
             store_members(batch.store)
-            .filter(tier__in=Tier.values)
             .annotate(last_bought=last_bought, last_reached=last_reached)
-            .values_list("pk", "consultant_id", "tier", "joined_on", "last_bought", "last_reached")
+            .values_list(
+                "pk",
+                "consultant_id",
+                "tier",
+                "joined_on",
+                "birthday",
+                "birthday_lunar",
+                "last_bought",
+                "last_reached",
+                "open_complaints",
+            )
         )
-        batch._activity_on = on
-    return batch._activity
+        batch._members = {row[0]: row for row in rows}
+        batch._members_on = on
+    return batch._members
+
+
+OPEN_COMPLAINTS = 8  # the column of a `_members` row
+
+
+def _activity(batch: Batch, on: date) -> list[tuple]:
+    """(member, consultant, tier, joined, last positive purchase, last reached contact) of the
+    store's members with a tier, for the care and win-back rules."""
+    tiers = set(Tier.values)
+    return [
+        (pk, consultant_id, tier, joined_on, last_bought, last_reached)
+        for pk, consultant_id, tier, joined_on, _born, _lunar, last_bought, last_reached, _open in _members(
+            batch, on
+        ).values()
+        if tier in tiers
+    ]
 
 
 def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
@@ -400,7 +478,11 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
     chunk = 50_000 if connection.vendor == "postgresql" else 5_000
     for i in range(0, len(members), chunk):
         ids = [pk for pk, _consultant in members[i : i + chunk]]
-        reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__status=TaskStatus.OPEN)
+        # The open tasks of these members (the partial index on open tasks), then their care
+        # reasons: a join the planner cannot turn into a walk over every open task of the chain.
+        # A reason is always on a task of its own member (the card engine's invariant).
+        open_tasks = ids_filter(FollowUpTask.objects.filter(status=TaskStatus.OPEN), "member_id", ids)
+        reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__in=open_tasks.values("pk"))
         open_care.update(ids_filter(reasons, "member_id", ids).values_list("member_id", flat=True))
     for member_id, consultant_id in members:
         if member_id not in open_care:
@@ -463,22 +545,74 @@ def _prep(
     batch.gift(member_id=member_id, tier=tier, occasion=occasion, on=day, label=what[:100])
 
 
+def _batch_birthdays_on(batch: Batch, on: date, target: date) -> list[tuple[int, int | None, str]]:
+    """`_birthdays_on`, the same rows in the same order (solar, then lunar), from the store's
+    member rows the day's run has read."""
+    members = [row for row in _members(batch, on).values() if row[4] is not None and row[3] <= target]
+    solar = [
+        (pk, consultant, tier)
+        for pk, consultant, tier, _j, born, lunar, *_ in members
+        if not lunar and _solar_hit(born, target)
+    ]
+    lunar = [
+        (pk, consultant, tier)
+        for pk, consultant, tier, _j, born, lunar, *_ in members
+        if lunar and _occurrence(born, lunar=True, on_or_after=target) == target
+    ]
+    return solar + lunar
+
+
 def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
-    for member_id, consultant_id, tier in _birthdays_on(batch.store, prep_day):
+    for member_id, consultant_id, tier in _batch_birthdays_on(batch, on, prep_day):
         _birthday_prep(batch, member_id=member_id, consultant_id=consultant_id, tier=tier, day=prep_day, due=on)
-    for member_id, consultant_id, _tier in _birthdays_on(batch.store, on):
+    for member_id, consultant_id, _tier in _batch_birthdays_on(batch, on, on):
         batch.task(
             member_id=member_id, consultant_id=consultant_id, kind=TaskKind.BIRTHDAY, due=on, origin=f"birthday:{on}"
         )
 
 
+def _important_dates_on_days(batch: Batch, on: date, days: tuple[date, ...]) -> dict[date, list[tuple]]:
+    """`_important_dates_on` for each of `days`, the same rows in the same order (solar, then
+    lunar), from one query: the solar matches of every day and the lunar dates of the store's
+    members (their ids as one array on PostgreSQL: the member rows are read once a run, `_members`),
+    checked here."""
+    members = _members(batch, on)
+    wanted = Q(lunar=True)
+    for day in days:
+        wanted |= Q(lunar=False) & _solar_matches("date", day)
+    dates = ImportantDate.objects.filter(wanted)
+    if connection.vendor == "postgresql":
+        dates = ids_filter(dates, "member_id", list(members))
+    else:
+        dates = dates.filter(member__home_store=batch.store, member__erased_at__isnull=True)
+    rows = []
+    for pk, member_id, kind, label, original, lunar in dates.order_by("date", "pk").values_list(
+        "pk", "member_id", "kind", "label", "date", "lunar"
+    ):
+        if member_id not in members:  # erased since the run read the members (SQLite's join)
+            continue
+        _pk, consultant_id, tier, joined_on, *_rest = members[member_id]
+        rows.append(((pk, member_id, consultant_id, tier, kind, label), original, lunar, joined_on))
+    found: dict[date, list[tuple]] = {}
+    for day in days:
+        solar = [r for r, original, lunar, joined in rows if not lunar and joined <= day and _solar_hit(original, day)]
+        lunar = [
+            r
+            for r, original, lunar, joined in rows
+            if lunar and joined <= day and _occurrence(original, lunar=True, on_or_after=day) == day
+        ]
+        found[day] = solar + lunar
+    return found
+
+
 def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     labels = dict(ImportantDateKind.choices)
-    for row in _with_partner(_important_dates_on(batch.store, prep_day)):
+    found = _important_dates_on_days(batch, on, (on, prep_day))
+    for row in _with_partner(found[prep_day]):
         _occasion_prep(batch, row=row, day=prep_day, due=on)
-    for pk, member_id, consultant_id, _tier, kind, label in _with_partner(_important_dates_on(batch.store, on)):
+    for pk, member_id, consultant_id, _tier, kind, label in _with_partner(found[on]):
         what = label or str(labels.get(kind, kind))
         batch.task(
             member_id=member_id,
