@@ -8,7 +8,6 @@ from celery import shared_task
 from django.utils import timezone
 
 from accounts.models import Store
-from duties.maintenance import tables_analyze
 from duties.runs import duty_catch_up
 
 from .services import DAILY_DUTY, daily_work
@@ -26,20 +25,11 @@ def daily_duty_all_stores(on: str | None = None) -> list[int]:
     return store_ids
 
 
-# A store's run that makes this many tasks and gift plans refreshes the planner statistics.
-ANALYZE_AFTER_TASKS = 1000
-
-
 @shared_task(name="visits.daily_duty", ignore_result=True, autoretry_for=(Exception,), max_retries=3, retry_backoff=60)
 def daily_duty(store_id: int, on: str) -> dict:
     """Catch up missed days, then the day itself; each (store, date) runs once."""
     store = Store.objects.get(pk=store_id)
     runs = duty_catch_up(duty=DAILY_DUTY, store=store, through=date.fromisoformat(on), work=daily_work)
-    made = sum(n for run in runs for key, n in (run.counts or {}).items() if key != "digests" and isinstance(n, int))
-    if made >= ANALYZE_AFTER_TASKS:
-        # The first morning after go-live (or a long catch-up) adds tasks by the thousand; the
-        # lists read from the next minute on, before autovacuum refreshes the statistics.
-        tables_analyze(("visits_followuptask", "visits_taskreason", "visits_giftplan"))
     return {run.date.isoformat(): run.counts for run in runs}
 
 
