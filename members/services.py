@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet, Sum
@@ -40,7 +39,7 @@ from .models import (
 )
 from .selectors import ids_filter, purchases_sum
 from .signals import member_dates_changed, member_enrolled, member_erased, member_tiers_changed, purchase_recorded
-from .tiers import InputChange, TierRules, final_tier, is_month_end, replay, tier_for
+from .tiers import TierRules, is_month_end, replay_days, thresholds, tier_for
 from .validators import mask_phone, normalize_phone, validate_past_date
 
 DERIVED_REASONS = (TierChangeReason.PURCHASE, TierChangeReason.REVIEW)
@@ -442,23 +441,43 @@ def _reviews_through(today: date) -> dict[int, date]:
 REPLAY_ANALYZE_AFTER = 1000
 
 
+@dataclass
+class _Engine:
+    """What every member's replay shares, as `replay_days` takes it: day numbers, cents."""
+
+    a_min: int
+    b_min: int
+    span: int
+    today: int  # day number
+    reviews_through: dict[int, date]  # per store (see _reviews_through)
+
+    @classmethod
+    def of(cls, rules: TierRules, today: date) -> _Engine:
+        a_min, b_min = thresholds(rules, CENTS)
+        return cls(a_min, b_min, rules.window_days - 1, today.toordinal(), _reviews_through(today))
+
+    def reviews_through_of(self, store_id: int) -> int:
+        return min(self.reviews_through[store_id].toordinal(), self.today)
+
+
 def tiers_replay(
     *, member_ids: Iterable[int] | None = None, store: Store | None = None, today: date | None = None
 ) -> ReplayStats:
     """Replay the ledger of the given members (or all, or a store's) and write only the differences.
 
-    Set-based: per chunk of members, one query each for members, purchases, holds and tier changes,
-    then bulk writes. Locked members are left alone. Running it twice writes nothing the second
-    time, so the history it leaves is the same.
+    Set-based: per chunk of members, one query each for members, purchases, holds and tier changes
+    (dates read as day numbers and amounts as cents, so the replay is integer arithmetic), then
+    bulk writes. Locked members are left alone. Running it twice writes nothing the second time,
+    so the history it leaves is the same.
 
     A large run (the whole chain, a store, an import's members) reads and replays without locks,
     then locks, reads again and writes only the members whose history differs: a run with nothing
     to change locks and writes nothing, and a purchase recorded meanwhile (its own replay holds
-    the member's lock) is never overwritten with what was read before it. Once a chunk finds most
+    the member's lock) is never overwritten with what was read before it. Once a chunk finds many
     of its members changed (a rebuild from scratch), the next chunks lock before they read.
     """
     today = today or timezone.localdate()
-    rules = TierRules.from_program(ProgramRules.load())
+    engine = _Engine.of(TierRules.from_program(ProgramRules.load()), today)
     members = Member.objects.filter(tier_locked=False, erased_at__isnull=True)
     if store is not None:
         members = members.filter(home_store=store)
@@ -466,29 +485,28 @@ def tiers_replay(
         candidates = sorted(set(member_ids))
     else:
         candidates = list(members.order_by("pk").values_list("pk", flat=True))
-    reviews_through = _reviews_through(today)
     stats = ReplayStats()
     # PostgreSQL takes a chunk's ids as one array parameter; SQLite caps the parameters of one IN.
     chunk = REPLAY_CHUNK if connection.vendor == "postgresql" else REPLAY_CHUNK_SQLITE
-    args = {"rules": rules, "today": today, "reviews_through": reviews_through}
     lock_first = len(candidates) <= REPLAY_LOCK_FIRST
     for i in range(0, len(candidates), chunk):
         ids = candidates[i : i + chunk]
         if lock_first:
             with transaction.atomic():
-                diffs = _replay_diffs(_ledger_of(members, ids, lock=True), **args)
-                stats.members += len(diffs)
-                _replay_write(diffs, stats)
+                count, diffs = _replay_diffs(_ledger_of(members, ids, lock=True, engine=engine), engine)
+                stats.members += count
+                _replay_write(diffs, stats, engine)
             continue
-        diffs = _replay_diffs(_ledger_of(members, ids, lock=False), **args)
-        stats.members += len(diffs)
-        changed = [d.member_id for d in diffs if d.touched]
+        count, diffs = _replay_diffs(_ledger_of(members, ids, lock=False, engine=engine), engine)
+        stats.members += count
+        changed = [d.member_id for d in diffs]
         if changed:
             with transaction.atomic():
-                _replay_write(_replay_diffs(_ledger_of(members, changed, lock=True), **args), stats)
-        # Most of the chunk changed (a rebuild from scratch): reading twice costs more than the
-        # locks, so the next chunks lock first.
-        lock_first = len(changed) * 2 > len(diffs)
+                _, diffs = _replay_diffs(_ledger_of(members, changed, lock=True, engine=engine), engine)
+                _replay_write(diffs, stats, engine)
+        # Many of the chunk changed (a rebuild from scratch): reading them twice costs more than
+        # the locks, so the next chunks lock first.
+        lock_first = len(changed) * REPLAY_LOCK_FIRST_SHARE > count
     if stats.changed_members >= REPLAY_ANALYZE_AFTER:
         # Many tiers moved: the planner's picture of tiers and tier changes is stale (PostgreSQL),
         # and the next replay, review or dashboard would plan from it.
@@ -496,54 +514,133 @@ def tiers_replay(
     return stats
 
 
+# A large replay locks before it reads once a chunk finds more than 1 in this many members changed.
+REPLAY_LOCK_FIRST_SHARE = 4
+# Amounts as whole cents (money has two decimal places).
+CENTS = 100
+_NO_PURCHASES: tuple[list[int], list[int]] = ([], [])
+
+
 @dataclass
 class _Ledger:
-    rows: list[tuple]  # (pk, joined_on, tier, home store)
-    purchases: dict[int, list[tuple[date, Decimal]]]
-    holds: dict[int, set[date]]
-    derived: dict[int, list[tuple[int, tuple]]]
-    inputs: dict[int, list[tuple[InputChange, str]]]
+    rows: list[tuple]  # (pk, joined_on day number, tier, home store)
+    purchases: dict[int, tuple[list[int], list[int]]]  # member → (days ascending, cents of each purchase)
+    holds: dict[int, set[int]]  # member → day numbers
+    derived: dict[int, list[tuple[int, tuple]]]  # member → [(pk, (day, from, to, reason))]
+    inputs: dict[int, list[tuple[tuple, str]]]  # member → [((pk, day, to, reason), stored from_tier)]
 
 
-def _ledger_of(members: QuerySet[Member], ids: list[int], *, lock: bool) -> _Ledger:
-    """The members among `ids` (of `members`) with their purchases, holds and tier changes."""
+def _pg_member_filter(column: str, ids: list[int]) -> tuple[str, list]:
+    """SQL restricting `column` to `ids` (sorted): a range when they are dense (the rows of other
+    members in it are skipped by the caller), else one array, as text (no per-id adaptation)."""
+    if ids[-1] - ids[0] < 2 * len(ids):
+        return f"{column} BETWEEN %s AND %s", [ids[0], ids[-1]]
+    return f"{column} = ANY(%s::bigint[])", [_pg_array(ids)]
+
+
+def _pg_array(values: Iterable) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _ledger_of(members: QuerySet[Member], ids: list[int], *, lock: bool, engine: _Engine) -> _Ledger:
+    """The members among `ids` (sorted, of `members`) with their purchases dated through today,
+    holds and tier changes."""
     rows_qs = ids_filter(members, "id", ids).order_by("pk")
     if lock:
         rows_qs = rows_qs.select_for_update()
-    rows = list(rows_qs.values_list("pk", "joined_on", "tier", "home_store_id"))
-    ids = [row[0] for row in rows]
-    purchases: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
-    if ids and connection.vendor == "postgresql":
-        # One row per member, its dates and amounts as two arrays: no Python loop per purchase.
-        rows_of = (
-            ids_filter(Purchase.objects.all(), "member_id", ids)
-            .order_by()
-            .values("member_id")
-            .annotate(dates=ArrayAgg("date"), amounts=ArrayAgg("amount"))
-            .values_list("member_id", "dates", "amounts")
-        )
-        purchases.update((member_id, list(zip(dates, amounts, strict=True))) for member_id, dates, amounts in rows_of)
-    elif ids:
-        for member_id, d, amount in ids_filter(Purchase.objects.all(), "member_id", ids).values_list(
-            "member_id", "date", "amount"
-        ):
-            purchases[member_id].append((d, amount))
-    holds: dict[int, set[date]] = defaultdict(set)
+    rows = [
+        (pk, joined_on.toordinal(), tier, store_id)
+        for pk, joined_on, tier, store_id in rows_qs.values_list("pk", "joined_on", "tier", "home_store_id")
+    ]
+    purchases: dict[int, tuple[list[int], list[int]]] = {}
+    holds: dict[int, set[int]] = defaultdict(set)
     derived: dict[int, list[tuple[int, tuple]]] = defaultdict(list)
-    inputs: dict[int, list[tuple[InputChange, str]]] = defaultdict(list)
-    if ids:
-        for member_id, d in ids_filter(TierHold.objects.all(), "member_id", ids).values_list("member_id", "date"):
-            holds[member_id].add(d)
-        for pk, member_id, d, from_tier, to_tier, reason in (
-            ids_filter(TierChange.objects.all(), "member_id", ids)
-            .order_by("date", "pk")
-            .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
-        ):
-            if reason in INPUT_REASONS:
-                inputs[member_id].append((InputChange(pk, d, to_tier, reason), from_tier))
-            else:
-                derived[member_id].append((pk, (d, from_tier, to_tier, reason)))
+    inputs: dict[int, list[tuple[tuple, str]]] = defaultdict(list)
+    if not rows:
+        return _Ledger(rows, purchases, holds, derived, inputs)
+    wanted = {row[0] for row in rows}
+    if connection.vendor == "postgresql":
+        purchase_rows, hold_rows, change_rows = _pg_ledger_rows([row[0] for row in rows], engine)
+    else:
+        purchase_rows, hold_rows, change_rows = _orm_ledger_rows([row[0] for row in rows], engine)
+    for member_id, days, totals in purchase_rows:  # days ascending (repeated when a day has several)
+        if member_id in wanted:
+            purchases[member_id] = (days, totals)
+    for member_id, day in hold_rows:
+        if member_id in wanted:
+            holds[member_id].add(day)
+    for pk, member_id, day, from_tier, to_tier, reason in change_rows:  # by member, date, pk
+        if member_id not in wanted:
+            continue
+        if reason in INPUT_REASONS:
+            inputs[member_id].append(((pk, day, to_tier, reason), from_tier))
+        else:
+            derived[member_id].append((pk, (day, from_tier, to_tier, reason)))
     return _Ledger(rows, purchases, holds, derived, inputs)
+
+
+# Dates as day numbers (date.toordinal()) and amounts as cents, in SQL.
+_PG_DAY = "({} - DATE '0001-01-01' + 1)"
+
+
+def _pg_ledger_rows(ids: list[int], engine: _Engine) -> tuple[list, list, list]:
+    """The purchases (member, [day], [cents]), holds (member, day) and tier changes
+    (pk, member, day, from, to, reason) by member, date and pk of `ids`, in plain SQL: ints, not
+    dates and Decimals, and no ORDER BY the planner could serve from the (date, reason) index
+    while it filters thousands of members per row."""
+    where, params = _pg_member_filter("member_id", ids)
+    with connection.cursor() as cursor:
+        # One row per member, its days and cents as two arrays in date order (parsed in C, no
+        # Python loop per purchase).
+        cursor.execute(
+            f"SELECT member_id, ARRAY_AGG({_PG_DAY.format('date')} ORDER BY date), "  # noqa: S608
+            f"ARRAY_AGG((amount * {CENTS})::bigint ORDER BY date) FROM members_purchase "
+            f"WHERE {where} AND date <= %s GROUP BY member_id",
+            [*params, date.fromordinal(engine.today)],
+        )
+        purchase_rows = cursor.fetchall()
+        cursor.execute(f"SELECT member_id, {_PG_DAY.format('date')} FROM members_tierhold WHERE {where}", params)  # noqa: S608
+        hold_rows = cursor.fetchall()
+        cursor.execute(
+            f"SELECT id, member_id, {_PG_DAY.format('date')}, from_tier, to_tier, reason FROM members_tierchange "  # noqa: S608
+            f"WHERE {where} ORDER BY member_id, date, id",
+            params,
+        )
+        change_rows = cursor.fetchall()
+    return purchase_rows, hold_rows, change_rows
+
+
+def _orm_ledger_rows(ids: list[int], engine: _Engine) -> tuple[list, list, list]:
+    """`_pg_ledger_rows` through the ORM (SQLite), converted in Python."""
+    purchases: dict[int, tuple[list[int], list[int]]] = {}
+    for member_id, d, amount in (
+        ids_filter(Purchase.objects.all(), "member_id", ids)
+        .filter(date__lte=date.fromordinal(engine.today))
+        .order_by("member_id", "date")
+        .values_list("member_id", "date", "amount")
+    ):
+        days, totals = purchases.setdefault(member_id, ([], []))
+        days.append(d.toordinal())
+        totals.append(_cents(amount))
+    purchase_rows = [(member_id, days, totals) for member_id, (days, totals) in purchases.items()]
+    hold_rows = [
+        (member_id, d.toordinal())
+        for member_id, d in ids_filter(TierHold.objects.all(), "member_id", ids).values_list("member_id", "date")
+    ]
+    change_rows = [
+        (pk, member_id, d.toordinal(), from_tier, to_tier, reason)
+        for pk, member_id, d, from_tier, to_tier, reason in ids_filter(TierChange.objects.all(), "member_id", ids)
+        .order_by("member_id", "date", "pk")
+        .values_list("pk", "member_id", "date", "from_tier", "to_tier", "reason")
+    ]
+    return purchase_rows, hold_rows, change_rows
+
+
+def _cents(amount: Decimal) -> int:
+    cents = amount * CENTS
+    if cents % 1:
+        raise ValueError(f"amount {amount} has more than two decimal places")
+    return int(cents)
 
 
 @dataclass
@@ -552,101 +649,143 @@ class _Diff:
     and the member's new tier."""
 
     member_id: int
-    store_id: int
     to_delete: list[int]
-    to_create: list[tuple]
-    input_updates: list[TierChange]
-    tier_change: tuple | None  # (member id, store id, from, to, date) for member_tiers_changed
-
-    @property
-    def touched(self) -> bool:
-        return bool(self.to_delete or self.to_create or self.input_updates or self.tier_change)
+    to_create: list[tuple]  # (day, from, to, reason): rows made only when written
+    input_updates: list[tuple[int, str]]  # (pk, from_tier)
+    tier_change: tuple | None  # (member id, store id, from, to, day) for member_tiers_changed
 
 
-def _replay_diffs(ledger: _Ledger, *, rules: TierRules, today: date, reviews_through: dict[int, date]) -> list[_Diff]:
+def _replay_diffs(ledger: _Ledger, engine: _Engine) -> tuple[int, list[_Diff]]:
+    """How many members were replayed, and the diffs of those whose history or tier differs."""
     diffs = []
-    for member_id, joined_on, current, store_id in ledger.rows:
-        member_inputs = ledger.inputs.get(member_id, [])
-        changes = replay(
-            joined_on=joined_on,
-            purchases=ledger.purchases.get(member_id, ()),
-            inputs=[c for c, _ in member_inputs],
-            rules=rules,
-            through=today,
-            reviews_through=reviews_through[store_id],
-            holds=ledger.holds.get(member_id, frozenset()),
+    a_min, b_min, span, today = engine.a_min, engine.b_min, engine.span, engine.today
+    through_of: dict[int, int] = {}
+    purchases, holds, derived, inputs = ledger.purchases, ledger.holds, ledger.derived, ledger.inputs
+    no_holds: frozenset[int] = frozenset()
+    for member_id, joined, current, store_id in ledger.rows:
+        reviews_through = through_of.get(store_id)
+        if reviews_through is None:
+            reviews_through = through_of[store_id] = engine.reviews_through_of(store_id)
+        days, totals = purchases.get(member_id, _NO_PURCHASES)
+        member_inputs = inputs.get(member_id)
+        changes = replay_days(
+            joined,
+            days,
+            totals,
+            a_min=a_min,
+            b_min=b_min,
+            span=span,
+            reviews_through=reviews_through,
+            holds=holds.get(member_id, no_holds),
+            inputs=[c for c, _ in member_inputs] if member_inputs else (),
         )
-        wanted = [c.key() for c in changes if c.input_id is None]
-        have = ledger.derived.get(member_id, [])
-        diff = _Diff(member_id, store_id, [], [], [], None)
-        if wanted != [key for _, key in have]:
+        # Derived changes are (day, from, to, reason); kept inputs carry their id as a fifth item.
+        wanted = [c for c in changes if len(c) == 4] if member_inputs else changes
+        have = derived.get(member_id)
+        to_delete: list[int] = []
+        to_create: list[tuple] = []
+        if have is None:
+            to_create = wanted  # nothing on file (a rebuild from scratch): nothing to compare
+        elif wanted != [key for _, key in have]:
             # Keep the rows that still match (in order), replace the rest.
             remaining = list(wanted)
             for pk, key in have:
                 if key in remaining:
                     remaining.remove(key)
                 else:
-                    diff.to_delete.append(pk)
-            diff.to_create = remaining  # (date, from, to, reason): rows made only when written
-        stored_from = {c.id: from_tier for c, from_tier in member_inputs}
-        for change in changes:
-            if change.input_id is not None and stored_from[change.input_id] != change.from_tier:
-                diff.input_updates.append(TierChange(pk=change.input_id, from_tier=change.from_tier))
-        tier = final_tier(changes)
+                    to_delete.append(pk)
+            to_create = remaining
+        input_updates = []
+        if member_inputs:
+            stored_from = {c[0]: from_tier for c, from_tier in member_inputs}
+            input_updates = [(c[4], c[1]) for c in changes if len(c) == 5 and stored_from[c[4]] != c[1]]
+        tier = changes[-1][2] if changes else Tier.C
+        tier_change = None
         if tier != current:
-            diff.tier_change = (member_id, store_id, current, tier, changes[-1].date if changes else today)
-        diffs.append(diff)
-    return diffs
+            tier_change = (member_id, store_id, current, tier, changes[-1][0] if changes else today)
+        if to_delete or to_create or input_updates or tier_change:
+            diffs.append(_Diff(member_id, to_delete, to_create, input_updates, tier_change))
+    return len(ledger.rows), diffs
 
 
 def _tier_changes_insert(rows: list[tuple]) -> None:
-    """Insert derived tier changes, (member, date, from, to, reason) each: with COPY on PostgreSQL
-    when there are many (a rebuild from scratch writes hundreds of thousands), else bulk_create."""
+    """Insert derived tier changes, (member, day number, from, to, reason) each: with one COPY on
+    PostgreSQL when there are many (a rebuild from scratch writes tens of thousands), its text
+    made in one go, else bulk_create."""
     if connection.vendor == "postgresql" and len(rows) > REPLAY_LOCK_FIRST:
-        now = timezone.now()
+        now = timezone.now().isoformat()
+        iso: dict[int, str] = {}
+        lines = []
+        for member_id, day, from_tier, to_tier, reason in rows:
+            day_text = iso.get(day)
+            if day_text is None:
+                day_text = iso[day] = date.fromordinal(day).isoformat()
+            lines.append(f"{member_id}\t{day_text}\t{from_tier}\t{to_tier}\t{reason}\t\t{now}\n")
         columns = "member_id, date, from_tier, to_tier, reason, note, created_at"
         with connection.cursor() as cursor:
             table = connection.ops.quote_name(TierChange._meta.db_table)
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for member_id, day, from_tier, to_tier, reason in rows:
-                    copy.write_row((member_id, day, str(from_tier), str(to_tier), str(reason), "", now))
+                copy.write("".join(lines))
         return
     TierChange.objects.bulk_create(
-        [TierChange(member_id=m, date=day, from_tier=f, to_tier=t, reason=r) for m, day, f, t, r in rows],
+        [
+            TierChange(member_id=m, date=date.fromordinal(day), from_tier=f, to_tier=t, reason=r)
+            for m, day, f, t, r in rows
+        ],
         batch_size=5000,
     )
 
 
-def _replay_write(diffs: list[_Diff], stats: ReplayStats) -> None:
+def _replay_write(diffs: list[_Diff], stats: ReplayStats, engine: _Engine) -> None:
     to_delete = [pk for d in diffs for pk in d.to_delete]
     to_create = [(d.member_id, *row) for d in diffs for row in d.to_create]
     input_updates = [c for d in diffs for c in d.input_updates]
     tier_changes = [d.tier_change for d in diffs if d.tier_change]
-    for d in diffs:
-        if d.to_delete or d.to_create:
-            stats.deleted += len(d.to_delete)
-            stats.created += len(d.to_create)
-        stats.changed_members += d.touched
+    stats.deleted += len(to_delete)
+    stats.created += len(to_create)
+    stats.changed_members += len(diffs)
     if to_delete:
-        for i in range(0, len(to_delete), REPLAY_CHUNK_SQLITE):
-            ids_filter(TierChange.objects.all(), "id", to_delete[i : i + REPLAY_CHUNK_SQLITE]).delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM members_tierchange WHERE id = ANY(%s::bigint[])", [_pg_array(to_delete)])
+        else:
+            for i in range(0, len(to_delete), REPLAY_CHUNK_SQLITE):
+                ids_filter(TierChange.objects.all(), "id", to_delete[i : i + REPLAY_CHUNK_SQLITE]).delete()
     _tier_changes_insert(to_create)
-    if len(input_updates) + len(tier_changes) <= REPLAY_LOCK_FIRST:
-        TierChange.objects.bulk_update(input_updates, ["from_tier"], batch_size=2000)
+    if connection.vendor == "postgresql":
+        # One UPDATE … FROM unnest(ids, values) per table, the arrays as text.
+        with connection.cursor() as cursor:
+            for table, column, pairs in (
+                ("members_tierchange", "from_tier", input_updates),
+                ("members_member", "tier", [(c[0], c[3]) for c in tier_changes]),
+            ):
+                if pairs:
+                    cursor.execute(
+                        f"UPDATE {table} AS t SET {column} = v.value "  # noqa: S608 - names from this code
+                        "FROM unnest(%s::bigint[], %s::varchar[]) AS v(id, value) WHERE t.id = v.id",
+                        [_pg_array(pk for pk, _ in pairs), _pg_array(value for _, value in pairs)],
+                    )
+    elif len(input_updates) + len(tier_changes) <= REPLAY_LOCK_FIRST:
+        TierChange.objects.bulk_update(
+            [TierChange(pk=pk, from_tier=from_tier) for pk, from_tier in input_updates], ["from_tier"], batch_size=2000
+        )
         Member.objects.bulk_update([Member(pk=c[0], tier=c[3]) for c in tier_changes], ["tier"], batch_size=2000)
-        tier_values = []
     else:  # many: one UPDATE per tier value and chunk, not a CASE of thousands of rows
-        tier_values = Tier.values
-    for tier in tier_values:
-        changes = [c.pk for c in input_updates if c.from_tier == tier]
-        members = [member_id for member_id, _store, _from, to, _on in tier_changes if to == tier]
-        for i in range(0, max(len(changes), len(members)), REPLAY_CHUNK_SQLITE):
-            if changes[i : i + REPLAY_CHUNK_SQLITE]:
-                ids_filter(TierChange.objects.all(), "id", changes[i : i + REPLAY_CHUNK_SQLITE]).update(from_tier=tier)
-            if members[i : i + REPLAY_CHUNK_SQLITE]:
-                ids_filter(Member.objects.all(), "id", members[i : i + REPLAY_CHUNK_SQLITE]).update(tier=tier)
+        for tier in Tier.values:
+            changes = [pk for pk, from_tier in input_updates if from_tier == tier]
+            members = [member_id for member_id, _store, _from, to, _on in tier_changes if to == tier]
+            for i in range(0, max(len(changes), len(members)), REPLAY_CHUNK_SQLITE):
+                if changes[i : i + REPLAY_CHUNK_SQLITE]:
+                    ids_filter(TierChange.objects.all(), "id", changes[i : i + REPLAY_CHUNK_SQLITE]).update(
+                        from_tier=tier
+                    )
+                if members[i : i + REPLAY_CHUNK_SQLITE]:
+                    ids_filter(Member.objects.all(), "id", members[i : i + REPLAY_CHUNK_SQLITE]).update(tier=tier)
     if tier_changes:
-        member_tiers_changed.send(sender=Member, changes=tier_changes)
+        member_tiers_changed.send(
+            sender=Member,
+            changes=[(m, store_id, f, t, date.fromordinal(day)) for m, store_id, f, t, day in tier_changes],
+        )
 
 
 @dataclass

@@ -1,17 +1,17 @@
 """The tier engine (DOMAIN §5) as pure functions over one member's ledger.
 
-Everything here is plain Python over dates and Decimals, so the rules can be tested on hand-made
-ledgers; `members.services` loads ledgers in bulk, calls `replay` and writes the differences.
+Everything here is plain Python, so the rules can be tested on hand-made ledgers: `replay` over
+dates and Decimals, `replay_days` (its engine) over day numbers and whole cents, which
+`members.services` reads in bulk for a chain's million purchases before it writes the differences.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
 
 from .models import TIER_RANK, Tier, TierChangeReason
@@ -106,89 +106,170 @@ def replay(
 
     - `holds` are month ends whose review left the member alone (an open complaint then).
 
-    `purchases` need not be sorted. Returns the changes in order.
+    `purchases` need not be sorted. Returns the changes in order. The work is `replay_days`'s, on
+    day numbers and whole amounts (exact: Decimals scaled by a power of ten).
     """
     if reviews_through is None:
         reviews_through = through
-    reviews_through = min(reviews_through, through)
-
-    # The hot loop of every replay (a chain replays a million purchases): tiers as ranks (C 0,
-    # B 1, A 2), the spend thresholds and the window's length in locals, month ends cached.
-    day_totals: dict[date, Decimal] = {}
+    scale = money_scale(amount for _d, amount in purchases)
+    day_totals: dict[int, int] = {}
     for d, amount in purchases:
         if d <= through:
-            day_totals[d] = day_totals.get(d, ZERO) + amount
-    inputs_by_day: dict[date, list[InputChange]] = {}
-    if inputs:
-        for change in sorted(inputs, key=lambda c: (c.date, c.id)):
-            inputs_by_day.setdefault(change.date, []).append(change)
-        days = sorted(set(day_totals) | set(inputs_by_day))
-    else:
-        days = sorted(day_totals)
+            day = d.toordinal()
+            day_totals[day] = day_totals.get(day, 0) + int(amount * scale)
+    days = sorted(day_totals)
+    a_min, b_min = thresholds(rules, scale)
+    changes = replay_days(
+        joined_on.toordinal(),
+        days,
+        [day_totals[day] for day in days],
+        a_min=a_min,
+        b_min=b_min,
+        span=rules.window_days - 1,
+        reviews_through=min(reviews_through, through).toordinal(),
+        holds={d.toordinal() for d in holds},
+        inputs=[(c.id, c.date.toordinal(), c.to_tier, c.reason) for c in inputs],
+    )
+    return [Change(date.fromordinal(c[0]), c[1], c[2], c[3], input_id=c[4] if len(c) == 5 else None) for c in changes]
 
-    a_min, b_min = rules.a_min, rules.b_min
-    span = timedelta(days=rules.window_days - 1)
-    one_day = timedelta(days=1)
-    window: deque[tuple[date, Decimal]] = deque()
-    window_sum = ZERO
-    rank = 0  # C
-    changes: list[Change] = []
+
+def money_scale(amounts: Iterable[Decimal | int]) -> int:
+    """The power of ten (100 for money) that makes every amount a whole number."""
+    scale = 100
+    for amount in amounts:
+        while (amount * scale) % 1:
+            scale *= 10
+    return scale
+
+
+def thresholds(rules: TierRules, scale: int) -> tuple[int, int]:
+    """The A and B minimums in units of 1/`scale`, rounded up: for a whole spend s,
+    s ≥ min·scale ⇔ s ≥ ⌈min·scale⌉, so comparisons stay exact."""
+    return (
+        int((rules.a_min * scale).to_integral_value(rounding=ROUND_CEILING)),
+        int((rules.b_min * scale).to_integral_value(rounding=ROUND_CEILING)),
+    )
+
+
+class _MonthEnds(dict):
+    """Day number → the day number of its month's last day, filled in on first use."""
+
+    def __missing__(self, day: int) -> int:
+        value = self[day] = month_end(date.fromordinal(day)).toordinal()
+        return value
+
+
+MONTH_ENDS = _MonthEnds()
+
+
+def replay_days(
+    joined: int,
+    days: Sequence[int],
+    totals: Sequence[int],
+    *,
+    a_min: int,
+    b_min: int,
+    span: int,
+    reviews_through: int,
+    holds: frozenset[int] | set[int] = frozenset(),
+    inputs: Sequence[tuple[int, int, str, str]] = (),
+) -> list[tuple]:
+    """`replay` on plain integers: the hot loop of every replay (a chain replays a million purchases).
+
+    Dates are day numbers (`date.toordinal()`), amounts whole units (cents): `days` the member's
+    purchase days ≤ through, ascending (a day repeats for each of its purchases, or comes once
+    with the day's sum), `totals` the amounts; `a_min`/`b_min` the
+    thresholds in the same units (see `thresholds`), `span` the window's length − 1 in days,
+    `reviews_through` already at most through; `inputs` (id, day, to tier, reason).
+
+    Returns the changes in order: (day, from tier, to tier, reason) for purchase and review
+    changes, (day, from tier, to tier, reason, input id) for kept inputs.
+    """
+    month_ends = MONTH_ENDS
+    tiers = _TIER_LETTERS
+    changes: list[tuple] = []
     append = changes.append
+    rank = 0  # C; B 1, A 2
+    n = len(days)
+    first = 0  # the window is days[first:i]
+    i = 0
+    window_sum = 0
+    next_review = month_ends[joined]
+    by_day: dict[int, list[tuple]] | None = None
+    steps = days
+    if inputs:
+        by_day = {}
+        for change in sorted(inputs, key=lambda c: (c[1], c[0])):
+            by_day.setdefault(change[1], []).append(change)
+        steps = sorted(set(days) | set(by_day))
 
-    def review(e: date) -> None:
-        """The month-end review at `e`: a downgrade if the spend qualifies only for a lower tier."""
-        nonlocal rank, window_sum
-        if e in holds:
-            return
-        start = e - span
-        while window and window[0][0] < start:
-            window_sum -= window.popleft()[1]
-        target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
-        if target < rank:
-            append(Change(e, _TIERS[rank], _TIERS[target], _REVIEW))
-            rank = target
-
-    next_review = month_end(joined_on)
-    for d in days:
+    for d in steps:
         # Month ends strictly before this day, while a downgrade is possible.
         while next_review < d and next_review <= reviews_through:
             if rank == 0:
-                next_review = month_end(d)
+                next_review = month_ends[d]
                 break
-            review(next_review)
-            next_review = month_end(next_review + one_day)
+            if next_review not in holds:  # the review at next_review (as below)
+                start = next_review - span
+                while first < i and days[first] < start:
+                    window_sum -= totals[first]
+                    first += 1
+                target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
+                if target < rank:
+                    append((next_review, tiers[rank], tiers[target], _REVIEW))
+                    rank = target
+            next_review = month_ends[next_review + 1]
 
-        if inputs_by_day:
-            for change in inputs_by_day.get(d, ()):
-                append(Change(d, _TIERS[rank], change.to_tier, change.reason, input_id=change.id))
-                rank = TIER_RANK[change.to_tier]
+        if by_day is not None and d in by_day:
+            for input_id, _day, to_tier, reason in by_day[d]:
+                append((d, tiers[rank], to_tier, reason, input_id))
+                rank = TIER_RANK[to_tier]
 
-        total = day_totals.get(d)
-        if total is not None:
-            window.append((d, total))
-            window_sum += total
+        if i < n and days[i] == d:
+            window_sum += totals[i]
+            i += 1
+            while i < n and days[i] == d:  # several purchases that day
+                window_sum += totals[i]
+                i += 1
             start = d - span
-            while window[0][0] < start:
-                window_sum -= window.popleft()[1]
+            while days[first] < start:
+                window_sum -= totals[first]
+                first += 1
             target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
             if target > rank:
-                append(Change(d, _TIERS[rank], _TIERS[target], _PURCHASE))
+                append((d, tiers[rank], tiers[target], _PURCHASE))
                 rank = target
 
         if d == next_review and d <= reviews_through:
-            review(d)
-            next_review = month_end(d + one_day)
+            if d not in holds:
+                start = d - span
+                while first < i and days[first] < start:
+                    window_sum -= totals[first]
+                    first += 1
+                target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
+                if target < rank:
+                    append((d, tiers[rank], tiers[target], _REVIEW))
+                    rank = target
+            next_review = month_ends[d + 1]
 
     while rank != 0 and next_review <= reviews_through:
-        review(next_review)
-        next_review = month_end(next_review + one_day)
+        if next_review not in holds:
+            start = next_review - span
+            while first < i and days[first] < start:
+                window_sum -= totals[first]
+                first += 1
+            target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
+            if target < rank:
+                append((next_review, tiers[rank], tiers[target], _REVIEW))
+                rank = target
+        next_review = month_ends[next_review + 1]
     return changes
 
 
-# Ranks to tiers, and the reasons, as `replay` writes them.
-_TIERS = (Tier.C, Tier.B, Tier.A)
-_REVIEW = TierChangeReason.REVIEW
-_PURCHASE = TierChangeReason.PURCHASE
+# Ranks to tiers, and the reasons, as `replay` writes them (plain strings: they go to the database as they are).
+_TIER_LETTERS = (str(Tier.C), str(Tier.B), str(Tier.A))
+_REVIEW = str(TierChangeReason.REVIEW)
+_PURCHASE = str(TierChangeReason.PURCHASE)
 
 
 def final_tier(changes: Sequence[Change]) -> str:
