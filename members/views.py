@@ -101,6 +101,10 @@ def member_list(request: HttpRequest) -> HttpResponse:
     # A search typed into the box swaps only the results (htmx); a full load renders the page.
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "member-results"
     response = render(request, "members/_member_results.html" if partial else "members/member_list.html", context)
+    # A form and its bound fields point at each other, so the filter selects' options they keep (HQ:
+    # ~200 staff and their stores, ~2,000 objects) would wait for the cyclic garbage collector, whose
+    # passes were the list's slowest requests (issue 14, vipcrm/warmup.py): let them go now.
+    form._bound_fields_cache.clear()
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
 
