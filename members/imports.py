@@ -47,14 +47,15 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F, Lookup
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
-from duties.maintenance import tables_analyze
-from vipcrm.bulk import bulk_insert
+from duties.maintenance import BULK_TABLES, tables_analyze
+from vipcrm.bulk import bulk_insert_rows
 
 from .exports import TAG_SEPARATOR, unguard
 from .models import (
@@ -411,7 +412,10 @@ def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
                 )
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress(number, None)
-            cells = [_share(c, shared) for c in cells]
+            if len(shared) < SHARED_VALUES:
+                cells = [_share(c, shared) for c in cells]
+            else:  # full: only the values seen before are shared (its keys are short texts)
+                cells = [shared.get(c, c) for c in cells]
             if not any(_text(c) for c in cells):
                 continue
             if header is None:
@@ -428,6 +432,7 @@ def read_table(data: bytes, *, progress: Progress | None = None) -> Table:
 
 
 SHARED_VALUES = 10_000
+MEMO_VALUES = 20_000  # parsed values remembered per column
 
 
 def _share(value: Any, shared: dict[str, str]) -> Any:
@@ -790,11 +795,61 @@ def parse_amount(value: Any) -> Decimal | None:
 # --- Shared lookups -------------------------------------------------------------------------
 
 
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    # Below SQLite's declared parameter limit; PostgreSQL takes bigger lists happily.
-    size = 900 if connection.vendor == "sqlite" else 5000
+def _chunks(values: Sequence[Any], *, array: bool = False) -> Iterator[Sequence[Any]]:
+    # Below SQLite's declared parameter limit; PostgreSQL takes bigger lists happily, and an array
+    # parameter (`array`: the caller filters with `_text_in`) whole.
+    size = 900 if connection.vendor == "sqlite" else (max(len(values), 1) if array else 5000)
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+class _TextAnyOf(Lookup):
+    """`column = ANY(%s)` with the values as one text array (PostgreSQL): no 5,000-parameter IN
+    list to build, send and parse."""
+
+    lookup_name = "text_any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::text[])", [*params, [str(v) for v in self.rhs]]
+
+
+def _text_in(qs, column: str, values: Sequence[str]):
+    """`qs` restricted to rows whose text `column` is one of `values`: one array on PostgreSQL, IN
+    elsewhere (give SQLite `_chunks` of them)."""
+    if connection.vendor == "postgresql":
+        return qs.filter(_TextAnyOf(F(column), list(values)))
+    return qs.filter(**{f"{column}__in": values})
+
+
+def _receipts_on_file(receipts: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, date, Decimal]]:
+    """{(store id, receipt no.): (member id, date, amount)} of the receipts on file among `receipts`:
+    one probe of the (store, receipt no.) unique index per receipt, in one statement on PostgreSQL."""
+    on_file: dict[tuple[int, str], tuple[int, date, Decimal]] = {}
+    if not receipts:
+        return on_file
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT p.store_id, p.receipt_no, p.member_id, p.date, p.amount FROM {Purchase._meta.db_table} p "  # noqa: S608
+                "JOIN unnest(%s::bigint[], %s::text[]) AS f(store_id, receipt_no) "
+                "ON p.store_id = f.store_id AND p.receipt_no = f.receipt_no",
+                [[store_id for store_id, _no in receipts], [no for _store_id, no in receipts]],
+            )
+            for store_id, receipt_no, member_id, d, amount in cursor.fetchall():
+                on_file[(store_id, receipt_no)] = (member_id, d, amount)
+        return on_file
+    by_store: dict[int, list[str]] = defaultdict(list)
+    for store_id, receipt_no in receipts:
+        by_store[store_id].append(receipt_no)
+    for store_id, receipt_nos in by_store.items():
+        for chunk in _chunks(receipt_nos):
+            for receipt_no, member_id, d, amount in Purchase.objects.filter(
+                store_id=store_id, receipt_no__in=chunk
+            ).values_list("receipt_no", "member_id", "date", "amount"):
+                on_file[(store_id, receipt_no)] = (member_id, d, amount)
+    return on_file
 
 
 def _consume(body: list[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
@@ -838,6 +893,11 @@ class _Context:
         self.staff_named: dict[tuple[int, str], list[Staff]] = defaultdict(list)
         self.tag_names: dict[str, str] = {}
         self.errors: list[RowError] = []
+        # Per column: (index, longest text allowed), and each cell value parsed once (dates, amounts,
+        # flags repeat on every row; a parse's result depends only on the value and the column).
+        self.limits = [(column, i, FIELD_LIMITS.get(column, DEFAULT_FIELD_LIMIT)) for column, i in columns.items()]
+        self.parsed: dict[str, dict[tuple[type, Any], tuple[bool, Any]]] = defaultdict(dict)
+        self.labels: dict[str, str] = {}
 
     def load_staff(self, usernames: set[str]) -> None:
         """Every staff member named in the file. A chain has hundreds of staff, not hundreds of
@@ -874,9 +934,11 @@ class _Context:
                 % {"cells": len(cells), "width": self.width},
             )
             refused = True
-        for column in self.columns:
-            length = len(self.text(cells, column))
-            limit = FIELD_LIMITS.get(column, DEFAULT_FIELD_LIMIT)
+        for column, i, limit in self.limits:
+            raw = cells[i] if i < len(cells) else None
+            if raw is None or (type(raw) is str and len(raw) <= limit):
+                continue  # the text of a cell is never longer than the cell
+            length = len(_text(raw))
             if length > limit:
                 self.error(
                     row,
@@ -983,12 +1045,32 @@ class _Context:
             return ""
         return value
 
-    def value(self, row: int, cells: list[Any], column: str, parser, *, required: bool = False, **kwargs) -> Any:
-        """The parsed cell, or None when it is empty or bad (the reason is recorded)."""
+    def value(
+        self, row: int, cells: list[Any], column: str, parser, *, required: bool = False, memo: bool = True, **kwargs
+    ) -> Any:
+        """The parsed cell, or None when it is empty or bad (the reason is recorded). With `memo`,
+        a value met before in this column is not parsed again (the parser and its arguments must
+        be the same for the whole column)."""
         raw = self.cell(cells, column)
         if isinstance(raw, str | type(None)) and not _text(raw):
             if required:
                 self.error(row, column, _("%(column)s不能为空。") % {"column": COLUMN_LABELS[column]})
+            return None
+        if memo:
+            # Keyed by type too: True, 1 and 1.0 are one dict key but not one cell.
+            seen = self.parsed[column]
+            key = (type(raw), raw)
+            found = seen.get(key)
+            if found is None:
+                try:
+                    found = (True, parser(raw, **kwargs))
+                except CellError as e:
+                    found = (False, str(e))
+                if len(seen) < MEMO_VALUES:
+                    seen[key] = found
+            if found[0]:
+                return found[1]
+            self.error(row, column, found[1])
             return None
         try:
             return parser(raw, **kwargs)
@@ -996,10 +1078,14 @@ class _Context:
             self.error(row, column, str(e))
             return None
 
+    def label(self, column: str) -> str:
+        found = self.labels.get(column)
+        if found is None:
+            found = self.labels[column] = str(COLUMN_LABELS[column])
+        return found
+
     def date_value(self, row: int, cells: list[Any], column: str, *, required: bool = False) -> date | None:
-        return self.value(
-            row, cells, column, parse_date, required=required, today=self.today, label=str(COLUMN_LABELS[column])
-        )
+        return self.value(row, cells, column, parse_date, required=required, today=self.today, label=self.label(column))
 
 
 # --- Members ------------------------------------------------------------------------------
@@ -1064,7 +1150,7 @@ def _preview_members(ctx: _Context, body: list[tuple[int, list[Any]]], preview: 
         tier = ctx.value(number, cells, "tier", parse_tier)
         consent = ctx.value(number, cells, "marketing_consent", parse_bool)
         notes = ctx.text(cells, "notes") or None
-        tags = ctx.value(number, cells, "tags", parse_tags, known=ctx.tag_names)
+        tags = ctx.value(number, cells, "tags", parse_tags, memo=False, known=ctx.tag_names)
         if len(ctx.errors) == before:
             rows.append(
                 MemberRow(
@@ -1428,22 +1514,13 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
     scope = member_scope(viewer=ctx.viewer) if ctx.viewer is not None else Member.objects.all()
     cards = sorted({p[2] for p in parsed if p[2]})
     members: dict[str, tuple[int, date, bool, int]] = {}
-    for chunk in _chunks(cards):
-        for card_no, pk, joined_on, erased_at, home_store_id in scope.filter(card_no__in=chunk).values_list(
+    for chunk in _chunks(cards, array=True):
+        for card_no, pk, joined_on, erased_at, home_store_id in _text_in(scope, "card_no", chunk).values_list(
             "card_no", "pk", "joined_on", "erased_at", "home_store_id"
         ):
             members[card_no] = (pk, joined_on, erased_at is not None, home_store_id)
-    receipts_by_store: dict[int, set[str]] = defaultdict(set)
-    for p in parsed:
-        if p[1] and p[3] is not None:
-            receipts_by_store[p[3].pk].add(p[1])
-    on_file: dict[tuple[int, str], tuple[int, date, Decimal]] = {}
-    for store_id, receipt_nos in receipts_by_store.items():
-        for chunk in _chunks(sorted(receipt_nos)):
-            for receipt_no, member_id, d, amount in Purchase.objects.filter(
-                store_id=store_id, receipt_no__in=chunk
-            ).values_list("receipt_no", "member_id", "date", "amount"):
-                on_file[(store_id, receipt_no)] = (member_id, d, amount)
+    receipts = sorted({(p[3].pk, p[1]) for p in parsed if p[1] and p[3] is not None})
+    on_file = _receipts_on_file(receipts)
 
     first_receipt: dict[tuple[int, str], PurchaseRow | int] = {}
     for number, receipt_no, card_no, store, when, amount, consultant, items, valid in parsed:
@@ -1515,30 +1592,81 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
         preview.rows_ok.append(r)
 
 
-# From this many new rows an import refreshes the planner statistics once it commits.
+# From this many new rows an import refreshes the planner statistics once it commits, of the
+# tables it writes (a purchase import: receipts, the tiers they change, the follow-ups and gift
+# plans they bring).
 ANALYZE_AFTER_ROWS = 1000
+MEMBER_IMPORT_TABLES = BULK_TABLES
+PURCHASE_IMPORT_TABLES = (
+    "members_purchase",
+    "members_member",
+    "members_tierchange",
+    "visits_followuptask",
+    "visits_taskreason",
+    "visits_giftplan",
+)
+
+
+class ImportedPurchase(NamedTuple):
+    """A receipt an import wrote, as `purchases_imported` hands it to its receivers: the fields of
+    the Purchase they read, without building 100,000 model instances."""
+
+    pk: int
+    store_id: int
+    member_id: int
+    receipt_no: str
+    date: date
+    amount: Decimal
+    created_at: datetime
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+PURCHASE_FIELDS = (
+    "store_id",
+    "receipt_no",
+    "member_id",
+    "consultant_id",
+    "date",
+    "amount",
+    "items",
+    "source",
+    "recorded_by_id",
+    "created_at",
+)
 
 
 def _write_purchases(preview: ImportPreview, *, by: Staff | None, today: date) -> None:
     new_rows = [r for r in preview.rows_ok if r.action == NEW]
-    # COPY on PostgreSQL (ids drawn first, so `created` has them); the unique (store, receipt no.)
+    # COPY on PostgreSQL from plain tuples (ids drawn first); the unique (store, receipt no.)
     # constraint still refuses a receipt another transaction wrote since the check.
-    created = bulk_insert(
+    now = timezone.now()
+    by_id = by.pk if by is not None else None
+    ids = bulk_insert_rows(
+        Purchase,
+        PURCHASE_FIELDS,
         [
-            Purchase(
-                store=r.store,
-                receipt_no=r.receipt_no,
-                member_id=r.member_id,
-                consultant=r.consultant,
-                date=r.date,
-                amount=r.amount,
-                items=r.items,
-                source=PurchaseSource.IMPORT,
-                recorded_by=by,
+            (
+                r.store.pk,
+                r.receipt_no,
+                r.member_id,
+                r.consultant.pk if r.consultant is not None else None,
+                r.date,
+                r.amount,
+                r.items,
+                PurchaseSource.IMPORT,
+                by_id,
+                now,
             )
             for r in new_rows
-        ]
+        ],
     )
+    created = [
+        ImportedPurchase(pk, r.store.pk, r.member_id, r.receipt_no, r.date, r.amount, now)
+        for pk, r in zip(ids, new_rows, strict=True)
+    ]
     # Back-dated purchases change tier history: replay every member touched, once.
     preview.members_replayed = _replay((r.member_id for r in new_rows), today=today)
     # The follow-ups and care resets receipts bring (visits listens), as at the till.
@@ -1663,7 +1791,9 @@ def import_commit(
         actor=by, action="member.imported" if kind == MEMBERS else "purchase.imported", store=preview.store, **details
     )
     if c[NEW] >= ANALYZE_AFTER_ROWS:
-        # A bulk load: fresh planner statistics before the next duty plans (PostgreSQL; issue 14).
-        transaction.on_commit(tables_analyze)
+        # A bulk load: fresh planner statistics before the next duty plans (PostgreSQL; issue 14),
+        # for the tables this kind of import writes.
+        tables = MEMBER_IMPORT_TABLES if kind == MEMBERS else PURCHASE_IMPORT_TABLES
+        transaction.on_commit(lambda: tables_analyze(tables))
     preview.committed = True
     return preview

@@ -343,6 +343,7 @@ def purchases_followed(*, purchases: list[Purchase], today: date | None = None) 
     gift_plans_follow_tier(member_ids=list(members))
     stores = {s.pk: s for s in Store.objects.filter(pk__in={home for home, _c in members.values()})}
     batches: dict[int, Batch] = {}
+    receipt_note = _("小票 %(no)s")  # translated once, not once a receipt
     for p in positive:
         member = members.get(p.member_id)
         if member is None or p.date < today - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS):
@@ -355,7 +356,7 @@ def purchases_followed(*, purchases: list[Purchase], today: date | None = None) 
             kind=TaskKind.POST_PURCHASE,
             due=post_purchase_due(p.date, today, rules),
             origin=f"purchase:{p.pk}",
-            note=_("小票 %(no)s") % {"no": p.receipt_no},
+            note=receipt_note % {"no": p.receipt_no},
         )
     for batch in batches.values():
         batch.save()
