@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import itemgetter
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, DecimalField, Max, OuterRef, Subquery, Sum, Value
@@ -25,7 +26,7 @@ from django.utils import timezone
 from accounts.models import Store
 from members.models import TIER_RANK, Member, ProgramRules, Purchase
 from members.selectors import ids_filter
-from vipcrm.bulk import bulk_insert, bulk_set
+from vipcrm.bulk import bulk_insert, bulk_insert_rows, bulk_set
 
 from .models import (
     CAPPED_KINDS,
@@ -67,7 +68,9 @@ def chunks(values: Sequence) -> Iterator[Sequence]:
 # --- Adding reasons --------------------------------------------------------------------------
 
 
-def tasks_add(*, store: Store, reasons: Iterable[Reason], on: date, rules: ProgramRules | None = None) -> Counter:
+def tasks_add(
+    *, store: Store, reasons: Iterable[Reason], on: date, rules: ProgramRules | None = None, new: bool = False
+) -> Counter:
     """Put `reasons` on the list as of day `on`: each contact reason joins its assignee's open card
     for the member or starts one; other kinds get a task each. Reasons already on file are
     skipped; sales pushes to a member with an open complaint are dropped. New care and win-back
@@ -75,18 +78,23 @@ def tasks_add(*, store: Store, reasons: Iterable[Reason], on: date, rules: Progr
 
     Another transaction may write a card or a reason for the same member at the same moment (a
     visit logged while the duty runs): the database constraints refuse the second one, and this
-    tries once more, reading what is now on file and joining it."""
+    tries once more, reading what is now on file and joining it.
+
+    `new=True` is the caller's word that no reason is on file because each names a row created in
+    this very transaction (an import's receipts, `purchase:<id>` with ids just drawn): then nothing
+    is looked up (issue 14). Should one be on file after all, its constraint refuses it and the
+    second try looks everything up."""
     reasons = list(reasons)
     try:
         with transaction.atomic():
-            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules)
+            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules, new=new)
     except IntegrityError:
         with transaction.atomic():
-            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules)
+            return _tasks_add(store=store, reasons=reasons, on=on, rules=rules, new=False)
 
 
-def _tasks_add(*, store: Store, reasons: list[Reason], on: date, rules: ProgramRules | None) -> Counter:
-    fresh = _not_on_file(reasons)
+def _tasks_add(*, store: Store, reasons: list[Reason], on: date, rules: ProgramRules | None, new: bool) -> Counter:
+    fresh = _unique(reasons) if new else _not_on_file(reasons)
     if not fresh:
         return Counter()
     fresh = _without_sales_push_to_complaints(fresh)
@@ -100,41 +108,116 @@ def _tasks_add(*, store: Store, reasons: list[Reason], on: date, rules: ProgramR
             joining[card.pk].append(r)
         else:
             starting[(r.member_id, r.assignee_id)].append(r)
-    new: list[tuple[FollowUpTask, list[Reason]]] = [(_task(store, rs[0], True), rs) for rs in starting.values()]
-    new += [(_task(store, r, False), [r]) for r in fresh if r.kind not in CONTACT_KINDS]
+    new: list[tuple[NewTask, list[Reason]]] = [(NewTask.of(rs[0], True), rs) for rs in starting.values()]
+    new += [(NewTask.of(r, False), [r]) for r in fresh if r.kind not in CONTACT_KINDS]
     capped = [(t, rs) for t, rs in new if t.assignee_id is not None and all(r.kind in CAPPED_KINDS for r in rs)]
     if capped:
         _spread(store, capped, on=on, rules=rules or ProgramRules.load())
-    bulk_insert([t for t, _rs in new])  # a duplicate (a concurrent run) raises IntegrityError, as bulk_create
+    # Plain rows, one COPY per table on PostgreSQL (bulk_insert_rows): no model instance per task or
+    # reason. A duplicate (a concurrent run) raises IntegrityError, as bulk_create. In member order
+    # (stable: a card's reasons keep theirs), so the inserts and the deferred foreign-key checks
+    # walk the member-first indexes in order (a fifth less time than in a receipt's random order).
+    new.sort(key=lambda pair: pair[0].member_id)
+    now = timezone.now()
+    task_ids = bulk_insert_rows(FollowUpTask, TASK_COLUMNS, (t.row(store.pk, now) for t, _rs in new))
     spread = {id(t) for t, _rs in capped}
-    rows = [_reason_row(t, r, due=t.due_date if id(t) in spread else r.due) for t, rs in new for r in rs]
-    _join(cards, joining, rows)
-    bulk_insert(rows)
-    return Counter(r.kind for r in rows)
+    rows = [
+        (task_id, r.member_id, r.kind, r.origin, r.note, t.due_date if id(t) in spread else r.due, now)
+        for task_id, (t, rs) in zip(task_ids, new, strict=True)
+        for r in rs
+    ]
+    _join(cards, joining, rows, now=now)
+    rows.sort(key=itemgetter(1))
+    bulk_insert_rows(TaskReason, REASON_COLUMNS, rows)
+    return Counter(row[2] for row in rows)
 
 
-def _task(store: Store, r: Reason, is_contact: bool) -> FollowUpTask:
-    return FollowUpTask(
-        store=store,
-        member_id=r.member_id,
-        assignee_id=r.assignee_id,
-        kind=r.kind,
-        is_contact=is_contact,
-        due_date=r.due,
-        scheduled_for=r.due,
-        origin=r.origin,
-        note=r.note,
-    )
+@dataclass(slots=True)
+class NewTask:
+    """A task about to be inserted: what the capacity spread reads and moves, without a model
+    instance (an import makes 100,000)."""
+
+    member_id: int
+    assignee_id: int | None
+    kind: str
+    is_contact: bool
+    due_date: date
+    scheduled_for: date
+    origin: str
+    note: str
+
+    @classmethod
+    def of(cls, r: Reason, is_contact: bool) -> NewTask:
+        return cls(r.member_id, r.assignee_id, r.kind, is_contact, r.due, r.due, r.origin, r.note)
+
+    def row(self, store_id: int, now) -> tuple:
+        return (
+            store_id,
+            self.member_id,
+            self.assignee_id,
+            self.kind,
+            self.is_contact,
+            self.due_date,
+            self.scheduled_for,
+            TaskStatus.OPEN.value,
+            self.origin,
+            self.note,
+            0,
+            "",
+            now,
+            now,
+        )
+
+
+# The columns a new task and a new reason are inserted with (every other one is NULL: visit,
+# done_on, closed_by_visit); the values as the model's defaults and auto_now fields would give them.
+TASK_COLUMNS = (
+    "store_id",
+    "member_id",
+    "assignee_id",
+    "kind",
+    "is_contact",
+    "due_date",
+    "scheduled_for",
+    "status",
+    "origin",
+    "note",
+    "attempts",
+    "closed_by",
+    "created_at",
+    "updated_at",
+)
+REASON_COLUMNS = ("task_id", "member_id", "kind", "origin", "note", "due_date", "created_at")
 
 
 def _reason_row(task: FollowUpTask, r: Reason, *, due: date) -> TaskReason:
     return TaskReason(task=task, member_id=r.member_id, kind=r.kind, origin=r.origin, note=r.note, due_date=due)
 
 
+def _unique(reasons: list[Reason]) -> list[Reason]:
+    """Each (member, kind, origin) once, at its first place in the list."""
+    return list({(r.member_id, r.kind, r.origin): r for r in reversed(reasons)}.values())[::-1]
+
+
 def _not_on_file(reasons: list[Reason]) -> list[Reason]:
-    """The reasons not yet recorded (nor twice in the list itself)."""
-    unique = list({(r.member_id, r.kind, r.origin): r for r in reversed(reasons)}.values())[::-1]
+    """The reasons not yet recorded (nor twice in the list itself). On PostgreSQL one statement
+    whatever their number: the (member, kind, origin) triples as three arrays joined to the
+    reasons' unique index; elsewhere IN lists in chunks."""
+    unique = _unique(reasons)
     on_file: set[tuple[int, str, str]] = set()
+    if not unique:
+        return []
+    if connection.vendor == "postgresql":
+        keys = sorted((r.member_id, r.kind, r.origin) for r in unique)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.member_id, r.kind, r.origin FROM visits_taskreason r "
+                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v(member_id, kind, origin) "
+                "ON r.member_id = v.member_id AND r.kind = v.kind AND r.origin = v.origin",
+                [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+            )
+            on_file.update(cursor.fetchall())
+        return [r for r in unique if (r.member_id, r.kind, r.origin) not in on_file]
     members = sorted({r.member_id for r in unique})
     origins = sorted({r.origin for r in unique})
     for member_chunk in chunks(members):
@@ -151,23 +234,39 @@ def _without_sales_push_to_complaints(reasons: list[Reason]) -> list[Reason]:
     """No upgrade push, keep-tier or campaign invitation to a member with an open complaint."""
     pushed = sorted({r.member_id for r in reasons if r.kind in SALES_PUSH_KINDS})
     complaining: set[int] = set()
-    for ids in chunks(pushed):
-        complaining.update(Member.objects.filter(pk__in=ids, open_complaints__gt=0).values_list("pk", flat=True))
+    for ids in _id_chunks(pushed) if pushed else ():
+        complaining.update(
+            ids_filter(Member.objects.filter(open_complaints__gt=0), "id", ids).values_list("pk", flat=True)
+        )
     return [r for r in reasons if not (r.kind in SALES_PUSH_KINDS and r.member_id in complaining)]
 
 
-def _open_cards(member_ids: set[int]) -> dict[tuple[int, int | None], FollowUpTask]:
-    cards: dict[tuple[int, int | None], FollowUpTask] = {}
-    for ids in chunks(sorted(member_ids)):
-        for card in FollowUpTask.objects.filter(member_id__in=ids, status=TaskStatus.OPEN, is_contact=True).only(
-            "pk", "member_id", "assignee_id", "due_date", "scheduled_for"
+@dataclass(slots=True)
+class OpenCard:
+    """What joining a reason reads of an open card on file (a row, not a model instance)."""
+
+    pk: int
+    member_id: int
+    assignee_id: int | None
+    due_date: date
+    scheduled_for: date
+
+
+def _open_cards(member_ids: set[int]) -> dict[tuple[int, int | None], OpenCard]:
+    cards: dict[tuple[int, int | None], OpenCard] = {}
+    for ids in _id_chunks(sorted(member_ids)) if member_ids else ():
+        for row in (
+            ids_filter(FollowUpTask.objects.filter(status=TaskStatus.OPEN, is_contact=True), "member_id", ids)
+            .order_by()
+            .values_list("pk", "member_id", "assignee_id", "due_date", "scheduled_for")
         ):
+            card = OpenCard(*row)
             cards.setdefault((card.member_id, card.assignee_id), card)
     return cards
 
 
 def _join(
-    cards: dict[tuple[int, int | None], FollowUpTask], joining: dict[int, list[Reason]], rows: list[TaskReason]
+    cards: dict[tuple[int, int | None], OpenCard], joining: dict[int, list[Reason]], rows: list[tuple], *, now
 ) -> None:
     """Add the joining reasons to their cards: the card's due date is its earliest reason's, and it
     shows no later than the earliest new reason is due (a snoozed card comes back for it)."""
@@ -176,12 +275,16 @@ def _join(
     for pk, rs in joining.items():
         card = by_pk[pk]
         first = min(r.due for r in rs)
-        rows.extend(_reason_row(card, r, due=r.due) for r in rs)
+        rows.extend((pk, r.member_id, r.kind, r.origin, r.note, r.due, now) for r in rs)
         if first < card.due_date or first < card.scheduled_for:
-            card.due_date = min(card.due_date, first)
-            card.scheduled_for = min(card.scheduled_for, first)
-            card.updated_at = timezone.now()
-            changed.append(card)
+            changed.append(
+                FollowUpTask(
+                    pk=pk,
+                    due_date=min(card.due_date, first),
+                    scheduled_for=min(card.scheduled_for, first),
+                    updated_at=timezone.now(),
+                )
+            )
     if changed:
         bulk_set(changed, ["due_date", "scheduled_for", "updated_at"])
 
@@ -189,7 +292,7 @@ def _join(
 # --- Capacity --------------------------------------------------------------------------------
 
 
-def _spread(store: Store, capped: list[tuple[FollowUpTask, list[Reason]]], *, on: date, rules: ProgramRules) -> None:
+def _spread(store: Store, capped: list[tuple[NewTask, list[Reason]]], *, on: date, rules: ProgramRules) -> None:
     """Care and win-back cards beyond `daily_care_capacity` per person and day go to the following
     days, highest value first: tier, then 12-month spend, then the longest without a reached
     contact. A spread card is due on the day it is given: the plan, not a snooze."""

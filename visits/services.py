@@ -318,15 +318,18 @@ def on_purchase_recorded(sender, purchase: Purchase, **kwargs) -> None:
 
 
 def on_purchases_imported(sender, purchases: list[Purchase], **kwargs) -> None:
-    """Receipts brought in by an import: the same as at the till, at once."""
-    purchases_followed(purchases=purchases)
+    """Receipts brought in by an import: the same as at the till, at once. The import sends only
+    the receipts it has just inserted, in its transaction: no follow-up can name them yet."""
+    purchases_followed(purchases=purchases, new=True)
 
 
-def purchases_followed(*, purchases: list[Purchase], today: date | None = None) -> None:
+def purchases_followed(*, purchases: list[Purchase], today: date | None = None, new: bool = False) -> None:
     """What receipts bring to the list, set-based: each receipt with amount > 0 closes its member's
     care, win-back, upgrade and keep-tier reasons and gets a follow-up (due `post_purchase_days`
     after the purchase, or today if later; receipts older than a month get none), on the
-    member's card; planned gifts follow a new tier. The daily run catches any missed here."""
+    member's card; planned gifts follow a new tier. The daily run catches any missed here.
+    `new`: the receipts were created in this transaction, so their follow-ups are not looked up
+    on file first (tasks_add)."""
     today = today or timezone.localdate()
     positive = [p for p in purchases if p.amount > 0]
     if not positive:
@@ -359,7 +362,7 @@ def purchases_followed(*, purchases: list[Purchase], today: date | None = None) 
             note=receipt_note % {"no": p.receipt_no},
         )
     for batch in batches.values():
-        batch.save()
+        tasks_add(store=batch.store, reasons=batch.reasons, on=today, rules=rules, new=new)
 
 
 def on_member_dates_changed(sender, member: Member, **kwargs) -> None:
