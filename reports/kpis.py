@@ -317,10 +317,15 @@ def _member_sets_sql(k: Kpis, *, store_ids: list[int] | None, churn: int) -> Non
             "purchase_scope": "AND p.member_id = ANY(ARRAY(SELECT id FROM scope))",
             "tier_scope": "AND c.member_id = ANY(ARRAY(SELECT id FROM scope))",
             "till_scope": "AND p.store_id = ANY(%(stores)s)",
-            # The tills' receipts (from the store/date index) look their member up by primary key,
-            # whoever's member it is: the planner would rather hash every member of the chain.
-            "joined_on": f"(SELECT m.joined_on FROM {member_table} m WHERE m.id = p.member_id)",  # noqa: S608
-            "till_join": "",
+            # The tills' receipts (from the store/date index) take their member's joining day from the
+            # scope (a join of the store's own members, no probe of the chain's member index) and
+            # only the few other members' receipts look it up by primary key (COALESCE evaluates the
+            # subquery only for them): the planner would rather hash every member of the chain.
+            "joined_on": (
+                "COALESCE(own.joined_on,"  # noqa: S608
+                f" (SELECT m.joined_on FROM {member_table} m WHERE m.id = p.member_id))"
+            ),
+            "till_join": "LEFT JOIN scope own ON own.id = p.member_id",
             "receipt_materialized": "MATERIALIZED",  # so that each receipt looks its member up once
         }
     # The scope's positional parameters, named to go with the statement's.

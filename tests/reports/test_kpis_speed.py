@@ -227,3 +227,25 @@ def test_the_number_of_queries_does_not_grow_with_members(chain, start, end):
     # their purchases, their tier changes, the same four, and one sales read per month of a quarter.
     parts = len(sales_months(start, end))
     assert small == ((5, 5) if connection.vendor == "postgresql" else (7 + (parts > 1) * parts,) * 2)
+
+
+def test_a_stores_vip_sales_split_its_own_and_other_members_receipts(db):
+    # The store's tills take their own members' joining day from the statement's scope and look up
+    # other stores' members (and anyone not in the scope) one by one: both split by the same rule.
+    here, there = StoreFactory(code="KH"), StoreFactory(code="KT")
+    start, end = D("2026-03-01"), D("2026-03-31")
+    receipts = [  # (home store, joined on, amount): old before March, new in it, out after it
+        (here, D("2025-06-01"), 100),
+        (here, D("2026-03-10"), 200),
+        (there, D("2025-06-01"), 400),
+        (there, D("2026-03-02"), 800),
+        (there, D("2026-04-02"), 1600),
+    ]
+    for i, (home, joined_on, amount) in enumerate(receipts):
+        member = Member.objects.create(
+            card_no=f"KS{i}", name=f"店{i}", phone=f"1360000010{i}", home_store=home, joined_on=joined_on
+        )
+        Purchase.objects.create(member=member, store=here, receipt_no=f"KS{i}", date=D("2026-03-20"), amount=amount)
+    k = compute_kpis(start=start, end=end, store_ids=[here.pk])
+    assert (k.old_vip_sales, k.new_vip_sales) == (Decimal("500.00"), Decimal("1000.00"))
+    assert compute_kpis(start=start, end=end, store_ids=[there.pk]).old_vip_sales == ZERO
