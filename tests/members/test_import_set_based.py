@@ -151,3 +151,76 @@ def test_lookups_send_numbers_as_one_array(store_a, hq):
         if q["sql"].startswith("SELECT") and ('FROM "members_member"' in q["sql"] or "members_purchase" in q["sql"])
     ]
     assert lookups and not [sql[:120] for sql in lookups if long_in.search(sql)]
+
+
+@pytest.mark.django_db
+def test_stores_and_consultants_found_once_still_report_every_bad_row(store_a, store_b, staff_a, staff_b, hq):
+    """A store or consultant found without an error is remembered by the text that named it (and,
+    for a consultant, the row's store); a bad one is looked up again on each row, so every row
+    gets its message, and a consultant good at one store is still refused at another."""
+    today = timezone.localdate()
+    MemberFactory(card_no="A1", home_store=store_a, joined_on=today - timedelta(99))
+    MemberFactory(card_no="B1", home_store=store_b, joined_on=today - timedelta(99))
+    a, b = staff_a.consultant.username, staff_b.consultant.username
+    preview = import_preview(
+        kind=PURCHASES,
+        data=_csv(
+            f"R1,A1,SHA,{today},100,{a},",
+            f"R2,A1,SHA,{today},100,{a},",
+            f"R3,B1,BJB,{today},100,{a},",
+            f"R4,B1,BJB,{today},100,{a},",
+            f"R5,A1,XXX,{today},100,,",
+            f"R6,A1,XXX,{today},100,,",
+            f"R7,A1,SHA,{today},100,nobody,",
+            f"R8,A1,SHA,{today},100,nobody,",
+            f"R9,B1,BJB,{today},100,{b},",
+        ),
+        viewer=hq,
+    )
+    errors = [(e.row, e.column, e.message) for e in preview.errors]
+    assert [(row, column) for row, column, _m in errors] == [
+        (4, "consultant"),
+        (5, "consultant"),
+        (6, "store"),
+        (7, "store"),
+        (8, "consultant"),
+        (9, "consultant"),
+    ]
+    assert errors[0][2] == errors[1][2] and "BJB" in errors[0][2]
+    assert preview.counts["new"] == 3
+    consultants = {r.receipt_no: r.consultant for r in preview.rows_ok}
+    assert consultants == {"R1": staff_a.consultant, "R2": staff_a.consultant, "R9": staff_b.consultant}
+
+
+@pytest.mark.django_db
+def test_overlong_cells_are_refused_after_short_rows(store_a, hq):
+    today = timezone.localdate()
+    MemberFactory(card_no="A1", home_store=store_a, joined_on=today - timedelta(99))
+    preview = import_preview(
+        kind=PURCHASES,
+        data=_csv(f"R1,A1,SHA,{today},100,,", f"R2,A1,{'S' * 21},{today},100,,", f"R3,A1,SHA,{today},100,,{'x' * 501}"),
+        viewer=hq,
+    )
+    assert [(e.row, e.column) for e in preview.errors] == [(3, "store"), (4, "items")]
+    assert "过长" in preview.errors[0].message and "S" * 21 not in preview.errors[0].message
+
+
+@pytest.mark.django_db
+def test_a_large_purchase_import_analyzes_what_it_writes_not_the_replays_tables(
+    store_a, hq, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The tier replay analyzes members and tier changes itself when it moves many; the import's
+    ANALYZE at commit covers the receipts and follow-ups only (each table once)."""
+    from members import imports
+
+    analyzed = []
+    monkeypatch.setattr(imports, "ANALYZE_AFTER_ROWS", 2)
+    monkeypatch.setattr(imports, "tables_analyze", lambda tables: analyzed.append(tuple(tables)))
+    today = timezone.localdate()
+    MemberFactory(card_no="A1", home_store=store_a, joined_on=today - timedelta(99))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = import_commit(kind=PURCHASES, data=_csv(f"R1,A1,SHA,{today},100,,", f"R2,A1,SHA,{today},200,,"), by=hq)
+    assert result.committed
+    assert analyzed == [imports.PURCHASE_IMPORT_TABLES]
+    assert "members_purchase" in analyzed[0] and "visits_taskreason" in analyzed[0]
+    assert not {"members_member", "members_tierchange"} & set(analyzed[0])
