@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -12,7 +14,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet, Sum
+from django.db.models import BooleanField, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -489,29 +492,45 @@ def tiers_replay(
     # PostgreSQL takes a chunk's ids as one array parameter; SQLite caps the parameters of one IN.
     chunk = REPLAY_CHUNK if connection.vendor == "postgresql" else REPLAY_CHUNK_SQLITE
     lock_first = len(candidates) <= REPLAY_LOCK_FIRST
-    for i in range(0, len(candidates), chunk):
-        ids = candidates[i : i + chunk]
-        if lock_first:
-            with transaction.atomic():
-                count, diffs = _replay_diffs(_ledger_of(members, ids, lock=True, engine=engine), engine)
-                stats.members += count
-                _replay_write(diffs, stats, engine)
-            continue
-        count, diffs = _replay_diffs(_ledger_of(members, ids, lock=False, engine=engine), engine)
-        stats.members += count
-        changed = [d.member_id for d in diffs]
-        if changed:
-            with transaction.atomic():
-                _, diffs = _replay_diffs(_ledger_of(members, changed, lock=True, engine=engine), engine)
-                _replay_write(diffs, stats, engine)
-        # Many of the chunk changed (a rebuild from scratch): reading them twice costs more than
-        # the locks, so the next chunks lock first.
-        lock_first = len(changed) * REPLAY_LOCK_FIRST_SHARE > count
+    # A large replay holds a million purchases as small lists: the cyclic collector would walk
+    # them again and again (they hold no cycles), so it waits until the replay is done.
+    with _gc_paused(not lock_first):
+        for i in range(0, len(candidates), chunk):
+            ids = candidates[i : i + chunk]
+            if lock_first:
+                with transaction.atomic():
+                    count, diffs = _replay_diffs(_ledger_of(members, ids, lock=True, engine=engine), engine)
+                    stats.members += count
+                    _replay_write(diffs, stats, engine)
+                continue
+            count, diffs = _replay_diffs(_ledger_of(members, ids, lock=False, engine=engine), engine)
+            stats.members += count
+            changed = [d.member_id for d in diffs]
+            if changed:
+                with transaction.atomic():
+                    _, diffs = _replay_diffs(_ledger_of(members, changed, lock=True, engine=engine), engine)
+                    _replay_write(diffs, stats, engine)
+            # Many of the chunk changed (a rebuild from scratch): reading them twice costs more than
+            # the locks, so the next chunks lock first.
+            lock_first = len(changed) * REPLAY_LOCK_FIRST_SHARE > count
     if stats.changed_members >= REPLAY_ANALYZE_AFTER:
         # Many tiers moved: the planner's picture of tiers and tier changes is stale (PostgreSQL),
         # and the next replay, review or dashboard would plan from it.
         tables_analyze(("members_member", "members_tierchange"))
     return stats
+
+
+@contextmanager
+def _gc_paused(pause: bool) -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (process-wide) for the block, if `pause`."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # A large replay locks before it reads once a chunk finds more than 1 in this many members changed.
@@ -531,11 +550,19 @@ class _Ledger:
 
 
 def _pg_member_filter(column: str, ids: list[int]) -> tuple[str, list]:
-    """SQL restricting `column` to `ids` (sorted): a range when they are dense (the rows of other
-    members in it are skipped by the caller), else one array, as text (no per-id adaptation)."""
-    if ids[-1] - ids[0] < 2 * len(ids):
-        return f"{column} BETWEEN %s AND %s", [ids[0], ids[-1]]
+    """SQL restricting `column` to `ids` (sorted): a range when they are dense, else one array, as
+    text (no per-id adaptation). A range with more than a few other members in it (an import's
+    members) takes the array too: the index scan skips them rather than aggregate their purchases."""
+    span = ids[-1] - ids[0] + 1
+    if span < 2 * len(ids):
+        if span * REPLAY_RANGE_ONLY_SHARE <= len(ids) * (REPLAY_RANGE_ONLY_SHARE + 1):
+            return f"{column} BETWEEN %s AND %s", [ids[0], ids[-1]]
+        return f"{column} BETWEEN %s AND %s AND {column} = ANY(%s::bigint[])", [ids[0], ids[-1], _pg_array(ids)]
     return f"{column} = ANY(%s::bigint[])", [_pg_array(ids)]
+
+
+# A dense chunk is read as a range alone while the range holds at most one other id per this many of its own.
+REPLAY_RANGE_ONLY_SHARE = 8
 
 
 def _pg_array(values: Iterable) -> str:
@@ -545,7 +572,13 @@ def _pg_array(values: Iterable) -> str:
 def _ledger_of(members: QuerySet[Member], ids: list[int], *, lock: bool, engine: _Engine) -> _Ledger:
     """The members among `ids` (sorted, of `members`) with their purchases dated through today,
     holds and tier changes."""
-    rows_qs = ids_filter(members, "id", ids).order_by("pk")
+    if connection.vendor == "postgresql":
+        # The ids as a range or one array in text, as the ledger's reads (psycopg would adapt a
+        # list of 25,000 ints one by one).
+        where, params = _pg_member_filter(f"{connection.ops.quote_name(Member._meta.db_table)}.id", ids)
+        rows_qs = members.filter(RawSQL(where, params, output_field=BooleanField())).order_by("pk")  # noqa: S611 - ids as ints
+    else:
+        rows_qs = ids_filter(members, "id", ids).order_by("pk")
     if lock:
         rows_qs = rows_qs.select_for_update()
     rows = [
@@ -558,20 +591,16 @@ def _ledger_of(members: QuerySet[Member], ids: list[int], *, lock: bool, engine:
     inputs: dict[int, list[tuple[tuple, str]]] = defaultdict(list)
     if not rows:
         return _Ledger(rows, purchases, holds, derived, inputs)
-    wanted = {row[0] for row in rows}
     if connection.vendor == "postgresql":
         purchase_rows, hold_rows, change_rows = _pg_ledger_rows([row[0] for row in rows], engine)
     else:
         purchase_rows, hold_rows, change_rows = _orm_ledger_rows([row[0] for row in rows], engine)
-    for member_id, days, totals in purchase_rows:  # days ascending (repeated when a day has several)
-        if member_id in wanted:
-            purchases[member_id] = (days, totals)
+    # Rows of other members (a range read) are kept too: only `rows`' members are looked up.
+    # Days ascending (repeated when a day has several purchases).
+    purchases = {member_id: (days, totals) for member_id, days, totals in purchase_rows}
     for member_id, day in hold_rows:
-        if member_id in wanted:
-            holds[member_id].add(day)
+        holds[member_id].add(day)
     for pk, member_id, day, from_tier, to_tier, reason in change_rows:  # by member, date, pk
-        if member_id not in wanted:
-            continue
         if reason in INPUT_REASONS:
             inputs[member_id].append(((pk, day, to_tier, reason), from_tier))
         else:
@@ -589,14 +618,19 @@ def _pg_ledger_rows(ids: list[int], engine: _Engine) -> tuple[list, list, list]:
     dates and Decimals, and no ORDER BY the planner could serve from the (date, reason) index
     while it filters thousands of members per row."""
     where, params = _pg_member_filter("member_id", ids)
+    inputs = ", ".join(f"'{reason}'" for reason in INPUT_REASONS)
     with connection.cursor() as cursor:
         # One row per member, its days and cents as two arrays in date order (parsed in C, no
-        # Python loop per purchase).
+        # Python loop per purchase). Not for a member whose purchases together (returns left out)
+        # stay under B: no window of them reaches B, so without an input change it stays at C all
+        # along, as with no purchases (half a chain's members: no arrays to send, parse, replay).
         cursor.execute(
             f"SELECT member_id, ARRAY_AGG({_PG_DAY.format('date')} ORDER BY date), "  # noqa: S608
             f"ARRAY_AGG((amount * {CENTS})::bigint ORDER BY date) FROM members_purchase "
-            f"WHERE {where} AND date <= %s GROUP BY member_id",
-            [*params, date.fromordinal(engine.today)],
+            f"WHERE {where} AND date <= %s GROUP BY member_id "
+            f"HAVING SUM(GREATEST(amount, 0)) * {CENTS} >= %s OR member_id IN "
+            f"(SELECT member_id FROM members_tierchange AS c WHERE {where} AND reason IN ({inputs}))",
+            [*params, date.fromordinal(engine.today), engine.b_min, *params],
         )
         purchase_rows = cursor.fetchall()
         cursor.execute(f"SELECT member_id, {_PG_DAY.format('date')} FROM members_tierhold WHERE {where}", params)  # noqa: S608
@@ -668,17 +702,22 @@ def _replay_diffs(ledger: _Ledger, engine: _Engine) -> tuple[int, list[_Diff]]:
             reviews_through = through_of[store_id] = engine.reviews_through_of(store_id)
         days, totals = purchases.get(member_id, _NO_PURCHASES)
         member_inputs = inputs.get(member_id)
-        changes = replay_days(
-            joined,
-            days,
-            totals,
-            a_min=a_min,
-            b_min=b_min,
-            span=span,
-            reviews_through=reviews_through,
-            holds=holds.get(member_id, no_holds),
-            inputs=[c for c, _ in member_inputs] if member_inputs else (),
-        )
+        if not days and not member_inputs:  # at C all along (or under B: see _pg_ledger_rows)
+            if current == Tier.C and member_id not in derived:
+                continue
+            changes = []
+        else:
+            changes = replay_days(
+                joined,
+                days,
+                totals,
+                a_min=a_min,
+                b_min=b_min,
+                span=span,
+                reviews_through=reviews_through,
+                holds=holds.get(member_id, no_holds),
+                inputs=[c for c, _ in member_inputs] if member_inputs else (),
+            )
         # Derived changes are (day, from, to, reason); kept inputs carry their id as a fifth item.
         wanted = [c for c in changes if len(c) == 4] if member_inputs else changes
         have = derived.get(member_id)

@@ -10,6 +10,9 @@ exactly the history of the engine it replaced.
   writes per member exactly what `replay` computes, then nothing on a second run; its tier-change
   read is ordered by member first (ordered by date, PostgreSQL once filtered a whole chunk's ids
   per row of the (date, reason) index: minutes at 1M purchases).
+- Members whose purchases together stay under B are not replayed from their purchases (PostgreSQL
+  leaves them out of its read) unless they have an input change, with the same history; a sparse
+  chunk of ids is read as a range and an array.
 """
 
 import random
@@ -286,3 +289,50 @@ def test_a_rebuild_rewrites_only_what_differs(store_a, monkeypatch):
     assert (stats.changed_members, stats.deleted, stats.created) == (1, wrong, wrong)
     assert TierChange.objects.filter(pk=kept.pk).exists()
     assert _history(target) == _expected(target, D("2026-01-15"))
+
+
+def test_members_under_b_all_along_keep_the_same_history(store_a, monkeypatch):
+    monkeypatch.setattr(member_services, "REPLAY_LOCK_FIRST", 0)
+    small, returned, with_input, stale = (
+        MemberFactory(home_store=store_a, joined_on=D("2024-01-05")) for _ in range(4)
+    )
+    for n, (m, day, amount) in enumerate(
+        [
+            (small, "2024-02-01", "4000"),
+            (small, "2024-03-01", "5999.99"),  # 9,999.99 together: under B
+            (returned, "2024-02-01", "12000"),  # B for a while, then returned: 0 together
+            (returned, "2024-04-01", "-12000"),
+            (with_input, "2024-02-01", "3000"),
+            (stale, "2024-02-01", "500"),
+        ]
+    ):
+        Purchase.objects.create(member=m, store=store_a, receipt_no=f"U{n}", date=D(day), amount=Decimal(amount))
+    with time_machine.travel("2024-06-10 12:00 +0800", tick=False):
+        member_set_tier(member=with_input, tier="A", by=None, lock=False)
+    # A history on file that the replay must remove: a B the purchases never earned.
+    TierChange.objects.create(member=stale, date=D("2024-02-01"), from_tier="C", to_tier="B", reason="purchase")
+    Member.objects.filter(pk=stale.pk).update(tier="B")
+    with time_machine.travel("2026-01-15 12:00 +0800", tick=False):
+        stats = tiers_replay()
+        again = tiers_replay(member_ids=[small.pk, returned.pk, with_input.pk, stale.pk])
+    assert stats.deleted == 1 and (again.changed_members, again.created, again.deleted) == (0, 0, 0)
+    for m in (small, returned, with_input, stale):
+        m.refresh_from_db()
+        expected = _expected(m, D("2026-01-15"))
+        assert _history(m) == expected
+        assert m.tier == (expected[-1][2] if expected else "C")
+    assert _history(small) == [] and _history(stale) == []
+    assert [c[2] for c in _history(returned)] == ["B", "C"]
+    assert [(c[2], c[3]) for c in _history(with_input)][0] == ("A", "manual")
+
+
+def test_a_sparse_chunk_is_read_as_a_range_and_an_array():
+    dense = list(range(100, 200))
+    assert member_services._pg_member_filter("m", dense) == ("m BETWEEN %s AND %s", [100, 199])
+    sparse = list(range(100, 300, 2))  # a range twice the chunk: one other id per own
+    assert member_services._pg_member_filter("m", sparse)[0] == "m BETWEEN %s AND %s AND m = ANY(%s::bigint[])"
+    scattered = list(range(100, 10_000, 50))
+    assert member_services._pg_member_filter("m", scattered) == (
+        "m = ANY(%s::bigint[])",
+        ["{" + ",".join(map(str, scattered)) + "}"],
+    )
