@@ -203,7 +203,10 @@ def replay_days(
             by_day.setdefault(change[1], []).append(change)
         steps = sorted(set(days) | set(by_day))
 
-    for d in steps:
+    # One step past every day and every review: the month ends left after the last purchase are
+    # reviewed by the loop's first part (nothing else in the loop applies to that step).
+    beyond = max(reviews_through, steps[-1] if steps else reviews_through) + 1
+    for d in (*steps, beyond):
         # Month ends strictly before this day, while a downgrade is possible.
         while next_review < d and next_review <= reviews_through:
             if rank == 0:
@@ -251,18 +254,6 @@ def replay_days(
                     append((d, tiers[rank], tiers[target], _REVIEW))
                     rank = target
             next_review = month_ends[d + 1]
-
-    while rank != 0 and next_review <= reviews_through:
-        if next_review not in holds:
-            start = next_review - span
-            while first < i and days[first] < start:
-                window_sum -= totals[first]
-                first += 1
-            target = 2 if window_sum >= a_min else 1 if window_sum >= b_min else 0
-            if target < rank:
-                append((next_review, tiers[rank], tiers[target], _REVIEW))
-                rank = target
-        next_review = month_ends[next_review + 1]
     return changes
 
 
