@@ -54,7 +54,7 @@ def bulk_insert(objs: Sequence[M], *, batch_size: int = 5000) -> list[M]:
     for obj in objs:
         # Foreign keys to objects saved moments ago (their pk set since) take that pk, as in bulk_create.
         obj._prepare_related_fields_for_save(operation_name="bulk_insert")
-    fields = [f for f in opts.concrete_fields if not f.generated]
+    fields = [f for f in opts.concrete_fields if not f.generated and f is not opts.pk]
     # A field that fills itself in (auto_now, auto_now_add) takes one value for the whole insert, set
     # on the objects as bulk_create would; then it is written as it stands.
     auto = [f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
@@ -69,24 +69,37 @@ def bulk_insert(objs: Sequence[M], *, batch_size: int = 5000) -> list[M]:
     getter = attrgetter(*(f.attname for f in plain))
     get_plain = getter if len(plain) > 1 else lambda obj: (getter(obj),)
     preps = [_prep(f) for f in other]
-    pk = opts.pk
-    table = connection.ops.quote_name(opts.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [opts.db_table, pk.column, len(objs)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in [*plain, *other])
-        # Through Django's error wrapper: a duplicate raises django.db.IntegrityError, as bulk_create's would.
-        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for obj, pk_value in zip(objs, ids, strict=True):
-                setattr(obj, pk.attname, pk_value)
-                copy.write_row((*get_plain(obj), *(prep(obj) for prep in preps)) if preps else get_plain(obj))
-    for obj in objs:
+    rows = ((*get_plain(obj), *(prep(obj) for prep in preps)) if preps else get_plain(obj) for obj in objs)
+    ids = _copy_new(model, [f.column for f in [*plain, *other]], rows, count=len(objs))
+    for obj, pk_value in zip(objs, ids, strict=True):
+        setattr(obj, opts.pk.attname, pk_value)
         obj._state.adding = False
         obj._state.db = "default"
     return objs
+
+
+def _copy_new(
+    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, count: int
+) -> list[int]:
+    """COPY `count` new rows of `columns` into the model's table with primary keys drawn from its
+    sequence; the new keys, in order. Through Django's error wrapper: a duplicate raises
+    django.db.IntegrityError, as bulk_create's would."""
+    opts = model._meta
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [opts.db_table, opts.pk.column, count],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        names = ", ".join(qn(name) for name in [opts.pk.column, *columns])
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({names}) FROM STDIN") as copy,
+        ):
+            for pk_value, row in zip(ids, rows, strict=True):
+                copy.write_row((pk_value, *row))
+    return ids
 
 
 def _prep(f: models.Field) -> Callable[[models.Model], Any]:
@@ -117,24 +130,8 @@ def bulk_insert_rows(model: type[models.Model], fields: Sequence[str], rows: Ite
         objs = [model(**dict(zip(fields, row, strict=True))) for row in rows]
         model.objects.bulk_create(objs, batch_size=1000)
         return [obj.pk for obj in objs]
-    opts = model._meta
-    pk = opts.pk
-    qn = connection.ops.quote_name
-    by_attname = {f.attname: f for f in opts.concrete_fields}
-    columns = ", ".join(qn(by_attname[name].column) for name in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [opts.db_table, pk.column, len(rows)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        with (
-            connection.wrap_database_errors,
-            cursor.cursor.copy(f"COPY {qn(opts.db_table)} ({qn(pk.column)}, {columns}) FROM STDIN") as copy,
-        ):
-            for pk_value, row in zip(ids, rows, strict=True):
-                copy.write_row((pk_value, *row))
-    return ids
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    return _copy_new(model, [by_attname[name].column for name in fields], rows, count=len(rows))
 
 
 def bulk_set(objs: Sequence[models.Model], fields: Sequence[str], *, batch_size: int = 1000) -> None:
