@@ -27,7 +27,17 @@ from decimal import Decimal
 from django.db import connection
 
 from complaints.selectors import complaint_figures
-from members.models import TIER_RANK, Member, ProgramRules, Purchase, Tier, TierChange, TierChangeReason
+from members.models import (
+    TIER_RANK,
+    Member,
+    MemberOwnerChange,
+    OwnerChangeReason,
+    ProgramRules,
+    Purchase,
+    Tier,
+    TierChange,
+    TierChangeReason,
+)
 from members.selectors import KpiMemberRow, kpi_ledger, members_home_on, tier_changes_through, vip_sales_by_store
 from vipcrm.rates import Rate, ratio
 from visits.selectors import follow_up_figures, satisfaction_figures
@@ -291,6 +301,24 @@ SELECT ARRAY_AGG(id) FILTER (WHERE counted AND active_before),
 """
 
 
+def _store_scope(*, store_ids: list[int], on: date):
+    """(id, joined_on) of `members_home_on(store_ids, on)` as the stores' own members UNION ALL the
+    few who left them after `on` (issue 14). Its one OR over both is a bitmap that reads the heap
+    page of each of the stores' members: the members are interleaved by id, so nearly every page of
+    the chain's member table. The stores' own part alone is an index-only read of the home-store /
+    joined-on index (member_store_joined_idx carries the id and joined_on). The same set:
+    `members_home_on` requires the home store of a member who stayed, and a member who left one of
+    the stores after `on` has a transfer after `on` from it (the test holds them equal)."""
+    home = members_home_on(store_ids=store_ids, on=on)
+    transferred_out = MemberOwnerChange.objects.filter(
+        reason=OwnerChangeReason.TRANSFER, date__gt=on, previous_store_id__in=store_ids
+    ).values("member_id")
+    own = home.filter(home_store_id__in=store_ids)
+    away = home.filter(pk__in=transferred_out).exclude(home_store_id__in=store_ids)
+    fields = ("pk", "joined_on")
+    return own.values_list(*fields).order_by().union(away.values_list(*fields).order_by(), all=True)
+
+
 def _member_sets_sql(k: Kpis, *, store_ids: list[int] | None, churn: int) -> None:
     """`_member_sets_python` and the VIP sales in one PostgreSQL statement (`_MEMBER_SETS_SQL`)."""
     if store_ids == []:
@@ -309,8 +337,7 @@ def _member_sets_sql(k: Kpis, *, store_ids: list[int] | None, churn: int) -> Non
             "receipt_materialized": "NOT MATERIALIZED",
         }
     else:
-        members = members_home_on(store_ids=store_ids, on=end).values_list("pk", "joined_on").order_by()
-        scope, scope_params = members.query.sql_with_params()
+        scope, scope_params = _store_scope(store_ids=store_ids, on=end).query.sql_with_params()
         parts = {
             "materialized": "MATERIALIZED",
             # The scope's ids as one array: an index read of each member's purchases and tier changes.

@@ -29,7 +29,8 @@ from members.models import (
     TierChange,
     TierChangeReason,
 )
-from reports.kpis import Kpis, _member_sets_python, _member_sets_sql, compute_kpis, sales_months
+from members.selectors import members_home_on
+from reports.kpis import Kpis, _member_sets_python, _member_sets_sql, _store_scope, compute_kpis, sales_months
 from tests.factories import StoreFactory
 
 D = date.fromisoformat
@@ -207,6 +208,20 @@ def test_the_sql_form_equals_the_portable_form(chain, start, end):
         _member_sets_python(in_python, store_ids=store_ids, churn=churn)
         assert asdict(in_sql) == asdict(in_python), store_ids
         assert in_sql.base and in_sql.tier_mix[Tier.C]  # the ledger exercises the figures
+
+
+def test_the_stores_scope_is_their_members_on_the_day(chain):
+    """`_store_scope` (the stores' own members UNION ALL those who left them later, issue 14) is
+    `members_home_on` exactly, each member once, on days before, between and after the transfers."""
+    moves = MemberOwnerChange.objects.filter(reason=OwnerChangeReason.TRANSFER)
+    assert moves.exists()
+    days = sorted({FIRST, LAST, *(d for mv in moves for d in (mv.date - timedelta(days=1), mv.date))})
+    a, b, c = (s.pk for s in chain)
+    for on in days:
+        for store_ids in ([a], [b, a], [c]):
+            found = list(_store_scope(store_ids=store_ids, on=on))
+            expected = set(members_home_on(store_ids=store_ids, on=on).values_list("pk", "joined_on"))
+            assert len(found) == len(set(found)) and set(found) == expected, (on, store_ids)
 
 
 def _queries(**kwargs) -> int:
