@@ -65,6 +65,26 @@ class Segment:
             raise ValidationError(errors)
 
 
+def purchases_that_decide(segment: Segment, *, on: date, window: int) -> date | None:
+    """The first day of the purchases that decide whether a member passes the segment's purchase
+    conditions, when only members with such a purchase can pass; None when a member without any
+    purchase may pass (no purchase condition, or only an upper bound), so all are read.
+
+    A last purchase on or after `last_purchase_from` means a positive purchase dated from then on,
+    and the maximum of those is the last purchase ever (so `last_purchase_to` compares the same
+    date); a minimum 12-month spend needs a purchase in the window (a member with none has no sum,
+    which no minimum admits), and any spend condition sums the window's purchases, all dated after
+    `on` − `window` days."""
+    if not segment.last_purchase_from and segment.spend_min is None:
+        return None
+    firsts = []
+    if segment.last_purchase_from:
+        firsts.append(segment.last_purchase_from)
+    if segment.spend_min is not None or segment.spend_max is not None:
+        firsts.append(on - timedelta(days=window - 1))
+    return min(firsts)
+
+
 def segment_members(segment: Segment, *, stores: list[Store] | QuerySet[Store], on: date) -> QuerySet[Member]:
     """The members a segment selects in these stores on day `on`: one query (plus one for lunar
     birthdays when a birthday month is chosen). Only members with marketing consent, never erased."""
@@ -77,14 +97,20 @@ def segment_members(segment: Segment, *, stores: list[Store] | QuerySet[Store], 
         # A subquery, not a join: a join would repeat a member per tag and inflate the sums below.
         tagged = Member.tags.through.objects.filter(membertag_id__in=segment.tag_ids).values("member_id")
         qs = qs.filter(pk__in=tagged)
+    spends = segment.spend_min is not None or segment.spend_max is not None
+    window = ProgramRules.load().spend_window_days if spends else 0
+    since = purchases_that_decide(segment, on=on, window=window)
+    if since is not None:
+        # Only purchases from `since` on can decide who passes (issue 14): the sums below read
+        # those of the members that pass the conditions above, not every purchase of the chain.
+        qs = qs.filter(purchases__date__gte=since)
     if segment.last_purchase_from or segment.last_purchase_to:
         qs = qs.annotate(last_purchase=Max("purchases__date", filter=Q(purchases__amount__gt=0)))
         if segment.last_purchase_from:
             qs = qs.filter(last_purchase__gte=segment.last_purchase_from)
         if segment.last_purchase_to:
             qs = qs.filter(last_purchase__lte=segment.last_purchase_to)
-    if segment.spend_min is not None or segment.spend_max is not None:
-        window = ProgramRules.load().spend_window_days
+    if spends:
         spent = Sum(
             "purchases__amount", filter=Q(purchases__date__gt=on - timedelta(days=window), purchases__date__lte=on)
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum, Window
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -286,10 +286,15 @@ def segment_preview(
     """What campaign_preview gives, for a segment still in the edit form (not saved yet)."""
     on = on or timezone.localdate()
     qs = segment_members(segment, stores=stores, on=on)
-    # The segment's sums run once (issue 14): its ids, A first, give the count and the sample.
-    ids = list(qs.order_by("tier", "name", "pk").values_list("pk", flat=True))
-    found = Member.objects.select_related("consultant").in_bulk(ids[:sample])
-    return len(ids), [found[pk] for pk in ids[:sample]]
+    if sample <= 0:
+        return qs.count(), []
+    # The segment's sums run once (issue 14): the first ids, A first, each with the number of
+    # members selected (a window over the whole selection), then those members' rows.
+    first = list(
+        qs.annotate(selected=Window(Count("*"))).order_by("tier", "name", "pk").values_list("pk", "selected")[:sample]
+    )
+    found = Member.objects.select_related("consultant").in_bulk([pk for pk, _selected in first])
+    return (first[0][1] if first else 0), [found[pk] for pk, _selected in first]
 
 
 def segment_in_words(segment: Segment) -> list[tuple[str, str]]:

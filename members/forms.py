@@ -12,12 +12,13 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Layout, Row
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms.boundfield import BoundField
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Staff, Store
+from accounts.models import Role, Staff, Store
 
 from .models import Gender, ImportantDate, Member, Purchase, Tier
 from .selectors import (
@@ -90,7 +91,37 @@ BIRTHDAY_MONTHS = [
 ]
 
 
+def _staff_label(name: str, role: str, store_code: str | None, *, show_store: bool) -> str:
+    """`StaffChoiceField.label_from_instance`, from values rather than a model instance."""
+    label = f"{name} · {role}"
+    return f"{store_code} · {label}" if show_store and store_code else label
+
+
+def filter_consultant_choices(viewer: Staff) -> list[tuple[int, str]]:
+    """The member list's consultant filter: `staff_choices` with `StaffChoiceField`'s labels, read
+    as values (issue 14: HQ's list offers every store's staff, a few hundred, on every page; a model
+    instance and a widget option each were a quarter of the list's time)."""
+    roles = {value: str(label) for value, label in Role.choices}
+    rows = staff_choices(viewer=viewer).values_list(
+        "pk", "store__code", "display_name", "first_name", "last_name", "username", "role"
+    )
+    return [
+        (
+            pk,
+            _staff_label(
+                display or f"{first} {last}".strip() or username, roles.get(role, role), code, show_store=viewer.is_hq
+            ),
+        )
+        for pk, code, display, first, last, username, role in rows
+    ]
+
+
 class MemberFilterForm(forms.Form):
+    """The member list's filter bar: what it offers and shows as chosen (the list itself is filtered
+    by `members.filters.MemberPageFilterSet`). Its choices are plain values, not model instances, and
+    `selects()` hands them to the template without widgets: what a page leaves behind for the cyclic
+    garbage collector is a few lists of strings and numbers (issue 14, vipcrm/warmup.py)."""
+
     q = forms.CharField(
         label=_("搜索"),
         required=False,
@@ -98,7 +129,7 @@ class MemberFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": _("姓名、卡号、手机或尾号")}),
     )
     tier = forms.ChoiceField(label=_("等级"), required=False, choices=[("", _("全部等级")), *Tier.choices])
-    consultant = StaffChoiceField(label=_("专属顾问"), required=False, queryset=Staff.objects.none())
+    consultant = forms.TypedChoiceField(label=_("专属顾问"), required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(
         label=_("状态"),
         required=False,
@@ -136,16 +167,39 @@ class MemberFilterForm(forms.Form):
         self.fields["scope"].choices = scopes
         self.fields["scope"].initial = self.default_scope = "mine" if viewer.is_consultant else "store"
         self.order_fields(["q", "scope"])
-        self.fields["consultant"].queryset = staff_choices(viewer=viewer)
-        self.fields["consultant"].show_store = viewer.is_hq
-        self.fields["consultant"].empty_label = _("全部顾问")
+        self.fields["consultant"].choices = [("", _("全部顾问")), *filter_consultant_choices(viewer)]
         if viewer.is_hq:
-            self.fields["store"] = forms.ModelChoiceField(
-                label=_("门店"), required=False, queryset=Store.objects.order_by("code"), empty_label=_("全部门店")
+            stores = Store.objects.order_by("code").values_list("pk", "code", "name")
+            self.fields["store"] = forms.TypedChoiceField(
+                label=_("门店"),
+                required=False,
+                coerce=int,
+                empty_value=None,
+                choices=[("", _("全部门店")), *((pk, f"{code} {name}") for pk, code, name in stores)],  # Store.__str__
             )
         for name, field in self.fields.items():
             if name != "q":
                 field.widget.attrs["class"] = "form-select form-select-sm"
+
+    def selects(self) -> list[tuple[BoundField, list[tuple[str, str, bool]]]]:
+        """Every filter but the search box, with its options as (value, label, selected): the
+        value shown as chosen is marked as a `Select` widget marks it (the first option whose value
+        matches), without the widget's per-option dictionaries and templates."""
+        found = []
+        for name in self.fields:
+            if name == "q":
+                continue
+            field = self[name]
+            chosen = set(field.field.widget.format_value(field.value()))
+            options = []
+            for value, label in field.field.choices:
+                value = str(value)
+                selected = value in chosen
+                if selected:
+                    chosen = set()
+                options.append((value, label, selected))
+            found.append((field, options))
+        return found
 
     def value(self, name: str):
         """The cleaned value of one filter; an invalid value (a hand-edited URL) is ignored."""
@@ -155,11 +209,10 @@ class MemberFilterForm(forms.Form):
         return self.cleaned_data.get(name)
 
     def filters(self) -> MemberFilters:
-        consultant = self.value("consultant")
         return MemberFilters(
             query=self.value("q") or "",
             tier=self.value("tier") or "",
-            consultant_id=consultant.pk if consultant else None,
+            consultant_id=self.value("consultant"),
             status=self.value("status") or "",
             birthday_month=self.value("birthday_month"),
             scope=self.chosen_scope(),

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.formats import number_format
@@ -88,6 +89,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
     page = member_list_page(members, sort=sort, page=request.GET.get("page"), per_page=MEMBERS_PER_PAGE)
     for member in page:
         member.masked_phone = displayed_phone(request.user, member)
+        member.detail_url = reverse("members:detail", args=[member.pk])  # once for its card and its row
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -101,10 +103,6 @@ def member_list(request: HttpRequest) -> HttpResponse:
     # A search typed into the box swaps only the results (htmx); a full load renders the page.
     partial = request.htmx and not request.htmx.boosted and request.htmx.target == "member-results"
     response = render(request, "members/_member_results.html" if partial else "members/member_list.html", context)
-    # A form and its bound fields point at each other, so the filter selects' options they keep (HQ:
-    # ~200 staff and their stores, ~2,000 objects) would wait for the cyclic garbage collector, whose
-    # passes were the list's slowest requests (issue 14, vipcrm/warmup.py): let them go now.
-    form._bound_fields_cache.clear()
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     return response
 
