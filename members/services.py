@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, QuerySet, Sum
+from django.db.models import BooleanField, Case, Q, QuerySet, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,7 +40,7 @@ from .models import (
     TierHold,
     TierReview,
 )
-from .selectors import ids_filter, purchases_sum
+from .selectors import ids_filter, ids_q, purchases_sum
 from .signals import member_dates_changed, member_enrolled, member_erased, member_tiers_changed, purchase_recorded
 from .tiers import TierRules, is_month_end, replay_days, thresholds, tier_for
 from .validators import mask_phone, normalize_phone, validate_past_date
@@ -836,6 +836,23 @@ class ReviewResult:
     held: int = 0
 
 
+REVIEW_UPDATE_CHUNK = 2000
+
+
+def _tiers_set(members: list[Member]) -> None:
+    """Write each member's new tier, REVIEW_UPDATE_CHUNK members a statement: their ids, one list
+    per new tier (a review moves members only to B or C), where a CASE over every member's id made
+    each store's statement long to build and plan."""
+    for i in range(0, len(members), REVIEW_UPDATE_CHUNK):
+        by_tier: dict[str, list[int]] = defaultdict(list)
+        for member in members[i : i + REVIEW_UPDATE_CHUNK]:
+            by_tier[member.tier].append(member.pk)
+        *first, (last, _ids) = by_tier.items()
+        tier = Case(*(When(ids_q("pk", ids), then=Value(t)) for t, ids in first), default=Value(last))
+        ids = [pk for chunk in by_tier.values() for pk in chunk]
+        ids_filter(Member.objects.all(), "pk", ids).update(tier=tier if first else last)
+
+
 def tiers_review(*, store: Store, on: date, today: date | None = None) -> ReviewResult:
     """The month-end review (DOMAIN §5): downgrade every unlocked member whose 12-month spend at
     `on` (after that day's purchases) qualifies only for a lower tier. Once per store and date.
@@ -855,20 +872,26 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
         later = TierChange.objects.filter(member__home_store=store, date__gt=on)
         # Members with history after `on` (a review run late): replay them, which applies this
         # review in its place in their history.
-        replay_ids = set(later.values_list("member_id", flat=True).distinct())
+        replay_ids = set(later.order_by().values_list("member_id", flat=True).distinct())
         # An open complaint pauses the review for that member (DOMAIN §8 retention); the hold is
         # recorded so that every later replay pauses it too.
-        held = list(members.filter(open_complaints__gt=0).values_list("pk", flat=True))
+        # One read of the members the review holds or reviews: the 12-month spend is probed only
+        # for those reviewed (above C, no open complaint).
+        reviewed = ~Q(tier=Tier.C) & Q(open_complaints=0)
+        rows = list(
+            members.filter(Q(open_complaints__gt=0) | reviewed)
+            .annotate(spend=Case(When(reviewed, then=purchases_sum(start=window_start, end=on)), default=None))
+            .values_list("pk", "tier", "open_complaints", "spend")
+        )
+        held = [pk for pk, _tier, complaints, _spent in rows if complaints > 0]
         TierHold.objects.bulk_create(
             [TierHold(member_id=pk, date=on, reason="open complaint") for pk in held], ignore_conflicts=True
         )
-        candidates = (
-            members.exclude(tier=Tier.C)
-            .exclude(pk__in=replay_ids)
-            .filter(open_complaints=0)
-            .annotate(spend=purchases_sum(start=window_start, end=on))
-            .values_list("pk", "tier", "spend")
-        )
+        candidates = [
+            (pk, tier, spent)
+            for pk, tier, complaints, spent in rows
+            if complaints == 0 and tier != Tier.C and pk not in replay_ids
+        ]
         engine_rules = TierRules.from_program(rules)
         changes, updates = [], []
         for pk, tier, spent in candidates:
@@ -879,7 +902,7 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
                 )
                 updates.append(Member(pk=pk, tier=target))
         TierChange.objects.bulk_create(changes, batch_size=2000)
-        Member.objects.bulk_update(updates, ["tier"], batch_size=2000)
+        _tiers_set(updates)
         if changes:
             member_tiers_changed.send(
                 sender=Member, changes=[(c.member_id, store.pk, c.from_tier, c.to_tier, on) for c in changes]

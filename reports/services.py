@@ -58,24 +58,40 @@ from .models import (
     TargetMetric,
 )
 from .permissions import can_record_sales, can_set_targets, require
-from .selectors import staff_achievement, store_achievement, target_people, target_plans
+from .selectors import (
+    consultant_sales,
+    consultant_sales_split,
+    staff_achievement,
+    staff_actuals,
+    store_achievement,
+    target_people,
+    target_plans,
+)
 
 # Figures whose members a report links to, frozen with the snapshot.
 DRILL_DOWN = ("base", "churned", "repurchased", "win_backs", "upgrade_base", "upgraded", "downgraded", "new_members")
 MONTHLY_DUTY, MID_MONTH_DUTY, WEEKLY_DUTY = "monthly", "mid_month", "weekly"
 
 
-def snapshot_figures(*, store: Store, start: date, end: date, kpis: Kpis | None = None) -> dict:
+def snapshot_figures(
+    *,
+    store: Store,
+    start: date,
+    end: date,
+    kpis: Kpis | None = None,
+    sales: dict[int | None, tuple[Decimal, Decimal]] | None = None,
+) -> dict:
     """The figures a snapshot freezes (the kind's extras aside): the KPI object, the members
     behind each figure and the sales per person (the weekly table's, restated with the rest). The
-    restatement check recomputes a frozen period with this."""
+    restatement check recomputes a frozen period with this. `kpis` / `sales` (the period's
+    `consultant_sales_split`): read already."""
     kpis = kpis or compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
     figures = kpis.as_json()
     figures["members"] = {name: sorted(kpis.members_behind(name)) for name in DRILL_DOWN}
     figures["members"].update({f"tier_{t}": sorted(ids) for t, ids in kpis.tier_mix.items()})
-    figures["sales_by_consultant"] = sales_by_consultant_json(
-        sales_by_consultant(store_id=store.pk, start=start, end=end)
-    )
+    if sales is None:
+        sales = consultant_sales_split(store_id=store.pk, start=start, end=end)
+    figures["sales_by_consultant"] = sales_by_consultant_json(consultant_sales(sales))
     return figures
 
 
@@ -95,14 +111,30 @@ def _achievement_json(a: Achievement) -> dict:
     }
 
 
-def achievement_json(*, store: Store, start: date, end: date, kpis: Kpis | None = None) -> dict:
+def achievement_json(
+    *,
+    store: Store,
+    start: date,
+    end: date,
+    kpis: Kpis | None = None,
+    sales: dict[int | None, tuple[Decimal, Decimal]] | None = None,
+) -> dict:
     """The month's achievement against its targets as a monthly or mid-month snapshot freezes it
     (issue 12 item 5): the store's, and each person's (under "none": the receipts naming nobody),
-    the actuals in [start, end] against the whole month's targets."""
+    the actuals in [start, end] against the whole month's targets. `kpis` / `sales` (the period's
+    `consultant_sales_split`): read already."""
     plans = target_plans(store=store, year=start.year)
     people = target_people(store=store)
+    actuals = staff_actuals(store=store, start=start, end=end, sales=sales)
     rows = staff_achievement(
-        store=store, people=people, year=start.year, month=start.month, start=start, end=end, add_up=True
+        store=store,
+        people=people,
+        year=start.year,
+        month=start.month,
+        start=start,
+        end=end,
+        add_up=True,
+        actuals=actuals,
     )
     return {
         "until": end.isoformat(),
@@ -126,9 +158,11 @@ def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dic
     if existing is not None:
         return existing
     kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
-    figures = snapshot_figures(store=store, start=start, end=end, kpis=kpis)
+    # The sales per person, read once for the figures and the achievement.
+    sales = consultant_sales_split(store_id=store.pk, start=start, end=end)
+    figures = snapshot_figures(store=store, start=start, end=end, kpis=kpis, sales=sales)
     if kind in WITH_ACHIEVEMENT:
-        figures["achievement"] = achievement_json(store=store, start=start, end=end, kpis=kpis)
+        figures["achievement"] = achievement_json(store=store, start=start, end=end, kpis=kpis, sales=sales)
     figures.update(extra or {})
     try:
         with transaction.atomic():
