@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
+from functools import lru_cache
 
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -27,19 +28,34 @@ def _lunar_in_year(lunar: LunarDate, year: int) -> date | None:
     A birthday in a leap month is celebrated in the ordinary month of that number; day 30 falls on
     day 29 in a short month. None outside the library's range.
     """
-    for day in (lunar.day, 29):
+    return _lunar_day_in_year(year, lunar.month, lunar.day)
+
+
+@lru_cache(maxsize=8192)
+def _lunar_day_in_year(year: int, month: int, day: int) -> date | None:
+    # The calendar's arithmetic is slow (a month-end duty converts every lunar birthday of a store):
+    # a few hundred lunar days a year, each converted once.
+    for d in (day, 29):
         try:
-            return LunarDate(year, lunar.month, day, False).to_solar_date()
+            return LunarDate(year, month, d, False).to_solar_date()
         except ValueError:
             continue
     return None
 
 
 def to_lunar(original: date) -> LunarDate | None:
+    found = _lunar_of(original)
+    return None if found is None else LunarDate(*found)
+
+
+@lru_cache(maxsize=65536)
+def _lunar_of(original: date) -> tuple[int, int, int, bool] | None:
+    # Cached as plain values: each caller gets its own LunarDate.
     try:
-        return LunarDate.from_solar_date(original.year, original.month, original.day)
+        lunar = LunarDate.from_solar_date(original.year, original.month, original.day)
     except ValueError:
         return None
+    return (lunar.year, lunar.month, lunar.day, lunar.is_leap_month)
 
 
 def next_occurrence(original: date, *, lunar: bool = False, on_or_after: date) -> date:
