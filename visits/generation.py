@@ -9,17 +9,20 @@ contact reasons into one card per member and person and applies the daily capaci
 from __future__ import annotations
 
 import calendar
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import DecimalField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from lunardate import YEAR_INFOS, LunarDate
 
 from accounts.models import Role, Staff, Store
 from duties.maintenance import tables_analyze_grown
@@ -106,8 +109,31 @@ class _LunarMonthDay(NamedTuple):
     day: int
 
 
+@lru_cache(maxsize=1)
+def _lunar_months() -> tuple[list[int], list[int], int]:
+    """The lunar calendar's months as the library defines them, once a process: each month's first
+    day (a solar ordinal) and number (a leap month has its ordinary one's), and the ordinal after
+    the last. A date's lunar month and day are then a bisection, not the library's walk from 1900
+    (tens of microseconds a date, thousands of dates a run)."""
+    starts: list[int] = []
+    numbers: list[int] = []
+    day = LunarDate._start_date.toordinal()
+    for year_info in YEAR_INFOS:
+        for month, days, _leap in LunarDate._enum_month(year_info):
+            starts.append(day)
+            numbers.append(month)
+            day += days
+    return starts, numbers, day
+
+
 @lru_cache(maxsize=100_000)
 def _lunar_month_day(original: date) -> _LunarMonthDay | None:
+    """`to_lunar`'s month and day, by the month table; a date outside it asks the library."""
+    starts, numbers, end = _lunar_months()
+    ordinal = original.toordinal()
+    if starts[0] <= ordinal < end:
+        i = bisect_right(starts, ordinal) - 1
+        return _LunarMonthDay(numbers[i], ordinal - starts[i] + 1)
     lunar = to_lunar(original)
     return None if lunar is None else _LunarMonthDay(lunar.month, lunar.day)
 
@@ -280,28 +306,36 @@ class Receipt(NamedTuple):
     created_at: datetime
 
 
+def _recorded(on: date) -> QuerySet[Purchase]:
+    """Receipts with amount > 0 recorded on `on` or the day before, dated within the last month."""
+    return Purchase.objects.filter(
+        amount__gt=0,
+        created_at__gte=_start_of(on - timedelta(days=1)),
+        created_at__lt=_start_of(on + timedelta(days=1)),
+        date__gte=on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS),
+        date__lte=on,
+    )
+
+
 def recorded_receipts(*, store: Store, on: date, members: dict[int, tuple] | None = None) -> list[Receipt]:
     """Receipts with amount > 0 for the store's members recorded (whatever the source: till, POS,
     import) on `on` or the day before, dated within the last month, latest first. The daily run
     covers every day, so none is missed; overlaps are skipped by the reasons' constraint.
 
-    The receipts recorded in those two days come by the index on the time they were recorded
-    (a few thousand for a whole chain), and are kept for the store's members (`members`, the
-    store's member rows by id, as `_members` reads them): no probe per member, no join the
-    planner could turn into a walk over each member's history."""
+    `members`: the store's member rows by id, as `_members` reads them. On PostgreSQL they carry
+    the ids of each member's receipts (a probe of the purchases' (member, date) index beside the
+    one for the last purchase), read here by primary key: the store's own rows, whatever the
+    chain's size. Otherwise the receipts recorded in those two days come by the index on the time
+    they were recorded (a few thousand for a whole chain) and are kept for the store's members:
+    no join the planner could turn into a walk over each member's history."""
     if members is None:
         members = {row[0]: row for row in store_members(store).values_list("pk", "consultant_id")}
-    rows = (
-        Purchase.objects.filter(
-            amount__gt=0,
-            created_at__gte=_start_of(on - timedelta(days=1)),
-            created_at__lt=_start_of(on + timedelta(days=1)),
-            date__gte=on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS),
-            date__lte=on,
-        )
-        .order_by("-date", "-id")
-        .values_list("pk", "member_id", "receipt_no", "date", "created_at")
-    )
+    fields = ("pk", "member_id", "receipt_no", "date", "created_at")
+    if connection.vendor == "postgresql" and len(next(iter(members.values()), ())) > RECORDED:
+        ids = [pk for row in members.values() for pk in row[RECORDED]]
+        rows = ids_filter(Purchase.objects.order_by("-date", "-id"), "id", ids).values_list(*fields)
+    else:
+        rows = _recorded(on).order_by("-date", "-id").values_list(*fields)
     return [
         Receipt(pk, member_id, members[member_id][1], receipt_no, day, created_at)
         for pk, member_id, receipt_no, day, created_at in rows
@@ -398,29 +432,44 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[R
 
 def _members(batch: Batch, on: date) -> dict[int, tuple]:
     """The store's members, by id: (member, consultant, tier, joined, birthday, lunar, last positive
-    purchase, last reached contact), in the members' order (latest joined first), touches through
-    today (a day caught up late heeds the contacts and receipts since). One read for the day's
-    rules: which receipts are the store's, care, win-back and birthdays; two correlated probes per
-    member (the purchases' (member, date) and the visits' (member, at) indexes), never the chain's
-    rows. The rules decide in Python what their cadences, windows and dates make of it. The last
-    column is the member's open complaints."""
+    purchase, the local day of the last reached contact), in the members' order (latest joined
+    first), touches through today (a day caught up late heeds the contacts and receipts since) and
+    back to `_touch_horizon` (an older one counts as none: the same answers). One read for the
+    day's rules: which receipts are the store's, care, win-back and birthdays; two correlated
+    probes per member (the purchases' (member, date) and the visits' (member, at) indexes), never
+    the chain's rows. The rules decide in Python what their cadences, windows and dates make of
+    it. Then the member's open complaints and (PostgreSQL) the ids of their receipts
+    `recorded_receipts` takes, a third probe (None on SQLite). The contact comes as a day, not a
+    time: the rules compare it with days, and a date costs no time-zone conversion in Python."""
     if getattr(batch, "_members_on", None) != on:
         upto = max(on, timezone.localdate())
+        bought_from, reached_from = _touch_horizon(on, batch.rules or ProgramRules.load())
         last_bought = Subquery(
-            Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__lte=upto)
+            Purchase.objects.filter(member_id=OuterRef("pk"), amount__gt=0, date__gte=bought_from, date__lte=upto)
             .order_by("-date")
             .values("date")[:1]
         )
         last_reached = Subquery(
             Visit.objects.filter(
-                member_id=OuterRef("pk"), result=VisitResult.REACHED, at__lt=_start_of(upto + timedelta(days=1))
+                member_id=OuterRef("pk"),
+                result=VisitResult.REACHED,
+                at__gte=reached_from,
+                at__lt=_start_of(upto + timedelta(days=1)),
             )
             .order_by("-at")
-            .values("at")[:1]
+            .annotate(day=TruncDate("at"))
+            .values("day")[:1]
         )
+        if connection.vendor == "postgresql":
+            # The member's receipts recorded these two days: a third probe of the index the first
+            # walked (its pages just read), so finding the store's receipts costs the store's rows,
+            # not the chain's two days.
+            recorded = ArraySubquery(_recorded(on).filter(member_id=OuterRef("pk")).order_by().values("pk"))
+        else:
+            recorded = Value(None, output_field=IntegerField())
         rows = (
             store_members(batch.store)
-            .annotate(last_bought=last_bought, last_reached=last_reached)
+            .annotate(last_bought=last_bought, last_reached=last_reached, recorded=recorded)
             .values_list(
                 "pk",
                 "consultant_id",
@@ -431,6 +480,7 @@ def _members(batch: Batch, on: date) -> dict[int, tuple]:
                 "last_bought",
                 "last_reached",
                 "open_complaints",
+                "recorded",
             )
         )
         batch._members = {row[0]: row for row in rows}
@@ -438,20 +488,35 @@ def _members(batch: Batch, on: date) -> dict[int, tuple]:
     return batch._members
 
 
-OPEN_COMPLAINTS = 8  # the column of a `_members` row
+OPEN_COMPLAINTS = 8  # the columns of a `_members` row
+RECORDED = 9
+
+
+def _touch_horizon(on: date, rules: ProgramRules) -> tuple[date, datetime]:
+    """How far back a member's last positive purchase and last reached contact can still change
+    what the care and win-back rules decide on `on`: the earliest day either rule compares them
+    with (a care cadence's first day, the win-back window's first day). A touch before it counts
+    as none, the same answer (older than every day the rules compare it with), and the probes
+    stop there: most members' history is never read, only the recent few rows of those who have
+    any."""
+    care_since = min(on - timedelta(days=rules.care_days(tier) - 1) for tier in Tier.values)
+    lapse_from = on - timedelta(days=rules.churn_days - 1)
+    return min(care_since, lapse_from), _start_of(care_since)
 
 
 def _activity(batch: Batch, on: date) -> list[tuple]:
-    """(member, consultant, tier, joined, last positive purchase, last reached contact) of the
-    store's members with a tier, for the care and win-back rules."""
-    tiers = set(Tier.values)
-    return [
-        (pk, consultant_id, tier, joined_on, last_bought, last_reached)
-        for pk, consultant_id, tier, joined_on, _born, _lunar, last_bought, last_reached, _open in _members(
-            batch, on
-        ).values()
-        if tier in tiers
-    ]
+    """(member, consultant, tier, joined, last positive purchase, day of the last reached contact)
+    of the store's members with a tier, for the care and win-back rules (read once a run)."""
+    members = _members(batch, on)
+    if getattr(batch, "_activity_of", None) is not members:
+        tiers = set(Tier.values)
+        batch._activity = [
+            (pk, consultant_id, tier, joined_on, last_bought, last_reached)
+            for pk, consultant_id, tier, joined_on, _born, _lunar, last_bought, last_reached, *_rest in members.values()
+            if tier in tiers
+        ]
+        batch._activity_of = members
+    return batch._activity
 
 
 def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
@@ -461,18 +526,18 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
     Two store-sized reads, not one anti-join: the members due, then which of them hold an open care
     reason (their reasons by the (member, kind) index). However the statistics stand after a bulk
     load, no plan can turn the open-care check into a loop over the chain's tasks."""
-    # Per tier: (joined by, contacted or bought on or after the day on − cadence + 1, its start).
+    # Per tier: (joined by, contacted or bought on or after the day on − cadence + 1).
     cadences = {}
     for tier in Tier.values:
         cadence = rules.care_days(tier)
         since = on - timedelta(days=cadence - 1)
-        cadences[tier] = (on - timedelta(days=cadence), since, _start_of(since))
+        cadences[tier] = (on - timedelta(days=cadence), since)
     members = []
     for member_id, consultant_id, tier, joined_on, last_bought, last_reached in _activity(batch, on):
-        joined_by, since, since_start = cadences[tier]
+        joined_by, since = cadences[tier]
         if joined_on > joined_by:
             continue
-        if (last_reached is None or last_reached < since_start) and (last_bought is None or last_bought < since):
+        if (last_reached is None or last_reached < since) and (last_bought is None or last_bought < since):
             members.append((member_id, consultant_id))
     open_care: set[int] = set()
     chunk = 50_000 if connection.vendor == "postgresql" else 5_000
@@ -545,21 +610,51 @@ def _prep(
     batch.gift(member_id=member_id, tier=tier, occasion=occasion, on=day, label=what[:100])
 
 
+class _BirthdayIndex(NamedTuple):
+    """The store's members with a birthday, as (position, member, consultant, tier, joined,
+    birthday) rows in the members' order: solar ones by month and day, lunar ones by their lunar
+    month and day (None: a date the calendar cannot place)."""
+
+    solar: dict[tuple[int, int], list[tuple]]
+    lunar: dict[_LunarMonthDay | None, list[tuple]]
+
+
+def _birthday_index(batch: Batch, on: date) -> _BirthdayIndex:
+    members = _members(batch, on)
+    if getattr(batch, "_birthdays_of", None) is not members:
+        solar: dict[tuple[int, int], list[tuple]] = {}
+        lunar: dict[_LunarMonthDay | None, list[tuple]] = {}
+        for position, (pk, consultant, tier, joined_on, born, is_lunar, *_rest) in enumerate(members.values()):
+            if born is None:
+                continue
+            row = (position, pk, consultant, tier, joined_on, born)
+            if is_lunar:
+                lunar.setdefault(_lunar_month_day(born), []).append(row)
+            else:
+                solar.setdefault((born.month, born.day), []).append(row)
+        batch._birthday_index = _BirthdayIndex(solar, lunar)
+        batch._birthdays_of = members
+    return batch._birthday_index
+
+
 def _batch_birthdays_on(batch: Batch, on: date, target: date) -> list[tuple[int, int | None, str]]:
     """`_birthdays_on`, the same rows in the same order (solar, then lunar), from the store's
-    member rows the day's run has read."""
-    members = [row for row in _members(batch, on).values() if row[4] is not None and row[3] <= target]
-    solar = [
-        (pk, consultant, tier)
-        for pk, consultant, tier, _j, born, lunar, *_ in members
-        if not lunar and _solar_hit(born, target)
-    ]
-    lunar = [
-        (pk, consultant, tier)
-        for pk, consultant, tier, _j, born, lunar, *_ in members
-        if lunar and _occurrence(born, lunar=True, on_or_after=target) == target
-    ]
-    return solar + lunar
+    member rows the day's run has read, sorted out once a run by (lunar) month and day: a day
+    looks at the members whose date can fall on it, and a lunar month and day is placed once."""
+    index = _birthday_index(batch, on)
+    solar = list(index.solar.get((target.month, target.day), ()))
+    if target.month == 2 and target.day == 28 and not calendar.isleap(target.year):
+        solar = sorted(solar + index.solar.get((2, 29), []))  # 29 February counts on the 28th
+    lunar = []
+    for month_day, rows in index.lunar.items():
+        found = None if month_day is None else _lunar_next(month_day, target)
+        if found is not None:
+            if found == target:
+                lunar += rows
+        else:  # `_occurrence`: a lunar date the calendar cannot place recurs as a solar one
+            lunar += [row for row in rows if next_occurrence(row[5], lunar=False, on_or_after=target) == target]
+    lunar.sort()
+    return [(pk, consultant, tier) for _p, pk, consultant, tier, joined_on, _b in solar + lunar if joined_on <= target]
 
 
 def _birthdays(batch: Batch, on: date, rules: ProgramRules) -> None:
@@ -780,8 +875,8 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
     tier's cadence: one win-back per lapse (its origin is the last activity day)."""
     first = on - timedelta(days=rules.churn_days - 1)
     last = on - timedelta(days=rules.churn_days - rules.win_back_days)
-    # No reached contact within the tier's cadence: since the start of the day on − cadence + 1.
-    since_start = {tier: _start_of(on - timedelta(days=rules.care_days(tier) - 1)) for tier in Tier.values}
+    # No reached contact within the tier's cadence: on or after the day on − cadence + 1.
+    since = {tier: on - timedelta(days=rules.care_days(tier) - 1) for tier in Tier.values}
     members = []
     for member_id, consultant_id, tier, joined_on, last_bought, last_reached in _activity(batch, on):
         if joined_on > on:
@@ -789,7 +884,7 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
         last_activity = max(joined_on, last_bought or joined_on)
         if not first <= last_activity <= last:
             continue
-        if last_reached is None or last_reached < since_start[tier]:
+        if last_reached is None or last_reached < since[tier]:
             members.append((member_id, consultant_id, last_activity))
     for member_id, consultant_id, last_activity in members:
         batch.task(
