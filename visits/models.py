@@ -81,8 +81,13 @@ class ClosedBy(models.TextChoices):
 class Visit(models.Model):
     """回访记录: one contact with a member, with or without a task behind it."""
 
-    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="visits")
-    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="visits")
+    # No single-column member or store index: (member, at) and (store, at) lead with them (issue 14).
+    member = models.ForeignKey(
+        Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="visits", db_index=False
+    )
+    store = models.ForeignKey(
+        Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="visits", db_index=False
+    )
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("员工"), on_delete=models.SET_NULL, null=True, related_name="visits"
     )
@@ -141,8 +146,14 @@ class FollowUpTask(models.Model):
     earliest reason's first due date, the measure of lateness (DOMAIN §6): snoozes and unreached
     attempts move only the working date `scheduled_for`. `kind` and `origin` are the first reason's."""
 
-    store = models.ForeignKey(Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="tasks")
-    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="tasks")
+    # No single-column store, member or assignee index: the indexes in Meta lead with each, and every
+    # index is one more write for each card the duties and imports make or close (issue 14).
+    store = models.ForeignKey(
+        Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
+    member = models.ForeignKey(
+        Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("负责人"),
@@ -150,6 +161,7 @@ class FollowUpTask(models.Model):
         null=True,
         blank=True,
         related_name="tasks",
+        db_index=False,
     )
     kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
     # Set from `kind` when the task is made (a contact kind): what the one-card constraint covers.
@@ -226,7 +238,10 @@ class TaskReason(models.Model):
     first date this reason was due."""
 
     task = models.ForeignKey(FollowUpTask, verbose_name=_("任务"), on_delete=models.CASCADE, related_name="reasons")
-    member = models.ForeignKey(Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="+")
+    # No single-column member index: (member, kind) and (member, kind, origin) lead with it.
+    member = models.ForeignKey(
+        Member, verbose_name=_("会员"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     kind = models.CharField(_("类型"), max_length=20, choices=TaskKind.choices)
     origin = models.CharField(_("来源"), max_length=60)
     note = models.CharField(_("说明"), max_length=200, blank=True)
