@@ -11,15 +11,19 @@ partial and a plain POST with a redirect, so the pages also work without JavaScr
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -52,6 +56,7 @@ from .forms import (
 from .messages import VARIABLES
 from .models import Channel, FollowUpTask, GiftStatus, InvitationStatus, TaskStatus
 from .selectors import (
+    CARD_URLS,
     InvitationFilters,
     can_advance_invitation,
     can_work_task,
@@ -137,6 +142,7 @@ def today(request: HttpRequest) -> HttpResponse:
         "channels": MESSAGE_CHANNELS,
         "t": card_text(tomorrow=listing.today + timedelta(days=1)),
     }
+    card_actions(request, listing.page.object_list, context["t"])
     return render(request, "visits/today.html", context)
 
 
@@ -177,6 +183,35 @@ def card_text(*, tomorrow) -> dict[str, str]:
     }
 
 
+# Stand-in ids for `card_actions`: a task's and its member's (no real id reaches them).
+_TASK, _MEMBER = 2147483647, 2147483646
+
+
+def card_actions(request: HttpRequest, cards, t: dict[str, str]) -> None:
+    """Each card's actions and greeting panel (visits/_card_actions.html), as `card.show["actions"]`.
+    They differ between cards only by the task's and the member's id in their links and targets
+    and by what the viewer may do on the card, so they are rendered once per page and shape with
+    stand-in ids, which each card's ids then replace (issue 14: 50 cards rendered the same some
+    40 tags each). Made when the card template prints them (a callable), so inside its render."""
+    template = get_template("visits/_card_actions.html")
+    urls = {key: reverse(name, args=[_TASK if attr == "pk" else _MEMBER]) for key, (name, attr) in CARD_URLS.items()}
+    token = get_token(request)
+    shapes: dict[tuple[bool, bool, bool], str] = {}
+
+    def actions(card) -> str:
+        show = card.show
+        shape = (show["can_work"], show["can_call"], show["can_reassign"])
+        html = shapes.get(shape)
+        if html is None:
+            stand_in = {"pk": _TASK, "urls": urls, "can_work": shape[0], "can_call": shape[1], "can_reassign": shape[2]}
+            html = shapes[shape] = template.render({"c": stand_in, "t": t, "csrf_token": token})
+        # The template's own output (escaped there) with two numbers swapped in: still safe.
+        return mark_safe(html.replace(str(_TASK), str(card.pk)).replace(str(_MEMBER), str(card.member_id)))  # noqa: S308
+
+    for card in cards:
+        card.show["actions"] = partial(actions, card)
+
+
 def _kind_links(query, listing) -> list[tuple[str, str, int, str, bool]]:
     """The count chips: (kind, label, cards, the list filtered to it, chosen); tapping the
     chosen one again shows every kind."""
@@ -201,8 +236,10 @@ def _card(request: HttpRequest, pk: int, **extra) -> HttpResponse:
     """One card, as the list shows it."""
     card = today_card(viewer=request.user, pk=pk)
     tomorrow = timezone.localdate() + timedelta(days=1)
+    t = card_text(tomorrow=tomorrow)
+    card_actions(request, [card], t)
     context = {"card": card, "tomorrow": tomorrow, "channels": MESSAGE_CHANNELS}
-    return render(request, "visits/_card.html", context | {"t": card_text(tomorrow=tomorrow)} | extra)
+    return render(request, "visits/_card.html", context | {"t": t} | extra)
 
 
 def _after_task_action(request: HttpRequest, pk: int, notice: str, error: str = "") -> HttpResponse:
