@@ -2,7 +2,8 @@
 
 How an email goes out:
 1. `email_queue` writes the row inside the caller's transaction and, once that commits, queues the
-   `duties.outbox_send` task for it. A rollback leaves neither the row nor the task.
+   `duties.outbox_send` task for it (`emails_queue`: one `duties.outbox_send_many` for the lot).
+   A rollback leaves neither the row nor the task.
 2. Whoever sends (that task, or the periodic flush) first claims the row with one conditional UPDATE
    (queued, or failed/sending and due, → sending). The UPDATE is atomic on PostgreSQL (the row is
    locked and the condition re-checked) and on SQLite (one writer at a time), so of two senders
@@ -123,9 +124,10 @@ def emails_queue(emails: list[dict]) -> int:
         for e in fresh:
             email_queue(**e)
         return len(emails)
-    for row in rows:
-        email_id = row.pk
-        transaction.on_commit(lambda email_id=email_id: _send_after_commit(email_id), robust=True)
+    if rows:
+        # One message on the broker for the lot (a store's digests: nine sends were nine publishes).
+        email_ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: _send_many_after_commit(email_ids), robust=True)
     return len(emails)
 
 
@@ -142,6 +144,15 @@ def _send_after_commit(email_id: int) -> None:
     from .tasks import outbox_send  # tasks import this module
 
     outbox_send.delay(email_id)
+
+
+def _send_many_after_commit(email_ids: list[int]) -> None:
+    from .tasks import outbox_send_many  # tasks import this module
+
+    if len(email_ids) == 1:
+        _send_after_commit(email_ids[0])
+    else:
+        outbox_send_many.delay(email_ids)
 
 
 def _due(now: datetime) -> Q:

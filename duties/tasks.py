@@ -24,6 +24,23 @@ def outbox_send(self, email_id: int) -> str:
     return email.status
 
 
+@shared_task(name="duties.outbox_send_many", ignore_result=True)
+def outbox_send_many(email_ids: list[int]) -> dict:
+    """Send the outbox emails one transaction queued together (`emails_queue`: a store's daily
+    digests), one message on the broker for all of them. Each is sent as `outbox_send` sends it;
+    one that failed and may be tried again is handed to `outbox_send` after its backoff, so it
+    keeps that task's retries. Safe to run twice."""
+    done: dict[str, int] = {}
+    for email_id in email_ids:
+        email = email_send(email_id=email_id)
+        status = "skipped" if email is None else str(email.status)
+        done[status] = done.get(status, 0) + 1
+        if email is not None and email.status == OutboxStatus.FAILED and email.attempts < MAX_ATTEMPTS:
+            wait = (email.next_attempt_at - timezone.now()).total_seconds()
+            outbox_send.apply_async((email_id,), countdown=max(wait, 0) + 1)
+    return done
+
+
 @shared_task(name="duties.outbox_flush", ignore_result=True)
 def outbox_flush() -> dict:
     """Beat's sweep: send whatever is still due (see duties.services.emails_flush)."""

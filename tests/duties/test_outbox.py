@@ -29,8 +29,9 @@ from duties.services import (
     email_queue,
     email_send,
     emails_flush,
+    emails_queue,
 )
-from duties.tasks import outbox_send
+from duties.tasks import outbox_send, outbox_send_many
 from tests.factories import MemberFactory, StaffFactory
 from visits.services import daily_work, digest_send
 
@@ -82,6 +83,44 @@ def test_it_sends_after_commit_and_marks_the_row_sent(db, sends, clock):
     assert mail.outbox[0].alternatives[0][0] == "<p>3 项到期</p>"
     assert (email.status, email.attempts, email.kind) == (OutboxStatus.SENT, 1, "digest")
     assert email.sent_at == timezone.now()
+
+
+def test_many_queued_together_go_to_the_broker_as_one_task_and_each_is_sent_once(db, sends, clock, monkeypatch):
+    published = []
+    monkeypatch.setattr(outbox_send, "delay", lambda *a: published.append(("one", a)))
+    real = outbox_send_many.delay
+    monkeypatch.setattr(outbox_send_many, "delay", lambda ids: (published.append(("many", len(ids))), real(ids)))
+    emails = [
+        {"to": [f"p{n}@example.com"], "subject": "今日回访", "body": f"{n} 项到期", "key": f"digest:1:2026-03-10:{n}"}
+        for n in range(3)
+    ]
+    with sends():
+        assert emails_queue(emails) == 3
+        assert mail.outbox == []  # not before the commit
+
+    assert published == [("many", 3)]  # one message for the three
+    assert sorted(m.to[0] for m in mail.outbox) == ["p0@example.com", "p1@example.com", "p2@example.com"]
+    assert set(OutboxEmail.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+    ids = list(OutboxEmail.objects.values_list("pk", flat=True))
+    assert outbox_send_many(ids) == {"skipped": 3}  # delivered twice by the broker: nothing more
+    assert len(mail.outbox) == 3
+
+
+def test_a_failed_email_of_a_batch_is_handed_to_the_single_send_for_its_retries(
+    db, sends, clock, settings, monkeypatch
+):
+    retried = []
+    monkeypatch.setattr(outbox_send, "apply_async", lambda args, countdown: retried.append((args, countdown)))
+    monkeypatch.setattr(outbox_send_many, "delay", lambda ids: None)  # sent by hand below
+    emails = [{"to": [f"p{n}@example.com"], "subject": "s", "body": "b", "key": f"digest:2:{n}"} for n in range(2)]
+    with sends():
+        emails_queue(emails)
+    settings.EMAIL_BACKEND = "tests.duties.test_outbox.RefusingBackend"
+
+    ids = sorted(OutboxEmail.objects.values_list("pk", flat=True))
+    assert outbox_send_many(ids) == {OutboxStatus.FAILED.value: 2}
+    assert sorted(args[0] for args, _countdown in retried) == ids
+    assert all(countdown >= 1 for _args, countdown in retried)
 
 
 def test_it_sends_nothing_when_the_transaction_rolls_back(db, sends):
