@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
     BigIntegerField,
+    Case,
     Count,
     DecimalField,
     Exists,
@@ -23,6 +24,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -749,17 +751,32 @@ def sales_by_consultant_split(
 ) -> dict[int | None, tuple[Decimal, Decimal]]:
     """(old-VIP, new-VIP) sales credited to each consultant on the store's receipts in the period
     (None: receipts naming nobody): the personal side of `sales_by_consultant`, split as DOMAIN §6
-    splits the store's, so the values add up to the store's old and new VIP sales."""
+    splits the store's, so the values add up to the store's old and new VIP sales.
+
+    Read from the store's own receipts, each looking its member up by primary key (old: joined
+    before `start`, new: joined in the period, none: joined after `end`, dropped): a join made
+    PostgreSQL hash the chain's whole member table for one store's month (issue 14)."""
+    kind = Subquery(
+        Member.objects.filter(pk=OuterRef("member_id"), joined_on__lte=end)
+        .order_by()
+        .annotate(kind=Case(When(joined_on__lt=start, then=Value(_OLD)), default=Value(_NEW)))
+        .values("kind")[:1]
+    )
     rows = (
-        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end, member__joined_on__lte=end)
-        .values_list("consultant_id")
-        .annotate(
-            old=Sum("amount", filter=Q(member__joined_on__lt=start)),
-            new=Sum("amount", filter=Q(member__joined_on__gte=start)),
-        )
+        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end)
+        .annotate(kind=kind)
+        .values_list("consultant_id", "kind")
+        .annotate(total=Sum("amount"))
         .order_by()
     )
-    return {staff_id: (old or ZERO, new or ZERO) for staff_id, old, new in rows}
+    found: dict[int | None, dict[int, Decimal]] = {}
+    for staff_id, kind, total in rows:
+        if kind is not None:
+            found.setdefault(staff_id, {})[kind] = total
+    return {staff_id: (totals.get(_OLD) or ZERO, totals.get(_NEW) or ZERO) for staff_id, totals in found.items()}
+
+
+_OLD, _NEW = 1, 2  # `sales_by_consultant_split`'s kinds of receipt
 
 
 def new_members_by_opener(*, store_id: int, start: date, end: date) -> dict[int, int]:

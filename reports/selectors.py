@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -27,13 +27,12 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Staff, Store
 from duties.models import DutyRun
-from members.models import Member, Purchase
 from members.selectors import (
     new_members_by_opener,
+    sales_by_consultant_split,
     store_staff,
     vip_sales_by_store_and_day,
 )
-from members.tiers import ZERO as NO_SALES
 from vipcrm import params
 from vipcrm.rates import Rate
 from visits.selectors import follow_up_figures_by
@@ -295,36 +294,6 @@ def store_achievement(
     return [Achievement(metric, plans[metric].target_for(months), actuals[metric]) for metric in METRICS]
 
 
-def consultant_sales_split(*, store_id: int, start: date, end: date) -> dict[int | None, tuple[Decimal, Decimal]]:
-    """`members.selectors.sales_by_consultant_split`, the same answer read from the store's own
-    receipts: each receipt of the store's till in the period looks its member up by primary key
-    once (old: joined before `start`, new: joined in the period, none: joined after `end`), where
-    the join made PostgreSQL hash the chain's whole member table for a store's month of receipts.
-    One query: the sums per consultant and kind, the receipts of members joined after the period
-    dropped here."""
-    kind = Subquery(
-        Member.objects.filter(pk=OuterRef("member_id"), joined_on__lte=end)
-        .order_by()
-        .annotate(kind=Case(When(joined_on__lt=start, then=Value(OLD)), default=Value(NEW)))
-        .values("kind")[:1]
-    )
-    rows = (
-        Purchase.objects.filter(store_id=store_id, date__gte=start, date__lte=end)
-        .annotate(kind=kind)
-        .values_list("consultant_id", "kind")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    found: dict[int | None, dict[int, Decimal]] = {}
-    for staff_id, kind, total in rows:
-        if kind is not None:
-            found.setdefault(staff_id, {})[kind] = total
-    return {staff_id: (totals.get(OLD) or NO_SALES, totals.get(NEW) or NO_SALES) for staff_id, totals in found.items()}
-
-
-OLD, NEW = 1, 2  # `consultant_sales_split`'s kinds of receipt
-
-
 def consultant_sales(split: dict[int | None, tuple[Decimal, Decimal]]) -> dict[int | None, Decimal]:
     """`members.selectors.sales_by_consultant` for the same store and period from its split: the
     old and new VIP sales add up to the receipts' total (every receipt is one or the other)."""
@@ -339,13 +308,13 @@ def staff_actuals(
     the tasks assigned to them. Under None: receipts naming nobody and cards opened by nobody, so
     that the people add up to the store. Three queries (a period spanning months: one more per
     month, as DOMAIN §6 sums a quarter's old / new VIP sales over its months). `sales`: the
-    period's `consultant_sales_split` read already (used only where the period is one part)."""
+    period's `sales_by_consultant_split` read already (used only where the period is one part)."""
     parts = sales_months(start, end)
     read = sales if len(parts) == 1 else None
     sales = {}
     for part in parts:
         if read is None:
-            read = consultant_sales_split(store_id=store.pk, start=part.start, end=part.end)
+            read = sales_by_consultant_split(store_id=store.pk, start=part.start, end=part.end)
         for pk, (old, new) in read.items():
             was_old, was_new = sales.get(pk, (ZERO, ZERO))
             sales[pk] = (was_old + old, was_new + new)

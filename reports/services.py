@@ -23,7 +23,7 @@ from accounts.models import Role, Staff, Store
 from duties.runs import MID_MONTH, MONTH_END, WEEKLY
 from duties.services import email_queue
 from members.models import Member, Purchase, TierChange
-from members.selectors import downgrade_risks, sales_by_consultant, upgrade_candidates
+from members.selectors import downgrade_risks, sales_by_consultant, sales_by_consultant_split, upgrade_candidates
 from members.services import tiers_review
 from members.tiers import month_end
 from visits.feedback import week_feedback
@@ -60,7 +60,6 @@ from .models import (
 from .permissions import can_record_sales, can_set_targets, require
 from .selectors import (
     consultant_sales,
-    consultant_sales_split,
     staff_achievement,
     staff_actuals,
     store_achievement,
@@ -84,13 +83,13 @@ def snapshot_figures(
     """The figures a snapshot freezes (the kind's extras aside): the KPI object, the members
     behind each figure and the sales per person (the weekly table's, restated with the rest). The
     restatement check recomputes a frozen period with this. `kpis` / `sales` (the period's
-    `consultant_sales_split`): read already."""
+    `sales_by_consultant_split`): read already."""
     kpis = kpis or compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
     figures = kpis.as_json()
     figures["members"] = {name: sorted(kpis.members_behind(name)) for name in DRILL_DOWN}
     figures["members"].update({f"tier_{t}": sorted(ids) for t, ids in kpis.tier_mix.items()})
     if sales is None:
-        sales = consultant_sales_split(store_id=store.pk, start=start, end=end)
+        sales = sales_by_consultant_split(store_id=store.pk, start=start, end=end)
     figures["sales_by_consultant"] = sales_by_consultant_json(consultant_sales(sales))
     return figures
 
@@ -122,7 +121,7 @@ def achievement_json(
     """The month's achievement against its targets as a monthly or mid-month snapshot freezes it
     (issue 12 item 5): the store's, and each person's (under "none": the receipts naming nobody),
     the actuals in [start, end] against the whole month's targets. `kpis` / `sales` (the period's
-    `consultant_sales_split`): read already."""
+    `sales_by_consultant_split`): read already."""
     plans = target_plans(store=store, year=start.year)
     people = target_people(store=store)
     actuals = staff_actuals(store=store, start=start, end=end, sales=sales)
@@ -159,7 +158,7 @@ def snapshot_take(*, store: Store, kind: str, start: date, end: date, extra: dic
         return existing
     kpis = compute_kpis(start=start, end=end, store_ids=[store.pk], store_label=store.code)
     # The sales per person, read once for the figures and the achievement.
-    sales = consultant_sales_split(store_id=store.pk, start=start, end=end)
+    sales = sales_by_consultant_split(store_id=store.pk, start=start, end=end)
     figures = snapshot_figures(store=store, start=start, end=end, kpis=kpis, sales=sales)
     if kind in WITH_ACHIEVEMENT:
         figures["achievement"] = achievement_json(store=store, start=start, end=end, kpis=kpis, sales=sales)
