@@ -469,43 +469,22 @@ CLOSE_FIELDS = ("status", "done_on", "closed_by", "closed_by_visit", "due_date",
 
 
 def _close(closed: list[MeetCard], *, visit: Visit | None, now) -> None:
-    """Write the closing fields of the closed cards. On PostgreSQL one UPDATE from arrays of ints
-    and text (dates as day numbers: the driver adapts those far faster than date objects); the
-    status, visit and time are the same for all. Elsewhere `bulk_update`."""
-    if connection.vendor != "postgresql":
-        FollowUpTask.objects.bulk_update(
-            [
-                FollowUpTask(
-                    pk=c.pk,
-                    status=c.status,
-                    done_on=c.done_on,
-                    closed_by=c.closed_by,
-                    closed_by_visit=visit,
-                    due_date=c.due_date,
-                    updated_at=now,
-                )
-                for c in closed
-            ],
-            CLOSE_FIELDS,
-            batch_size=1000,
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE visits_followuptask AS t SET status = %s, done_on = DATE '0001-01-01' + (v.done_on - 1), "
-            "closed_by = v.closed_by, closed_by_visit_id = %s, due_date = DATE '0001-01-01' + (v.due_date - 1), "
-            "updated_at = %s FROM unnest(%s::bigint[], %s::int[], %s::varchar[], %s::int[]) "
-            "AS v(id, done_on, closed_by, due_date) WHERE t.id = v.id",
-            [
-                TaskStatus.DONE.value,
-                visit.pk if visit is not None else None,
-                now,
-                [c.pk for c in closed],
-                [c.done_on.toordinal() for c in closed],
-                [c.closed_by for c in closed],
-                [c.due_date.toordinal() for c in closed],
-            ],
-        )
+    """Write the closing fields of the closed cards (one UPDATE from arrays on PostgreSQL)."""
+    bulk_set(
+        [
+            FollowUpTask(
+                pk=c.pk,
+                status=c.status,
+                done_on=c.done_on,
+                closed_by=c.closed_by,
+                closed_by_visit=visit,
+                due_date=c.due_date,
+                updated_at=now,
+            )
+            for c in closed
+        ],
+        CLOSE_FIELDS,
+    )
 
 
 def _rename(cards: list[MeetCard]) -> None:
