@@ -17,11 +17,18 @@ def outbox_send(self, email_id: int) -> str:
     email = email_send(email_id=email_id)
     if email is None:
         return "skipped"
-    retry = email.status == OutboxStatus.FAILED and email.attempts < MAX_ATTEMPTS
-    if retry and self.request.retries < self.max_retries:
-        wait = (email.next_attempt_at - timezone.now()).total_seconds()
-        raise self.retry(countdown=max(wait, 0) + 1)
+    countdown = _retry_in(email)
+    if countdown is not None and self.request.retries < self.max_retries:
+        raise self.retry(countdown=countdown)
     return email.status
+
+
+def _retry_in(email) -> float | None:
+    """Seconds until a failed send may be tried again (just after its backoff); None when it is
+    sent or out of attempts (the flush's business then)."""
+    if email.status != OutboxStatus.FAILED or email.attempts >= MAX_ATTEMPTS:
+        return None
+    return max((email.next_attempt_at - timezone.now()).total_seconds(), 0) + 1
 
 
 @shared_task(name="duties.outbox_send_many", ignore_result=True)
@@ -35,9 +42,9 @@ def outbox_send_many(email_ids: list[int]) -> dict:
         email = email_send(email_id=email_id)
         status = "skipped" if email is None else str(email.status)
         done[status] = done.get(status, 0) + 1
-        if email is not None and email.status == OutboxStatus.FAILED and email.attempts < MAX_ATTEMPTS:
-            wait = (email.next_attempt_at - timezone.now()).total_seconds()
-            outbox_send.apply_async((email_id,), countdown=max(wait, 0) + 1)
+        countdown = None if email is None else _retry_in(email)
+        if countdown is not None:
+            outbox_send.apply_async((email_id,), countdown=countdown)
     return done
 
 
