@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import calendar
+from bisect import bisect_right
 from datetime import date
 from functools import lru_cache
 
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from lunardate import LunarDate
+from lunardate import YEAR_INFOS, LunarDate
 
 _LUNAR_MONTHS = "正二三四五六七八九十冬腊"
 _LUNAR_DAYS_TENS = ["初", "十", "廿", "三"]
@@ -44,18 +45,35 @@ def _lunar_day_in_year(year: int, month: int, day: int) -> date | None:
 
 
 def to_lunar(original: date) -> LunarDate | None:
-    found = _lunar_of(original)
-    return None if found is None else LunarDate(*found)
+    """The lunar date of `original` (None where the library refuses it), from the month table;
+    outside the table the library answers, as before the table."""
+    starts, months, end = _lunar_months()
+    ordinal = original.toordinal()
+    if not starts[0] <= ordinal < end:
+        try:
+            return LunarDate.from_solar_date(original.year, original.month, original.day)
+        except ValueError:
+            return None
+    i = bisect_right(starts, ordinal) - 1
+    year, month, is_leap = months[i]
+    return LunarDate(year, month, ordinal - starts[i] + 1, is_leap)
 
 
-@lru_cache(maxsize=65536)
-def _lunar_of(original: date) -> tuple[int, int, int, bool] | None:
-    # Cached as plain values: each caller gets its own LunarDate.
-    try:
-        lunar = LunarDate.from_solar_date(original.year, original.month, original.day)
-    except ValueError:
-        return None
-    return (lunar.year, lunar.month, lunar.day, lunar.is_leap_month)
+@lru_cache(maxsize=1)
+def _lunar_months() -> tuple[list[int], list[tuple[int, int, bool]], int]:
+    """The calendar's months as the library defines them, once a process: each month's first day
+    (a solar ordinal) and (lunar year, month, leap), and the ordinal after the last. A date's lunar
+    date is then a bisection, not the library's walk from 1900 (tens of microseconds a date; a
+    daily run and a month end convert every lunar birthday of a store, issue 14)."""
+    starts: list[int] = []
+    months: list[tuple[int, int, bool]] = []
+    day = LunarDate._start_date.toordinal()
+    for year, year_info in enumerate(YEAR_INFOS, start=LunarDate._start_date.year):
+        for month, days, is_leap in LunarDate._enum_month(year_info):
+            starts.append(day)
+            months.append((year, month, bool(is_leap)))
+            day += days
+    return starts, months, day
 
 
 def next_occurrence(original: date, *, lunar: bool = False, on_or_after: date) -> date:

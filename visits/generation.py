@@ -9,7 +9,6 @@ contact reasons into one card per member and person and applies the daily capaci
 from __future__ import annotations
 
 import calendar
-from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -22,7 +21,6 @@ from django.db.models import DecimalField, F, IntegerField, OuterRef, Q, QuerySe
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from lunardate import YEAR_INFOS, LunarDate
 
 from accounts.models import Role, Staff, Store
 from duties.maintenance import tables_analyze_grown
@@ -109,31 +107,9 @@ class _LunarMonthDay(NamedTuple):
     day: int
 
 
-@lru_cache(maxsize=1)
-def _lunar_months() -> tuple[list[int], list[int], int]:
-    """The lunar calendar's months as the library defines them, once a process: each month's first
-    day (a solar ordinal) and number (a leap month has its ordinary one's), and the ordinal after
-    the last. A date's lunar month and day are then a bisection, not the library's walk from 1900
-    (tens of microseconds a date, thousands of dates a run)."""
-    starts: list[int] = []
-    numbers: list[int] = []
-    day = LunarDate._start_date.toordinal()
-    for year_info in YEAR_INFOS:
-        for month, days, _leap in LunarDate._enum_month(year_info):
-            starts.append(day)
-            numbers.append(month)
-            day += days
-    return starts, numbers, day
-
-
 @lru_cache(maxsize=100_000)
 def _lunar_month_day(original: date) -> _LunarMonthDay | None:
-    """`to_lunar`'s month and day, by the month table; a date outside it asks the library."""
-    starts, numbers, end = _lunar_months()
-    ordinal = original.toordinal()
-    if starts[0] <= ordinal < end:
-        i = bisect_right(starts, ordinal) - 1
-        return _LunarMonthDay(numbers[i], ordinal - starts[i] + 1)
+    """`to_lunar`'s month and day (None outside the calendar)."""
     lunar = to_lunar(original)
     return None if lunar is None else _LunarMonthDay(lunar.month, lunar.day)
 

@@ -6,7 +6,8 @@
   as the read of the chain's two days kept for the store's members;
 - birthdays are looked up by (lunar) month and day: the same rows, in the same order, as the
   rule's own query (`_birthdays_on`), 29 February and lunar dates included;
-- a date's lunar month and day come from a table of the calendar's months: `to_lunar`'s answer.
+- a date's lunar date comes from a table of the calendar's months (`members.dates.to_lunar`): the
+  library's own answer (`LunarDate.from_solar_date`), and the rule's month and day are its.
 """
 
 import random
@@ -15,8 +16,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import time_machine
+from lunardate import LunarDate
 
-from members.dates import to_lunar
+from members.dates import _lunar_months, to_lunar
 from tests.factories import MemberFactory, PurchaseFactory
 from visits import generation
 from visits.generation import (
@@ -25,7 +27,6 @@ from visits.generation import (
     _birthdays_on,
     _care,
     _lunar_month_day,
-    _lunar_months,
     _members,
     _win_back,
     recorded_receipts,
@@ -134,14 +135,19 @@ def test_birthdays_by_month_and_day_are_the_rules_own(store_a, store_b):
 
 
 def test_the_lunar_month_table_gives_to_lunar_s_month_and_day():
-    starts, _numbers, end = _lunar_months()
+    starts, _months, end = _lunar_months()
     days = {date.fromordinal(start + shift) for start in starts for shift in (-1, 0, 1, 27, 28, 29, 30)}
     days |= {date(1899, 12, 31), date(1900, 1, 30), date(1900, 1, 31), date.fromordinal(end - 1)}
     days |= {date.fromordinal(end), date(2100, 6, 1), date(1850, 1, 1), date(2200, 1, 1)}
     rng = random.Random(7)
     days |= {date(1895, 1, 1) + timedelta(days=rng.randrange(0, 365 * 210)) for _ in range(3000)}
     for day in sorted(days):
-        lunar = to_lunar(day)
+        try:
+            lunar = LunarDate.from_solar_date(day.year, day.month, day.day)
+        except ValueError:
+            lunar = None
+        table = to_lunar(day)
+        assert (None if table is None else repr(table)) == (None if lunar is None else repr(lunar)), day
         expected = None if lunar is None else (lunar.month, lunar.day)
         found = _lunar_month_day.__wrapped__(day)
         assert (None if found is None else tuple(found)) == expected, day
