@@ -221,11 +221,12 @@ class Batch:
             )
         )
 
-    def save(self) -> Counter:
-        """Add the reasons (the card engine skips what is on file) and the gift plans (the unique
-        constraint skips what is on file, and makes a concurrent double run harmless; what was
-        inserted is counted from the rows above the last id)."""
-        counts = tasks_add(store=self.store, reasons=self.reasons, on=self.on, rules=self.rules)
+    def save(self, *, new: bool = False) -> Counter:
+        """Add the reasons (the card engine skips what is on file; `new`: the caller's word that
+        none can be, see `tasks_add`) and the gift plans (the unique constraint skips what is on
+        file, and makes a concurrent double run harmless; what was inserted is counted from the
+        rows above the last id)."""
+        counts = tasks_add(store=self.store, reasons=self.reasons, on=self.on, rules=self.rules, new=new)
         counts["gift_plans"] = 0
         if self.plans:
             last_plan = GiftPlan.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -362,7 +362,7 @@ def purchases_followed(*, purchases: list[Purchase], today: date | None = None, 
             note=receipt_note % {"no": p.receipt_no},
         )
     for batch in batches.values():
-        tasks_add(store=batch.store, reasons=batch.reasons, on=today, rules=rules, new=new)
+        batch.save(new=new)
 
 
 def on_member_dates_changed(sender, member: Member, **kwargs) -> None:
