@@ -598,6 +598,11 @@ def _xlsx_cell(value: Any) -> Any:
     return value
 
 
+def _cell_at(cells: list[Any], i: int | None) -> Any:
+    """The cell at column index `i` (None: no such column, or a short row)."""
+    return None if i is None or i >= len(cells) else cells[i]
+
+
 def _text(value: Any) -> str:
     """A cell as trimmed text. Whole numbers from XLSX lose their ".0" (card numbers, phones). The
     apostrophe our export puts before a formula-like text (=, +, -, @) is taken off again."""
@@ -958,10 +963,7 @@ class _Context:
         return refused
 
     def cell(self, cells: list[Any], column: str) -> Any:
-        i = self.columns.get(column)
-        if i is None or i >= len(cells):
-            return None
-        return cells[i]
+        return _cell_at(cells, self.columns.get(column))
 
     def text(self, cells: list[Any], column: str) -> str:
         return _text(self.cell(cells, column))
@@ -1531,17 +1533,8 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
     width, shortest, errors = ctx.width, ctx.shortest_limit, ctx.errors
     progress = ctx.progress
 
-    def text_at(cells: list[Any], i: int | None) -> str:  # ctx.text(cells, column)
-        if i is None or i >= len(cells):
-            return ""
-        raw = cells[i]
-        if type(raw) is str:
-            text = raw.strip()
-            return text if text[:1] != "'" else unguard(text)
-        return _text(raw)
-
-    def raw_at(cells: list[Any], i: int | None) -> Any:  # ctx.cell(cells, column)
-        return None if i is None or i >= len(cells) else cells[i]
+    def text_at(cells: list[Any], i: int | None) -> str:  # ctx.text(cells, column), by index
+        return _text(_cell_at(cells, i))
 
     ctx.load_staff({u for _, cells in body if (u := text_at(cells, i_consultant))})
     for done, (number, cells) in enumerate(_consume(body), start=1):
@@ -1557,10 +1550,10 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
         card_no = text_at(cells, i_card)
         if not card_no or len(card_no) > 30:
             card_no = ctx.required_text(number, cells, "card_no", 30)
-        raw = raw_at(cells, i_date)
+        raw = _cell_at(cells, i_date)
         found = dates_seen.get((type(raw), raw))
         when = found[1] if found is not None and found[0] else ctx.date_value(number, cells, "date", required=True)
-        raw = raw_at(cells, i_amount)
+        raw = _cell_at(cells, i_amount)
         found = amounts_seen.get((type(raw), raw))
         amount = (
             found[1]
