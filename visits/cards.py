@@ -26,7 +26,7 @@ from django.utils import timezone
 from accounts.models import Store
 from members.models import TIER_RANK, Member, ProgramRules, Purchase
 from members.selectors import ids_filter
-from vipcrm.bulk import bulk_insert, bulk_insert_rows, bulk_set
+from vipcrm.bulk import bulk_insert, bulk_insert_rows, bulk_set, bulk_set_rows
 
 from .models import (
     CAPPED_KINDS,
@@ -465,25 +465,17 @@ def cards_meet(
 # What meeting a card reads of it and of its reasons (MeetCard, MeetReason).
 CARD_FIELDS = ("pk", "store_id", "member_id", "assignee_id", "kind", "origin", "note", "due_date", "scheduled_for")
 REASON_FIELDS = ("pk", "task_id", "member_id", "kind", "origin", "note", "due_date", "created_at")
-CLOSE_FIELDS = ("status", "done_on", "closed_by", "closed_by_visit", "due_date", "updated_at")
+CLOSE_FIELDS = ("status", "done_on", "closed_by", "closed_by_visit_id", "due_date", "updated_at")
 
 
 def _close(closed: list[MeetCard], *, visit: Visit | None, now) -> None:
-    """Write the closing fields of the closed cards (one UPDATE from arrays on PostgreSQL)."""
-    bulk_set(
-        [
-            FollowUpTask(
-                pk=c.pk,
-                status=c.status,
-                done_on=c.done_on,
-                closed_by=c.closed_by,
-                closed_by_visit=visit,
-                due_date=c.due_date,
-                updated_at=now,
-            )
-            for c in closed
-        ],
+    """Write the closing fields of the closed cards (one UPDATE from arrays on PostgreSQL, plain
+    rows: an import closes 30,000 cards)."""
+    visit_id = visit.pk if visit is not None else None
+    bulk_set_rows(
+        FollowUpTask,
         CLOSE_FIELDS,
+        [(c.pk, c.status, c.done_on, c.closed_by, visit_id, c.due_date, now) for c in closed],
     )
 
 
