@@ -147,7 +147,9 @@ class FollowUpTask(models.Model):
     attempts move only the working date `scheduled_for`. `kind` and `origin` are the first reason's."""
 
     # No single-column store, member or assignee index: the indexes in Meta lead with each, and every
-    # index is one more write for each card the duties and imports make or close (issue 14).
+    # index is one more write for each card the duties and imports make or close (issue 14). Nor a
+    # (member, kind, status) one: the unique (member, kind, origin) leads with member and kind, and a
+    # member's open tasks have their own index.
     store = models.ForeignKey(
         Store, verbose_name=_("门店"), on_delete=models.PROTECT, related_name="tasks", db_index=False
     )
@@ -178,7 +180,8 @@ class FollowUpTask(models.Model):
     )
     done_on = models.DateField(_("完成日期"), null=True, blank=True)
     closed_by = models.CharField(_("完成方式"), max_length=14, choices=ClosedBy.choices, blank=True)
-    # The reached contact that closed it, logged on this task or anywhere else.
+    # The reached contact that closed it, logged on this task or anywhere else. Indexed where set
+    # only (Meta): most tasks are closed otherwise or still open, and their NULLs need no entry.
     closed_by_visit = models.ForeignKey(
         Visit,
         verbose_name=_("完成回访"),
@@ -186,6 +189,7 @@ class FollowUpTask(models.Model):
         null=True,
         blank=True,
         related_name="closed_tasks",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -209,12 +213,16 @@ class FollowUpTask(models.Model):
             models.Index(fields=["assignee", "status", "due_date"], name="task_assignee_status_due_idx"),
             models.Index(fields=["store", "status", "due_date"], name="task_store_status_due_idx"),
             models.Index(fields=["store", "due_date"], name="task_store_due_idx"),
-            models.Index(fields=["member", "kind", "status"], name="task_member_kind_status_idx"),
             models.Index(fields=["assignee", "status", "scheduled_for"], name="task_assignee_status_sched_idx"),
             models.Index(fields=["store", "status", "scheduled_for"], name="task_store_status_sched_idx"),
             # Open tasks are few beside the history: a member's open tasks (the daily care rule's
             # check, hand-overs) without reading the closed ones.
             models.Index(fields=["member"], condition=models.Q(status="open"), name="task_open_member_idx"),
+            models.Index(
+                fields=["closed_by_visit"],
+                condition=models.Q(closed_by_visit__isnull=False),
+                name="task_closed_by_visit_idx",
+            ),
         ]
 
     def __str__(self) -> str:
