@@ -54,7 +54,7 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
-from duties.maintenance import BULK_TABLES, tables_analyze
+from duties.maintenance import BULK_TABLES, tables_analyze_grown
 from vipcrm.bulk import bulk_insert_rows
 
 from .exports import TAG_SEPARATOR, unguard
@@ -1656,19 +1656,17 @@ def _preview_purchases(ctx: _Context, body: list[tuple[int, list[Any]]], preview
         preview.rows_ok.append(r)
 
 
-# From this many new rows an import refreshes the planner statistics once it commits, of the
-# tables it writes (a purchase import: receipts, the follow-ups and gift plans they bring). The
-# tiers they change (members_member, members_tierchange) are the tier replay's: it analyzes those
-# two itself, in the import's transaction, when it moves enough of them (REPLAY_ANALYZE_AFTER), and
-# a second ANALYZE of them at commit (~0.7 s at 100,000 members) would find nothing new.
+# From this many new rows an import may refresh the planner statistics once it commits, of the
+# tables it writes, in groups: each group once the import has grown its first table by half or more
+# (`tables_analyze_grown`; a go-live load does, a month's receipts into a chain's million do not:
+# the planner scales a row count by the table's size, and autovacuum follows). A purchase import's
+# new receipts are also the most follow-ups it can add. The tiers it changes (members_member,
+# members_tierchange) are the tier replay's, which analyzes those two itself when it moves many.
 ANALYZE_AFTER_ROWS = 1000
-MEMBER_IMPORT_TABLES = BULK_TABLES
-PURCHASE_IMPORT_TABLES = (
-    "members_purchase",
-    "visits_followuptask",
-    "visits_taskreason",
-    "visits_giftplan",
-)
+IMPORT_ANALYZE_GROUPS = {
+    MEMBERS: (BULK_TABLES,),
+    PURCHASES: (("members_purchase",), ("visits_followuptask", "visits_taskreason", "visits_giftplan")),
+}
 
 
 class ImportedPurchase(NamedTuple):
@@ -1821,6 +1819,11 @@ def _import_preview(
     return preview
 
 
+def _analyze_grown(groups: tuple[tuple[str, ...], ...], *, added: int) -> None:
+    for tables in groups:
+        tables_analyze_grown(tables, added=added)
+
+
 @transaction.atomic
 def import_commit(
     *,
@@ -1874,9 +1877,7 @@ def import_commit(
         actor=by, action="member.imported" if kind == MEMBERS else "purchase.imported", store=preview.store, **details
     )
     if c[NEW] >= ANALYZE_AFTER_ROWS:
-        # A bulk load: fresh planner statistics before the next duty plans (PostgreSQL; issue 14),
-        # for the tables this kind of import writes.
-        tables = MEMBER_IMPORT_TABLES if kind == MEMBERS else PURCHASE_IMPORT_TABLES
-        transaction.on_commit(lambda: tables_analyze(tables))
+        # A bulk load: fresh planner statistics before the next duty plans (PostgreSQL; issue 14).
+        transaction.on_commit(lambda: _analyze_grown(IMPORT_ANALYZE_GROUPS[kind], added=c[NEW]))
     preview.committed = True
     return preview

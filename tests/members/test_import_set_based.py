@@ -209,18 +209,21 @@ def test_overlong_cells_are_refused_after_short_rows(store_a, hq):
 def test_a_large_purchase_import_analyzes_what_it_writes_not_the_replays_tables(
     store_a, hq, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """The tier replay analyzes members and tier changes itself when it moves many; the import's
-    ANALYZE at commit covers the receipts and follow-ups only (each table once)."""
+    """The tier replay analyzes members and tier changes itself when it moves many; at commit the
+    import offers the receipts and the follow-ups to `tables_analyze_grown` (each group once, with
+    the new receipts as what they grew by), which analyzes a group only if that is much."""
     from members import imports
 
     analyzed = []
     monkeypatch.setattr(imports, "ANALYZE_AFTER_ROWS", 2)
-    monkeypatch.setattr(imports, "tables_analyze", lambda tables: analyzed.append(tuple(tables)))
+    monkeypatch.setattr(imports, "tables_analyze_grown", lambda tables, added: analyzed.append((tuple(tables), added)))
     today = timezone.localdate()
     MemberFactory(card_no="A1", home_store=store_a, joined_on=today - timedelta(99))
     with django_capture_on_commit_callbacks(execute=True):
         result = import_commit(kind=PURCHASES, data=_csv(f"R1,A1,SHA,{today},100,,", f"R2,A1,SHA,{today},200,,"), by=hq)
     assert result.committed
-    assert analyzed == [imports.PURCHASE_IMPORT_TABLES]
-    assert "members_purchase" in analyzed[0] and "visits_taskreason" in analyzed[0]
-    assert not {"members_member", "members_tierchange"} & set(analyzed[0])
+    assert analyzed == [(tables, 2) for tables in imports.IMPORT_ANALYZE_GROUPS[PURCHASES]]
+    written = {name for tables, _added in analyzed for name in tables}
+    assert {"members_purchase", "visits_followuptask", "visits_taskreason"} <= written
+    assert not {"members_member", "members_tierchange"} & written
+
