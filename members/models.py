@@ -241,8 +241,15 @@ class Purchase(models.Model):
     )
     date = models.DateField(_("日期"))
     amount = models.DecimalField(_("金额"), **MONEY)
+    # Indexed where set only (Meta): a receipt's returns; the sales themselves need no entry.
     original = models.ForeignKey(
-        "self", verbose_name=_("原小票"), on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+        "self",
+        verbose_name=_("原小票"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="returns",
+        db_index=False,
     )
     items = models.TextField(_("商品"), blank=True)
     source = models.CharField(_("来源"), max_length=10, choices=PurchaseSource.choices, default=PurchaseSource.STORE)
@@ -266,6 +273,7 @@ class Purchase(models.Model):
             models.Index(fields=["store", "date"], name="purchase_store_date_idx"),
             # The daily duty's "receipts recorded yesterday" (post-purchase calls), issue 14.
             models.Index(fields=["created_at"], name="purchase_recorded_idx"),
+            models.Index(fields=["original"], condition=models.Q(original__isnull=False), name="purchase_returns_idx"),
         ]
 
     def __str__(self) -> str:
