@@ -55,7 +55,7 @@ from django.utils.translation import gettext_lazy, pgettext
 from accounts.models import Role, Staff, Store
 from accounts.services import audit_log
 from duties.maintenance import BULK_TABLES, tables_analyze_grown
-from vipcrm.bulk import bulk_insert_rows
+from vipcrm.bulk import array_param, bulk_insert_rows
 
 from .exports import TAG_SEPARATOR, unguard
 from .models import (
@@ -817,7 +817,7 @@ class _TextAnyOf(Lookup):
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s::text[])", [*params, [str(v) for v in self.rhs]]
+        return f"{lhs} = ANY(%s::text[])", [*params, array_param([str(v) for v in self.rhs])]
 
 
 def _text_in(qs, column: str, values: Sequence[str]):
@@ -840,7 +840,10 @@ def _receipts_on_file(receipts: list[tuple[int, str]]) -> dict[tuple[int, str], 
                 f"SELECT p.store_id, p.receipt_no, p.member_id, p.date, p.amount FROM {Purchase._meta.db_table} p "  # noqa: S608
                 "JOIN unnest(%s::bigint[], %s::text[]) AS f(store_id, receipt_no) "
                 "ON p.store_id = f.store_id AND p.receipt_no = f.receipt_no",
-                [[store_id for store_id, _no in receipts], [no for _store_id, no in receipts]],
+                [
+                    array_param([store_id for store_id, _no in receipts]),
+                    array_param([no for _store_id, no in receipts]),
+                ],
             )
             for store_id, receipt_no, member_id, d, amount in cursor.fetchall():
                 on_file[(store_id, receipt_no)] = (member_id, d, amount)

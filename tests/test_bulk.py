@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.db import connection
 
 from members.models import Member
 from tests.factories import MemberFactory, StaffFactory, StoreFactory
-from vipcrm.bulk import bulk_set, bulk_set_rows
+from vipcrm.bulk import array_param, bulk_set, bulk_set_rows
 
 
 @pytest.fixture
@@ -51,3 +52,28 @@ def test_bulk_set_saves_the_fields_of_model_instances_only(members):
     bulk_set(members, ["birthday"])
 
     assert sorted(Member.objects.values_list("birthday", "name")) == [(date(1999, 5, d), "原名") for d in (1, 2, 3, 4)]
+
+
+@pytest.mark.parametrize(
+    ("values", "cast"),
+    [
+        (["A1", 'quote"d', "back\\slash", "{brace},comma", " spaced ", "NULL", "", None, "卡号"], "text"),
+        ([3, None, -7, 2**40], "bigint"),
+        ([date(2026, 2, 28), None], "date"),
+        ([], "text"),
+    ],
+)
+@pytest.mark.django_db
+def test_array_param_reaches_postgresql_as_the_same_values(values, cast):
+    if connection.vendor != "postgresql":
+        pytest.skip("array parameters are PostgreSQL's")
+    param = array_param(values)
+    assert isinstance(param, str)  # one text, not a list for the driver to adapt element by element
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{cast}[]", [param])
+        assert cursor.fetchone()[0] == values
+
+
+def test_array_param_leaves_other_values_to_the_driver():
+    assert array_param([1, "1"]) == [1, "1"]
+    assert array_param([True, False]) == [True, False]

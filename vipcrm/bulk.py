@@ -179,8 +179,8 @@ def bulk_set_rows(model: type[models.Model], fields: Sequence[str], rows: Iterab
 def _update_from_columns(model: type[models.Model], targets: list[models.Field], columns: list[list[Any]]) -> None:
     """UPDATE `targets` of the rows whose primary keys are `columns[0]` to the values in the other
     columns (prepared for the database). A column with one value for every row goes as one
-    parameter, not an array of as many copies (the closing fields of 30,000 cards); whole numbers
-    and dates go as array text (the driver would adapt each element)."""
+    parameter, not an array of as many copies (the closing fields of 30,000 cards); the others as
+    `array_param`s."""
     opts = model._meta
     qn = connection.ops.quote_name
     sets, set_params, arrays, array_params = [], [], [], []
@@ -194,7 +194,7 @@ def _update_from_columns(model: type[models.Model], targets: list[models.Field],
         if i:
             sets.append(f"{qn(f.column)} = v.c{i}")
         arrays.append((f"%s::{db_type}[]", f"c{i}"))
-        array_params.append(_array_text(values))
+        array_params.append(array_param(values))
     sql = (
         f"UPDATE {qn(opts.db_table)} AS t SET {', '.join(sets)} "
         f"FROM unnest({', '.join(a for a, _n in arrays)}) AS v({', '.join(n for _a, n in arrays)}) "
@@ -204,9 +204,18 @@ def _update_from_columns(model: type[models.Model], targets: list[models.Field],
         cursor.execute(sql, [*set_params, *array_params])
 
 
-def _array_text(values: list[Any]) -> Any:
-    """An array parameter: whole numbers and dates (with NULLs) as PostgreSQL array text, written
-    in one join; anything else as the list, for the driver to adapt."""
-    if all(v is None or type(v) is int or type(v) is date for v in values):
+def array_param(values: Sequence[Any]) -> Any:
+    """An array parameter (cast it in the SQL: `%s::bigint[]`, `%s::text[]`): whole numbers, dates or
+    texts (with NULLs) as PostgreSQL array text, written in one join; anything else as the list,
+    for the driver, which adapts each element in Python (100,000 card numbers: ~0.5 s)."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if kinds == {str}:
+        return "{" + ",".join("NULL" if v is None else '"' + _escaped(v) + '"' for v in values) + "}"
+    if kinds in ({int}, {date}, set()):
         return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
-    return values
+    return list(values)
+
+
+def _escaped(text: str) -> str:
+    """A text inside an array literal's double quotes: only the backslash and the quote escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
