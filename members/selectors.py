@@ -33,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Staff
 from accounts.services import audit_log
+from vipcrm.bulk import array_param
 
 from .dates import lunar_label, next_occurrence
 from .models import (
@@ -607,14 +608,14 @@ class TierPush:
 
 
 class _AnyOf(Lookup):
-    """`column = ANY(%s)` with the ids as one array parameter (PostgreSQL)."""
+    """`column = ANY(%s)` with the ids as one array parameter (PostgreSQL), sent as array text."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
         lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*params, [int(pk) for pk in self.rhs]]
+        return f"{lhs} = ANY(%s::bigint[])", [*params, array_param([int(pk) for pk in self.rhs])]
 
 
 class _InArray(Lookup):
