@@ -200,7 +200,7 @@ def card_rows(
 ) -> QuerySet[FollowUpTask]:
     """What a card shows beyond the task, in the same query: the last reached contact (when, how,
     by whom), the last purchase (date, amount), the 12-month spend, and for `greetings` the next
-    gift; the reasons come in one more query (prefetch)."""
+    gift; the reasons come in one more query (`with_reasons`)."""
     reached = Visit.objects.filter(member_id=OuterRef("member_id"), result=VisitResult.REACHED).order_by("-at", "-pk")
     bought = Purchase.objects.filter(member_id=OuterRef("member_id"), amount__gt=0).order_by("-date", "-pk")
     shown = {
@@ -210,7 +210,7 @@ def card_rows(
         "last_purchase_on": Subquery(bought.values("date")[:1]),
         "last_purchase_amount": Subquery(bought.values("amount")[:1]),
     }
-    related = ("member", "assignee")
+    qs = _ranked(qs, today=today, rules=rules)
     if greetings:  # they also name the gift, the store and the member's consultant; the list has no greetings
         gift = GiftPlan.objects.filter(
             member_id=OuterRef("member_id"),
@@ -218,8 +218,51 @@ def card_rows(
             occasion_date__gte=today,
         ).order_by("occasion_date", "pk")
         shown["gift"] = Subquery(gift.values("gift")[:1])
-        related = ("member__consultant", "assignee", "store")
-    return _ranked(qs, today=today, rules=rules).select_related(*related).annotate(**shown).prefetch_related("reasons")
+        qs = qs.select_related("member__consultant", "assignee", "store")
+    else:  # the columns the list's cards read, not the whole rows (a third: issue 14)
+        qs = qs.select_related("member", "assignee").only(*CARD_FIELDS)
+    return qs.annotate(**shown)
+
+
+# What a card on the list reads of its task, member and assignee (`annotate_card`, `_card_show`,
+# `can_see_full_contact`, `can_work_task`, members/_tier_badge.html, `str(staff)`).
+CARD_FIELDS = (
+    "store",
+    "member",
+    "assignee",
+    "kind",
+    "is_contact",
+    "status",
+    "due_date",
+    "scheduled_for",
+    "attempts",
+    "member__name",
+    "member__tier",
+    "member__tier_locked",
+    "member__open_complaints",
+    "member__joined_on",
+    "member__style_preferences",
+    "member__notes",
+    "member__erased_at",
+    "member__consultant",
+    "member__home_store",
+    "assignee__display_name",
+    "assignee__first_name",
+    "assignee__last_name",
+    "assignee__username",
+)
+
+
+def with_reasons(cards: list[FollowUpTask]) -> list[FollowUpTask]:
+    """Each card's reasons as `card.reason_list`, in their order, in one query (not a prefetch:
+    it makes a queryset per card, a few milliseconds a page; issue 14)."""
+    found: dict[int, list[TaskReason]] = {card.pk: [] for card in cards}
+    if found:
+        for reason in TaskReason.objects.filter(task_id__in=found):
+            found[reason.task_id].append(reason)
+    for card in cards:
+        card.reason_list = found[card.pk]
+    return cards
 
 
 def _ranked(qs: QuerySet[FollowUpTask], *, today: date, rules: ProgramRules) -> QuerySet[FollowUpTask]:
@@ -333,7 +376,7 @@ def _card_messages(card: FollowUpTask, page: CardPage, kinds: list[str]) -> list
 
 def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] = ()) -> FollowUpTask:
     """Everything a card shows, from the row and what the page shares: no query (the reasons are
-    prefetched). `extra`: the member's preparation or complaint tasks shown on this card."""
+    read: `with_reasons`). `extra`: the member's preparation or complaint tasks shown on this card."""
     today = page.today
     card.extra_tasks = list(extra)
     for task in card.extra_tasks:  # a gift is prepared `lead_days` ahead: its month on the gifts page
@@ -341,7 +384,6 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
         task.complete_url = page.urls["complete"][0].replace(str(_ID), str(task.pk))
         task.day = page.day(task.due_date)
         task.label = page.kind_labels.get(task.kind, task.kind)
-    card.reason_list = list(card.reasons.all())
     for reason in card.reason_list:
         reason.day = page.day(reason.due_date)
         reason.label = page.kind_labels.get(reason.kind, reason.kind)
@@ -407,17 +449,16 @@ def _card_show(card: FollowUpTask, page: CardPage) -> dict:
             for t in card.extra_tasks
         ],
         "last_contact_at": card.last_contact_at,
-        "last_contact_day": card.last_contact_day,
-        "last_contact_channel_label": card.last_contact_channel_label,
-        "last_contact_by": card.last_contact_by,
+        # Runs of plain text printed as one value (the card escapes it whole, as it did each part).
+        "last_contact_text": f"{card.last_contact_day} · {card.last_contact_channel_label}"
+        + (f" · {card.last_contact_by}" if card.last_contact_by else ""),
         "last_purchase_on": card.last_purchase_on,
         "last_purchase_day": card.last_purchase_day,
         "last_purchase_text": card.last_purchase_text,
         "spend_text": card.spend_text,
         "to_next": page.to_next(card.next_tier, card.to_next_text) if card.next_tier else "",
         "preferences": bool(member.style_preferences or member.notes),
-        "style_short": card.style_short,
-        "notes_short": card.notes_short,
+        "preferences_text": " · ".join(filter(None, [card.style_short, card.notes_short])),
         "other_owner": card.assignee_id != page.viewer.pk,
         "assignee": card.assignee,
         "can_work": card.can_work,
@@ -509,20 +550,22 @@ def today_list(
         ),
         done_today=Count("pk", filter=Q(status=TaskStatus.DONE, done_on=today)),
     )
-    # The page's ids first, ordered by what the order needs (lateness, tier, 12-month spend), then
-    # what their cards show for those ids alone: a deep page does not compute every skipped card.
-    order = _ranked(tasks.filter(pk__in=ids), today=today, rules=rules)
+    # The page ordered by what the order needs (lateness, tier, 12-month spend), with what its
+    # cards show, in one query: PostgreSQL computes that after the sort, for the rows it returns.
+    # A deeper page picks its ids in a subquery first, so the skipped cards compute nothing.
     if when == "upcoming":
-        order = order.order_by("scheduled_for", "member__tier", F("spend").desc(), "pk")
+        order = ("scheduled_for", "member__tier", F("spend").desc(), "pk")
     else:
-        order = order.order_by("late", "member__tier", F("spend").desc(), "due_date", "pk")
-    paginator = Paginator(order.values_list("pk", flat=True), TODAY_PER_PAGE)
+        order = ("late", "member__tier", F("spend").desc(), "due_date", "pk")
+    paginator = Paginator(
+        card_rows(tasks.filter(pk__in=ids), today=today, rules=rules, greetings=False).order_by(*order), TODAY_PER_PAGE
+    )
     paginator.count = len(ids)
     paged = paginator.get_page(page)
-    ids = list(paged.object_list)
-    rows = card_rows(tasks.filter(pk__in=ids), today=today, rules=rules, greetings=False).order_by()
-    found = {card.pk: card for card in rows}  # not `in_bulk(ids)`: it sends the ids a second time
-    cards = [found[pk] for pk in ids if pk in found]
+    if paged.number > 1:
+        picked = tasks.filter(pk__in=paged.object_list.values("pk"))
+        paged.object_list = card_rows(picked, today=today, rules=rules, greetings=False).order_by(*order)
+    cards = with_reasons(list(paged.object_list))
     extra = {} if kind else _tasks_on_cards(tasks, cards, today=today, when=when)
     shared = CardPage.load(viewer=viewer, today=today, rules=rules, store=store, cards=cards)
     paged.object_list = [annotate_card(c, shared, extra.get((c.member_id, c.assignee_id), [])) for c in cards]
@@ -568,7 +611,7 @@ def today_card(*, viewer: Staff, pk: int, today: date | None = None, messages: b
     `messages`: with its greetings filled in (`card.messages`), for the greeting panel."""
     today = today or timezone.localdate()
     rules = ProgramRules.load()
-    card = _get(card_rows(task_scope(viewer=viewer), today=today, rules=rules), pk)
+    card = with_reasons([_get(card_rows(task_scope(viewer=viewer), today=today, rules=rules), pk)])[0]
     extra = {}
     if card.is_contact and card.status == TaskStatus.OPEN:
         extra = _tasks_on_cards(task_scope(viewer=viewer), [card], today=today, when="today")

@@ -107,3 +107,22 @@ def test_the_queries_and_links_do_not_grow_with_the_cards(client, store_a, store
     # reversed (the navigation's): a card's links come from one reversed URL per action.
     assert few == many == deep
     assert _cost(client)[0] <= many[0]
+
+
+def test_a_deeper_page_holds_the_next_cards_of_the_one_order(client, store_a, staff_a):
+    """The first page is read in one query with what its cards show, a deeper page picks its ids
+    in a subquery first: both are slices of the one order, and print the same cards."""
+    ProgramRules.load()
+    _many_cards(store_a, staff_a.consultant, 23)
+    client.force_login(staff_a.specialist)
+
+    def shown(response) -> list[dict]:
+        return [{k: v for k, v in c.show.items() if not callable(v)} for c in response.context["listing"].cards]
+
+    with mock.patch("visits.selectors.TODAY_PER_PAGE", 100):
+        whole = shown(today_page(client, scope="store"))
+    with mock.patch("visits.selectors.TODAY_PER_PAGE", 5):
+        paged = [card for n in range(1, 6) for card in shown(today_page(client, scope="store", page=n))]
+
+    assert len(whole) == 23
+    assert paged == whole
