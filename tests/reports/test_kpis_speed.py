@@ -219,7 +219,9 @@ def test_the_stores_scope_is_their_members_on_the_day(chain):
     a, b, c = (s.pk for s in chain)
     for on in days:
         for store_ids in ([a], [b, a], [c]):
-            found = list(_store_scope(store_ids=store_ids, on=on))
+            with connection.cursor() as cursor:
+                cursor.execute(*_store_scope(store_ids=store_ids, on=on))
+                found = cursor.fetchall()
             expected = set(members_home_on(store_ids=store_ids, on=on).values_list("pk", "joined_on"))
             assert len(found) == len(set(found)) and set(found) == expected, (on, store_ids)
 
