@@ -15,9 +15,9 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from typing import NamedTuple
 
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import DecimalField, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -107,9 +107,10 @@ class _LunarMonthDay(NamedTuple):
     day: int
 
 
-@lru_cache(maxsize=100_000)
 def _lunar_month_day(original: date) -> _LunarMonthDay | None:
-    """`to_lunar`'s month and day (None outside the calendar)."""
+    """`to_lunar`'s month and day (None outside the calendar). Not remembered: `to_lunar` is a
+    bisection of the month table, cheaper than a cache entry, and a cache of every birthday would
+    keep tens of thousands of objects for the garbage collector to walk."""
     lunar = to_lunar(original)
     return None if lunar is None else _LunarMonthDay(lunar.month, lunar.day)
 
@@ -309,7 +310,7 @@ def recorded_receipts(*, store: Store, on: date, members: dict[int, tuple] | Non
         members = {row[0]: row for row in store_members(store).values_list("pk", "consultant_id")}
     fields = ("pk", "member_id", "receipt_no", "date", "created_at")
     if connection.vendor == "postgresql" and len(next(iter(members.values()), ())) > RECORDED:
-        ids = [pk for row in members.values() for pk in row[RECORDED]]
+        ids = [pk for row in members.values() if row[RECORDED] for pk in row[RECORDED]]
         rows = ids_filter(Purchase.objects.order_by("-date", "-id"), "id", ids).values_list(*fields)
     else:
         rows = _recorded(on).order_by("-date", "-id").values_list(*fields)
@@ -395,7 +396,9 @@ def gift_plans_follow_tier(*, store: Store | None = None, member_ids: list[int] 
 
 def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[Receipt]) -> None:
     """A follow-up for every receipt recorded since the last run, whatever its source; several on
-    one day join one card."""
+    one day join one card. The note's wording is translated once, not once a receipt (tens of
+    microseconds each)."""
+    note = _("小票 %(receipt)s")
     for purchase in receipts:
         batch.task(
             member_id=purchase.member_id,
@@ -403,7 +406,7 @@ def _post_purchase(batch: Batch, on: date, rules: ProgramRules, receipts: list[R
             kind=TaskKind.POST_PURCHASE,
             due=post_purchase_due(purchase.date, on, rules),
             origin=f"purchase:{purchase.pk}",
-            note=_("小票 %(receipt)s") % {"receipt": purchase.receipt_no},
+            note=note % {"receipt": purchase.receipt_no},
         )
 
 
@@ -415,9 +418,9 @@ def _members(batch: Batch, on: date) -> dict[int, tuple]:
     day's rules: which receipts are the store's, care, win-back and birthdays; two correlated
     probes per member (the purchases' (member, date) and the visits' (member, at) indexes), never
     the chain's rows. The rules decide in Python what their cadences, windows and dates make of
-    it. Then the member's open complaints and (PostgreSQL) the ids of their receipts
-    `recorded_receipts` takes, a third probe (None on SQLite). The contact comes as a day, not a
-    time: the rules compare it with days, and a date costs no time-zone conversion in Python."""
+    it. Then the member's open complaints and (PostgreSQL, `_with_recorded`) the ids of their
+    receipts `recorded_receipts` takes (None when none, and on SQLite). The contact comes as a day,
+    not a time: the rules compare it with days, and a date costs no time-zone conversion in Python."""
     if getattr(batch, "_members_on", None) != on:
         upto = max(on, timezone.localdate())
         bought_from, reached_from = _touch_horizon(on, batch.rules or ProgramRules.load())
@@ -437,16 +440,9 @@ def _members(batch: Batch, on: date) -> dict[int, tuple]:
             .annotate(day=TruncDate("at"))
             .values("day")[:1]
         )
-        if connection.vendor == "postgresql":
-            # The member's receipts recorded these two days: a third probe of the index the first
-            # walked (its pages just read), so finding the store's receipts costs the store's rows,
-            # not the chain's two days.
-            recorded = ArraySubquery(_recorded(on).filter(member_id=OuterRef("pk")).order_by().values("pk"))
-        else:
-            recorded = Value(None, output_field=IntegerField())
         rows = (
             store_members(batch.store)
-            .annotate(last_bought=last_bought, last_reached=last_reached, recorded=recorded)
+            .annotate(last_bought=last_bought, last_reached=last_reached)
             .values_list(
                 "pk",
                 "consultant_id",
@@ -457,9 +453,9 @@ def _members(batch: Batch, on: date) -> dict[int, tuple]:
                 "last_bought",
                 "last_reached",
                 "open_complaints",
-                "recorded",
             )
         )
+        rows = _with_recorded(rows, on) if connection.vendor == "postgresql" else ((*row, None) for row in rows)
         batch._members = {row[0]: row for row in rows}
         batch._members_on = on
     return batch._members
@@ -469,16 +465,41 @@ OPEN_COMPLAINTS = 8  # the columns of a `_members` row
 RECORDED = 9
 
 
+def _with_recorded(members: QuerySet, on: date) -> list[tuple]:
+    """The `_members` rows (PostgreSQL), each with the ids of the member's receipts recorded these
+    two days that `recorded_receipts` takes, NULL when none: a third probe of the index the first
+    walked (its pages just read), so finding the store's receipts costs the store's rows, not the
+    chain's two days. Only for a member whose last positive purchase (the first probe's answer,
+    computed once in the inner query) is recent enough for one: such a receipt, dated within
+    `POST_PURCHASE_MAX_AGE_DAYS`, is itself a positive purchase that recent (`_touch_horizon`
+    reaches back that far): the month's buyers are probed, not every member. A row holding no list
+    is one the garbage collector stops watching (5,000 lists a store it would walk again and
+    again)."""
+    sql, params = members.query.sql_with_params()
+    probe = _recorded(on).filter(member_id=RawSQL('"m"."pk"', ())).order_by().values("pk")
+    probe_sql, probe_params = probe.query.sql_with_params()
+    # Both statements come from the ORM, every value is a parameter; then the members' order.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT "m".*, CASE WHEN "m"."last_bought" >= %s THEN NULLIF(ARRAY({probe_sql}), %s) END '  # noqa: S608
+            f'FROM ({sql}) "m" ORDER BY "m"."joined_on" DESC, "m"."pk" DESC',
+            [on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS), *probe_params, [], *params],
+        )
+        return cursor.fetchall()
+
+
 def _touch_horizon(on: date, rules: ProgramRules) -> tuple[date, datetime]:
     """How far back a member's last positive purchase and last reached contact can still change
     what the care and win-back rules decide on `on`: the earliest day either rule compares them
-    with (a care cadence's first day, the win-back window's first day). A touch before it counts
-    as none, the same answer (older than every day the rules compare it with), and the probes
-    stop there: most members' history is never read, only the recent few rows of those who have
-    any."""
+    with (a care cadence's first day, the win-back window's first day), and for the purchase the
+    oldest date of a receipt the run takes (`_with_recorded` looks for those of recent buyers). A
+    touch before it counts as none, the same answer (older than every day the rules compare it
+    with), and the probes stop there: most members' history is never read, only the recent few
+    rows of those who have any."""
     care_since = min(on - timedelta(days=rules.care_days(tier) - 1) for tier in Tier.values)
     lapse_from = on - timedelta(days=rules.churn_days - 1)
-    return min(care_since, lapse_from), _start_of(care_since)
+    receipts_from = on - timedelta(days=POST_PURCHASE_MAX_AGE_DAYS)
+    return min(care_since, lapse_from, receipts_from), _start_of(care_since)
 
 
 def _activity(batch: Batch, on: date) -> list[tuple]:
@@ -489,7 +510,7 @@ def _activity(batch: Batch, on: date) -> list[tuple]:
         tiers = set(Tier.values)
         batch._activity = [
             (pk, consultant_id, tier, joined_on, last_bought, last_reached)
-            for pk, consultant_id, tier, joined_on, _born, _lunar, last_bought, last_reached, *_rest in members.values()
+            for pk, consultant_id, tier, joined_on, _born, _lunar, last_bought, last_reached, _o, _r in members.values()
             if tier in tiers
         ]
         batch._activity_of = members
@@ -601,7 +622,8 @@ def _birthday_index(batch: Batch, on: date) -> _BirthdayIndex:
     if getattr(batch, "_birthdays_of", None) is not members:
         solar: dict[tuple[int, int], list[tuple]] = {}
         lunar: dict[_LunarMonthDay | None, list[tuple]] = {}
-        for position, (pk, consultant, tier, joined_on, born, is_lunar, *_rest) in enumerate(members.values()):
+        rows = enumerate(members.values())  # unpacked whole: a starred rest would be a list a row
+        for position, (pk, consultant, tier, joined_on, born, is_lunar, _b, _r, _o, _rec) in rows:
             if born is None:
                 continue
             row = (position, pk, consultant, tier, joined_on, born)
@@ -682,9 +704,10 @@ def _occasions(batch: Batch, on: date, rules: ProgramRules) -> None:
     prep_day = on + timedelta(days=rules.lead_days)
     labels = dict(ImportantDateKind.choices)
     found = _important_dates_on_days(batch, on, (on, prep_day))
-    for row in _with_partner(found[prep_day]):
+    named = _with_partner(found[prep_day] + found[on])  # both days' spouses in one read
+    for row in named[: len(found[prep_day])]:
         _occasion_prep(batch, row=row, day=prep_day, due=on)
-    for pk, member_id, consultant_id, _tier, kind, label in _with_partner(found[on]):
+    for pk, member_id, consultant_id, _tier, kind, label in named[len(found[prep_day]) :]:
         what = label or str(labels.get(kind, kind))
         batch.task(
             member_id=member_id,
@@ -756,12 +779,13 @@ def _relation_birthdays_on(store: Store, days: tuple[date, ...]) -> dict[date, l
         )
     )
     kinds = dict(RelationKind.choices)
+    birthday = _("%(kind)s %(name)s 生日")  # translated once, not once a relative
     found: dict[date, list[tuple]] = {day: [] for day in days}
     for pk, member_id, consultant_id, tier, joined_on, kind, name, born, lunar, *member_relative in rows:
         relative_name, relative_born, relative_lunar = member_relative
         if relative_name is not None:  # a spouse who is a member: their own birthday
             name, born, lunar = relative_name, relative_born, relative_lunar
-        what = _("%(kind)s %(name)s 生日") % {"kind": kinds[kind], "name": name}
+        what = birthday % {"kind": kinds[kind], "name": name}
         for day in days:
             if joined_on <= day and _occurrence(born, lunar=lunar, on_or_after=day) == day:
                 found[day].append((pk, member_id, consultant_id, tier, what))
@@ -863,6 +887,7 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
             continue
         if last_reached is None or last_reached < since[tier]:
             members.append((member_id, consultant_id, last_activity))
+    note = _("%(date)s 将流失")  # translated once, not once a member
     for member_id, consultant_id, last_activity in members:
         batch.task(
             member_id=member_id,
@@ -870,5 +895,5 @@ def _win_back(batch: Batch, on: date, rules: ProgramRules) -> None:
             kind=TaskKind.WIN_BACK,
             due=on,
             origin=f"win_back:{last_activity}",
-            note=_("%(date)s 将流失") % {"date": last_activity + timedelta(days=rules.churn_days)},
+            note=note % {"date": last_activity + timedelta(days=rules.churn_days)},
         )

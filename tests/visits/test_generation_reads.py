@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.models import ImportantDateKind, Member
+from members.models import ImportantDateKind, Member, ProgramRules
 from tests.factories import ImportantDateFactory, MemberFactory, PurchaseFactory
 from visits.generation import (
     Batch,
@@ -20,6 +20,7 @@ from visits.generation import (
     _birthdays_on,
     _important_dates_on,
     _important_dates_on_days,
+    _members,
     recorded_receipts,
     tasks_generate,
 )
@@ -55,6 +56,29 @@ def test_recorded_receipts_are_the_home_stores_whatever_the_till(store_a, store_
         (at_home.pk, mine.pk, staff_a.consultant.pk),
     ]
     assert [r.member_id for r in recorded_receipts(store=store_b, on=D("2026-03-10"))] == [theirs.pk]
+
+
+def test_the_run_read_finds_a_receipt_dated_a_month_back_under_short_cadences(store_a, store_b):
+    """The run's read looks for a member's receipts only when their last positive purchase is
+    recent enough for one (PostgreSQL): a receipt dated a month back (the oldest taken) is still
+    found when the rules' cadences and lapse window look back less far than that."""
+    on = D("2026-03-10")
+    old = MemberFactory(home_store=store_a, joined_on=D("2025-01-01"))
+    recent = MemberFactory(home_store=store_a, joined_on=D("2025-01-01"))
+    refunded = MemberFactory(home_store=store_a, joined_on=D("2025-01-01"))
+    _recorded(old, store=store_a, day="2026-02-08", recorded="2026-03-09")  # dated on − 30: taken
+    _recorded(old, store=store_a, day="2026-02-07", recorded="2026-03-09")  # on − 31: history, not taken
+    _recorded(recent, store=store_b, day="2026-03-09", recorded="2026-03-10")
+    _recorded(recent, store=store_a, day="2026-03-01", recorded="2026-03-01")  # recorded long before
+    _recorded(refunded, store=store_a, day="2026-03-09", recorded="2026-03-09", amount="-50.00")
+    rules = ProgramRules.load()
+    rules.care_days_a = rules.care_days_b = rules.care_days_c = 7
+    rules.churn_days, rules.win_back_days = 14, 3
+    members = _members(Batch(store_a, on=on, rules=rules), on)
+
+    found = recorded_receipts(store=store_a, on=on, members=members)
+    assert found == recorded_receipts(store=store_a, on=on)
+    assert [(r.member_id, r.date) for r in found] == [(recent.pk, D("2026-03-09")), (old.pk, D("2026-02-08"))]
 
 
 def test_a_receipt_recorded_yesterday_makes_one_call_with_its_receipt_number(store_a, staff_a):
