@@ -28,18 +28,24 @@ BULK_TABLES = (
 )
 
 
-def tables_analyze(tables: tuple[str, ...] = BULK_TABLES) -> bool:
+def tables_analyze(tables: tuple[str, ...] = BULK_TABLES, *, columns: dict[str, tuple[str, ...]] | None = None) -> bool:
     """ANALYZE the tables that exist (PostgreSQL only; SQLite is left alone). ANALYZE may run
-    inside a transaction: it samples the tables and writes only the statistics. Returns whether
-    it ran."""
+    inside a transaction: it samples the tables and writes only the statistics. `columns` narrows
+    a table to the columns a writer changed (their statistics alone are redone, the others and the
+    expression indexes' are kept, and autovacuum still counts the table's changes toward its own
+    full ANALYZE). Returns whether it ran."""
     if connection.vendor != "postgresql":
         return False
     existing = set(connection.introspection.table_names())
     names = [name for name in tables if name in existing]
     if not names:
         return False
+    quote, columns = connection.ops.quote_name, columns or {}
+    targets = [
+        quote(name) + (f" ({', '.join(map(quote, columns[name]))})" if name in columns else "") for name in names
+    ]
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(name) for name in names))
+        cursor.execute("ANALYZE " + ", ".join(targets))
     logger.info("analyzed %s", ", ".join(names))
     return True
 

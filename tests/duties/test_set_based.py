@@ -4,7 +4,7 @@
   leaves exactly the history a small, lock-first replay leaves, and a second run writes nothing.
 - `ids_filter` selects the same rows as `__in` (one array parameter on PostgreSQL).
 - The daily care rule skips members holding an open care reason, whatever the chunking.
-- `tables_analyze` runs on PostgreSQL only.
+- `tables_analyze` runs on PostgreSQL only, also narrowed to some columns of a table.
 """
 
 import random
@@ -99,6 +99,9 @@ def test_ids_filter_selects_what_in_selects(store_a):
 @pytest.mark.django_db
 def test_tables_analyze_runs_on_postgresql_only():
     assert tables_analyze() is (connection.vendor == "postgresql")
+    assert tables_analyze(("members_member",), columns={"members_member": ("tier",)}) is (
+        connection.vendor == "postgresql"
+    )
 
 
 def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
@@ -132,7 +135,7 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
 
 def test_a_replay_that_moves_many_tiers_refreshes_the_statistics(store_a, monkeypatch):
     analyzed = []
-    monkeypatch.setattr(member_services, "tables_analyze", lambda tables: analyzed.append(tables))
+    monkeypatch.setattr(member_services, "tables_analyze", lambda tables, columns: analyzed.append((tables, columns)))
     monkeypatch.setattr(member_services, "REPLAY_ANALYZE_AFTER", 2)
     people = _ledger(store_a, random.Random(3), 3)
 
@@ -140,4 +143,5 @@ def test_a_replay_that_moves_many_tiers_refreshes_the_statistics(store_a, monkey
     assert analyzed == []
     stats = tiers_replay()
 
-    assert stats.changed_members >= 2 and analyzed == [("members_member", "members_tierchange")]
+    assert stats.changed_members >= 2
+    assert analyzed == [(("members_member", "members_tierchange"), {"members_member": ("tier",)})]
