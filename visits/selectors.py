@@ -41,7 +41,7 @@ from django.utils.translation import ngettext
 
 from accounts.models import Staff, Store
 from members.models import Member, ProgramRules, Purchase
-from members.selectors import can_see_full_contact, spend_12m
+from members.selectors import can_see_full_contact, ids_filter, spend_12m
 from members.templatetags.money import format_money
 from members.tiers import TierRules, missing_to_next_tier
 from vipcrm.rates import Rate  # the one rate type (DOMAIN §6); visits' pages use it as before
@@ -485,7 +485,10 @@ def _listed_ids(listed: QuerySet[FollowUpTask], *, today: date, when: str, kind:
     rows = list(listed.order_by().values_list("pk", "is_contact", "member_id", "assignee_id", "scheduled_for"))
     kinds: dict[int, set[str]] = {}
     if rows:
-        reasons = TaskReason.objects.filter(task_id__in=[row[0] for row in rows]).values_list("task_id", "kind")
+        # The ids as one array (PostgreSQL): a few hundred `IN` placeholders cost the driver ~9 ms
+        # of parsing the statement for them, more than the read.
+        ids = [row[0] for row in rows]
+        reasons = ids_filter(TaskReason.objects.all(), "task_id", ids).values_list("task_id", "kind")
         for task_id, reason_kind in reasons:
             kinds.setdefault(task_id, set()).add(reason_kind)
     by_kind = Counter(reason_kind for found in kinds.values() for reason_kind in found)
@@ -558,7 +561,8 @@ def today_list(
     else:
         order = ("late", "member__tier", F("spend").desc(), "due_date", "pk")
     paginator = Paginator(
-        card_rows(tasks.filter(pk__in=ids), today=today, rules=rules, greetings=False).order_by(*order), TODAY_PER_PAGE
+        card_rows(ids_filter(tasks, "id", ids), today=today, rules=rules, greetings=False).order_by(*order),
+        TODAY_PER_PAGE,
     )
     paginator.count = len(ids)
     paged = paginator.get_page(page)
