@@ -310,15 +310,12 @@ def staff_actuals(
     month, as DOMAIN §6 sums a quarter's old / new VIP sales over its months). `sales`: the
     period's `sales_by_consultant_split` read already (used only where the period is one part)."""
     parts = sales_months(start, end)
-    read = sales if len(parts) == 1 else None
-    sales = {}
-    for part in parts:
-        if read is None:
-            read = sales_by_consultant_split(store_id=store.pk, start=part.start, end=part.end)
-        for pk, (old, new) in read.items():
-            was_old, was_new = sales.get(pk, (ZERO, ZERO))
-            sales[pk] = (was_old + old, was_new + new)
-        read = None
+    if sales is None or len(parts) > 1:
+        sales = {}
+        for part in parts:
+            for pk, (old, new) in sales_by_consultant_split(store_id=store.pk, start=part.start, end=part.end).items():
+                was_old, was_new = sales.get(pk, (ZERO, ZERO))
+                sales[pk] = (was_old + old, was_new + new)
     opened = new_members_by_opener(store_id=store.pk, start=start, end=end)
     tasks = follow_up_figures_by(by="assignee", store_ids=[store.pk], start=start, end=end)
     return staff_actuals_from(sales=sales, opened=opened, tasks=tasks)
