@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Case, Q, QuerySet, Sum, Value, When
+from django.db.models import BooleanField, Case, Q, QuerySet, Sum, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Staff, Store
 from accounts.services import audit_log
 from duties.maintenance import tables_analyze
+from vipcrm.bulk import array_param, bulk_set_rows
 
 from .dates import to_lunar
 from .models import (
@@ -40,7 +41,7 @@ from .models import (
     TierHold,
     TierReview,
 )
-from .selectors import ids_filter, ids_q, purchases_sum
+from .selectors import ids_filter, purchases_sum
 from .signals import member_dates_changed, member_enrolled, member_erased, member_tiers_changed, purchase_recorded
 from .tiers import TierRules, is_month_end, replay_days, thresholds, tier_for
 from .validators import mask_phone, normalize_phone, validate_past_date
@@ -565,8 +566,8 @@ def _pg_member_filter(column: str, ids: list[int]) -> tuple[str, list]:
     if span < 2 * len(ids):
         if span * REPLAY_RANGE_ONLY_SHARE <= len(ids) * (REPLAY_RANGE_ONLY_SHARE + 1):
             return f"{column} BETWEEN %s AND %s", [ids[0], ids[-1]]
-        return f"{column} BETWEEN %s AND %s AND {array}", [ids[0], ids[-1], _pg_array(ids)]
-    return array, [_pg_array(ids)]
+        return f"{column} BETWEEN %s AND %s AND {array}", [ids[0], ids[-1], array_param(ids)]
+    return array, [array_param(ids)]
 
 
 # A dense chunk is read as a range alone while the range holds at most one other id per this many of its own.
@@ -574,17 +575,13 @@ REPLAY_RANGE_ONLY_SHARE = 8
 
 
 def _pg_in_array(column: str) -> str:
-    """SQL: `column` among the ids of one array parameter (text, see `_pg_array`), passed through a
+    """SQL: `column` among the ids of one array parameter (`array_param`), passed through a
     one-row subquery, so the planner takes it as a value known only when the statement runs and
     reaches the rows through the index. Given the array itself, it estimates every id against the
     column's statistics first (50-90 ms of planning a statement at 25,000 ids, a dozen statements
     in an import's replay); and an UPDATE joined to a few thousand ids by the key alone read the
     whole members table for them (~150 ms a statement against ~20 ms)."""
     return f"{column} = ANY((SELECT %s::bigint[])::bigint[])"
-
-
-def _pg_array(values: Iterable) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _ledger_of(
@@ -815,7 +812,7 @@ def _replay_write(diffs: list[_Diff], stats: ReplayStats, engine: _Engine) -> No
     if to_delete:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM members_tierchange WHERE id = ANY(%s::bigint[])", [_pg_array(to_delete)])
+                cursor.execute("DELETE FROM members_tierchange WHERE id = ANY(%s::bigint[])", [array_param(to_delete)])
         else:
             for i in range(0, len(to_delete), REPLAY_CHUNK_SQLITE):
                 ids_filter(TierChange.objects.all(), "id", to_delete[i : i + REPLAY_CHUNK_SQLITE]).delete()
@@ -829,12 +826,12 @@ def _replay_write(diffs: list[_Diff], stats: ReplayStats, engine: _Engine) -> No
                 ("members_member", "tier", [(c[0], c[3]) for c in tier_changes]),
             ):
                 if pairs:
-                    ids = _pg_array(pk for pk, _ in pairs)
+                    ids = array_param([pk for pk, _ in pairs])
                     cursor.execute(
                         f"UPDATE {table} AS t SET {column} = v.value "  # noqa: S608 - names from this code
                         "FROM unnest(%s::bigint[], %s::varchar[]) AS v(id, value) "
                         f"WHERE t.id = v.id AND {_pg_in_array('t.id')}",
-                        [ids, _pg_array(value for _, value in pairs), ids],
+                        [ids, array_param([value for _, value in pairs]), ids],
                     )
     elif len(input_updates) + len(tier_changes) <= REPLAY_LOCK_FIRST:
         TierChange.objects.bulk_update(
@@ -868,21 +865,8 @@ class ReviewResult:
     held: int = 0
 
 
+# The review writes its downgrades this many members a statement (`bulk_set_rows`).
 REVIEW_UPDATE_CHUNK = 2000
-
-
-def _tiers_set(members: list[Member]) -> None:
-    """Write each member's new tier, REVIEW_UPDATE_CHUNK members a statement: their ids, one list
-    per new tier (a review moves members only to B or C), where a CASE over every member's id made
-    each store's statement long to build and plan."""
-    for i in range(0, len(members), REVIEW_UPDATE_CHUNK):
-        by_tier: dict[str, list[int]] = defaultdict(list)
-        for member in members[i : i + REVIEW_UPDATE_CHUNK]:
-            by_tier[member.tier].append(member.pk)
-        *first, (last, _ids) = by_tier.items()
-        tier = Case(*(When(ids_q("pk", ids), then=Value(t)) for t, ids in first), default=Value(last))
-        ids = [pk for chunk in by_tier.values() for pk in chunk]
-        ids_filter(Member.objects.all(), "pk", ids).update(tier=tier if first else last)
 
 
 def tiers_review(*, store: Store, on: date, today: date | None = None) -> ReviewResult:
@@ -932,9 +916,10 @@ def tiers_review(*, store: Store, on: date, today: date | None = None) -> Review
                 changes.append(
                     TierChange(member_id=pk, date=on, from_tier=tier, to_tier=target, reason=TierChangeReason.REVIEW)
                 )
-                updates.append(Member(pk=pk, tier=target))
+                updates.append((pk, target))
         TierChange.objects.bulk_create(changes, batch_size=2000)
-        _tiers_set(updates)
+        for i in range(0, len(updates), REVIEW_UPDATE_CHUNK):
+            bulk_set_rows(Member, ["tier"], updates[i : i + REVIEW_UPDATE_CHUNK])
         if changes:
             member_tiers_changed.send(
                 sender=Member, changes=[(c.member_id, store.pk, c.from_tier, c.to_tier, on) for c in changes]
