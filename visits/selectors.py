@@ -138,9 +138,10 @@ def store_for(*, viewer: Staff, store_id: int | None = None) -> Store | None:
 
 
 TODAY_PER_PAGE = 50
-# A stand-in id: each card's links are made from one reversed URL per action (reverse() is slow
-# enough to matter at 50 cards with six links each).
-_ID = 2147483647
+# Stand-in ids (no real id reaches them): each card's links are made from one reversed URL per
+# action with the first (reverse() is slow enough to matter at 50 cards with six links each), and
+# the actions panel is rendered once with both, a task's and a member's (`views.card_actions`).
+STAND_IN_ID, STAND_IN_MEMBER_ID = 2147483647, 2147483646
 CARD_URLS = {
     "task": ("visits:task", "pk"),
     "complete": ("visits:task_complete", "pk"),
@@ -336,7 +337,7 @@ class CardPage:
         """`messages`: also the store's templates (the greeting panel; the list leaves them out)."""
         ids = {c.last_contact_staff_id for c in cards if c.last_contact_staff_id}
         names = {pk: str(staff) for pk, staff in Staff.objects.in_bulk(ids).items()} if ids else {}
-        urls = {key: (reverse(name, args=[_ID]), attr) for key, (name, attr) in CARD_URLS.items()}
+        urls = {key: (reverse(name, args=[STAND_IN_ID]), attr) for key, (name, attr) in CARD_URLS.items()}
         templates = message_templates_for(store=store) if messages else None
         labels = {value: str(label) for value, label in TaskKind.choices}
         return cls(viewer, today, rules, templates, names, urls, _("n月j日"), kind_labels=labels)
@@ -381,7 +382,7 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
     card.extra_tasks = list(extra)
     for task in card.extra_tasks:  # a gift is prepared `lead_days` ahead: its month on the gifts page
         task.gift_month = f"{task.due_date + timedelta(days=page.rules.lead_days):%Y-%m}"
-        task.complete_url = page.urls["complete"][0].replace(str(_ID), str(task.pk))
+        task.complete_url = page.urls["complete"][0].replace(str(STAND_IN_ID), str(task.pk))
         task.day = page.day(task.due_date)
         task.label = page.kind_labels.get(task.kind, task.kind)
     for reason in card.reason_list:
@@ -409,7 +410,7 @@ def annotate_card(card: FollowUpTask, page: CardPage, extra: list[FollowUpTask] 
         card.messages = _card_messages(card, page, kinds + [t.kind for t in card.extra_tasks])
     card.can_call = can_see_full_contact(page.viewer, card.member)
     card.can_work = can_work_task(page.viewer, card)
-    card.urls = {key: url.replace(str(_ID), str(getattr(card, attr))) for key, (url, attr) in page.urls.items()}
+    card.urls = {key: url.replace(str(STAND_IN_ID), str(getattr(card, attr))) for key, (url, attr) in page.urls.items()}
     card.show = _card_show(card, page)
     return card
 

@@ -57,6 +57,8 @@ from .messages import VARIABLES
 from .models import Channel, FollowUpTask, GiftStatus, InvitationStatus, TaskStatus
 from .selectors import (
     CARD_URLS,
+    STAND_IN_ID,
+    STAND_IN_MEMBER_ID,
     InvitationFilters,
     can_advance_invitation,
     can_work_task,
@@ -183,10 +185,6 @@ def card_text(*, tomorrow) -> dict[str, str]:
     }
 
 
-# Stand-in ids for `card_actions`: a task's and its member's (no real id reaches them).
-_TASK, _MEMBER = 2147483647, 2147483646
-
-
 def card_actions(request: HttpRequest, cards, t: dict[str, str]) -> None:
     """Each card's actions and greeting panel (visits/_card_actions.html), as `card.show["actions"]`.
     They differ between cards only by the task's and the member's id in their links and targets
@@ -194,7 +192,8 @@ def card_actions(request: HttpRequest, cards, t: dict[str, str]) -> None:
     stand-in ids, which each card's ids then replace (issue 14: 50 cards rendered the same some
     40 tags each). Made when the card template prints them (a callable), so inside its render."""
     template = get_template("visits/_card_actions.html")
-    urls = {key: reverse(name, args=[_TASK if attr == "pk" else _MEMBER]) for key, (name, attr) in CARD_URLS.items()}
+    stand_ins = {"pk": STAND_IN_ID, "member_id": STAND_IN_MEMBER_ID}
+    urls = {key: reverse(name, args=[stand_ins[attr]]) for key, (name, attr) in CARD_URLS.items()}
     token = get_token(request)
     shapes: dict[tuple[bool, bool, bool], str] = {}
 
@@ -203,10 +202,18 @@ def card_actions(request: HttpRequest, cards, t: dict[str, str]) -> None:
         shape = (show["can_work"], show["can_call"], show["can_reassign"])
         html = shapes.get(shape)
         if html is None:
-            stand_in = {"pk": _TASK, "urls": urls, "can_work": shape[0], "can_call": shape[1], "can_reassign": shape[2]}
+            can_work, can_call, can_reassign = shape
+            stand_in = {
+                "pk": STAND_IN_ID,
+                "urls": urls,
+                "can_work": can_work,
+                "can_call": can_call,
+                "can_reassign": can_reassign,
+            }
             html = shapes[shape] = template.render({"c": stand_in, "t": t, "csrf_token": token})
         # The template's own output (escaped there) with two numbers swapped in: still safe.
-        return mark_safe(html.replace(str(_TASK), str(card.pk)).replace(str(_MEMBER), str(card.member_id)))  # noqa: S308
+        html = html.replace(str(STAND_IN_ID), str(card.pk)).replace(str(STAND_IN_MEMBER_ID), str(card.member_id))
+        return mark_safe(html)  # noqa: S308
 
     for card in cards:
         card.show["actions"] = partial(actions, card)

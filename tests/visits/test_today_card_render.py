@@ -14,7 +14,8 @@ from django.urls import reverse
 
 from accounts.models import Role
 from visits.models import FollowUpTask, TaskKind
-from visits.views import _MEMBER, _TASK
+from visits.selectors import STAND_IN_ID as _TASK
+from visits.selectors import STAND_IN_MEMBER_ID as _MEMBER
 
 from ..factories import MemberFactory, StaffFactory
 from .test_today import reason, today_page
