@@ -50,7 +50,9 @@ def tables_analyze(tables: tuple[str, ...] = BULK_TABLES, *, columns: dict[str, 
     return True
 
 
-def tables_analyze_grown(tables: tuple[str, ...], *, added: int, share: float = 0.5) -> bool:
+def tables_analyze_grown(
+    tables: tuple[str, ...], *, added: int, share: float = 0.5, columns: dict[str, tuple[str, ...]] | None = None
+) -> bool:
     """ANALYZE `tables` (PostgreSQL only) after a load that added `added` rows to the first of
     them, if the rows changed since its statistics were taken (`added` and what the activity
     counters saw of other loads) reach `share` of the rows those statistics counted. The first
@@ -58,7 +60,8 @@ def tables_analyze_grown(tables: tuple[str, ...], *, added: int, share: float = 
     statistics saw few open ones, and the lists' plans walk every open task of the chain: the
     statistics are refreshed as the table grows by half (once or a few times that morning, not
     once a store). The planner scales a stale row count by the table's size itself; what goes
-    stale is the distribution. Autovacuum does the same, but a minute or more later."""
+    stale is the distribution. Autovacuum does the same, but a minute or more later. `columns` as
+    for `tables_analyze`."""
     if connection.vendor != "postgresql" or not tables:
         return False
     with connection.cursor() as cursor:
@@ -73,4 +76,4 @@ def tables_analyze_grown(tables: tuple[str, ...], *, added: int, share: float = 
     known, changed = max(row[0] or 0, 0), row[1] or 0  # reltuples -1: never analyzed
     if added + changed < share * known:
         return False
-    return tables_analyze(tables)
+    return tables_analyze(tables, columns=columns)

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Store
 from members.models import TIER_RANK, Member, ProgramRules, Purchase
-from members.selectors import ids_filter
+from members.selectors import ids_filter, rows_per_id
 from vipcrm.bulk import bulk_insert, bulk_insert_rows, bulk_set, bulk_set_rows
 
 from .models import (
@@ -197,8 +197,9 @@ def _unique(reasons: list[Reason]) -> list[Reason]:
 
 def _not_on_file(reasons: list[Reason]) -> list[Reason]:
     """The reasons not yet recorded (nor twice in the list itself). On PostgreSQL one statement
-    whatever their number: the (member, kind, origin) triples as three arrays joined to the
-    reasons' unique index; elsewhere IN lists in chunks."""
+    whatever their number: the (member, kind, origin) triples as three arrays, each a probe of the
+    reasons' unique index (a LATERAL subquery with a LIMIT: a loop the planner cannot turn into a
+    hash of every reason of the chain, issue 14); elsewhere IN lists in chunks."""
     unique = _unique(reasons)
     on_file: set[tuple[int, str, str]] = set()
     if not unique:
@@ -207,9 +208,10 @@ def _not_on_file(reasons: list[Reason]) -> list[Reason]:
         keys = sorted((r.member_id, r.kind, r.origin) for r in unique)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT r.member_id, r.kind, r.origin FROM visits_taskreason r "
-                "JOIN unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v(member_id, kind, origin) "
-                "ON r.member_id = v.member_id AND r.kind = v.kind AND r.origin = v.origin",
+                "SELECT v.member_id, v.kind, v.origin "
+                "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[]) AS v(member_id, kind, origin) "
+                "CROSS JOIN LATERAL (SELECT FROM visits_taskreason r WHERE r.member_id = v.member_id "
+                "AND r.kind = v.kind AND r.origin = v.origin LIMIT 1) AS on_file",
                 [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
             )
             on_file.update(cursor.fetchall())
@@ -339,17 +341,18 @@ def member_value(member_ids: set[int], *, on: date, rules: ProgramRules) -> dict
         .annotate(last=Max("at"))
         .values("last")
     )
+    rows = Member.objects.values_list(
+        "pk",
+        "tier",
+        "joined_on",
+        Coalesce(Subquery(spend, output_field=DecimalField()), Value(0), output_field=DecimalField()),
+        Subquery(last_contact),
+    )
     keys: dict[int, tuple] = {}
-    for ids in chunks(sorted(member_ids)):
-        for pk, tier, joined_on, total, last in Member.objects.filter(pk__in=ids).values_list(
-            "pk",
-            "tier",
-            "joined_on",
-            Coalesce(Subquery(spend, output_field=DecimalField()), Value(0), output_field=DecimalField()),
-            Subquery(last_contact),
-        ):
-            since = timezone.localdate(last) if last else joined_on
-            keys[pk] = (-TIER_RANK[tier], -total, since)
+    # A probe per member (the store's members lie on nearly every page of the chain's table).
+    for pk, tier, joined_on, total, last in rows_per_id(rows, "pk", sorted(member_ids)):
+        since = timezone.localdate(last) if last else joined_on
+        keys[pk] = (-TIER_RANK[tier], -total, since)
     return keys
 
 

@@ -35,7 +35,7 @@ from members.models import (
     RelationKind,
     Tier,
 )
-from members.selectors import ids_filter
+from members.selectors import ids_filter, rows_per_id
 
 from .cards import Reason, cards_meet, tasks_add
 from .models import (
@@ -261,13 +261,30 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
         # transaction holds no lock on the statistics), and only when the tables grew by half since
         # their statistics (once or a few times that morning, not once a store). A steady day adds
         # a few hundred: no query at all.
-        transaction.on_commit(lambda: tables_analyze_grown(TASK_TABLES, added=made))
+        transaction.on_commit(lambda: tables_analyze_grown(TASK_TABLES, added=made, columns=TASK_ANALYZE_COLUMNS))
     return {key: counts.get(key, 0) for key in [*TaskKind.values, "gift_plans"] if key != TaskKind.MANUAL}
 
 
 # A store's run that adds this many reasons and gift plans refreshes the task tables' statistics.
 ANALYZE_AFTER_TASKS = 1000
 TASK_TABLES = ("visits_taskreason", "visits_followuptask", "visits_giftplan")  # reasons: what `made` counts
+# What the lists' and the rules' plans filter and join on: only these columns' statistics are
+# redone (the notes' and origins' texts cost half of a whole-table ANALYZE at 100,000 members and
+# steer no plan; autovacuum's own ANALYZE still redoes every column later).
+TASK_ANALYZE_COLUMNS = {
+    "visits_taskreason": ("task_id", "member_id", "kind", "due_date"),
+    "visits_followuptask": (
+        "store_id",
+        "member_id",
+        "assignee_id",
+        "kind",
+        "is_contact",
+        "status",
+        "due_date",
+        "scheduled_for",
+    ),
+    "visits_giftplan": ("member_id", "store_id", "status", "occasion", "occasion_date"),
+}
 
 
 # A receipt more than this old when it is recorded (history brought in by an import) gets no
@@ -547,21 +564,22 @@ def _care(batch: Batch, on: date, rules: ProgramRules) -> None:
             continue
         if (last_reached is None or last_reached < since) and (last_bought is None or last_bought < since):
             members.append((member_id, consultant_id))
-    open_care: set[int] = set()
-    chunk = 50_000 if connection.vendor == "postgresql" else 5_000
-    for i in range(0, len(members), chunk):
-        ids = [pk for pk, _consultant in members[i : i + chunk]]
-        # The open tasks of these members (the partial index on open tasks), then their care
-        # reasons: a join the planner cannot turn into a walk over every open task of the chain.
-        # A reason is always on a task of its own member (the card engine's invariant).
-        open_tasks = ids_filter(FollowUpTask.objects.filter(status=TaskStatus.OPEN), "member_id", ids)
-        reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__in=open_tasks.values("pk"))
-        open_care.update(ids_filter(reasons, "member_id", ids).values_list("member_id", flat=True))
+    open_care = _holding_open_care(sorted(pk for pk, _consultant in members)) if members else set()
     for member_id, consultant_id in members:
         if member_id not in open_care:
             batch.task(
                 member_id=member_id, consultant_id=consultant_id, kind=TaskKind.CARE, due=on, origin=f"care:{on}"
             )
+
+
+def _holding_open_care(ids: list[int]) -> set[int]:
+    """Which of the members (sorted ids) hold a care reason on an open task: a probe per member of
+    the reasons' (member, kind, origin) index, then the task by its key (`rows_per_id`), a loop no
+    plan turns into a scan of the chain's reasons or open tasks, whatever the statistics say after
+    a bulk load (issue 14). A reason is always on a task of its own member (the card engine's
+    invariant)."""
+    reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__status=TaskStatus.OPEN).values_list("member_id")
+    return {member_id for (member_id,) in rows_per_id(reasons, "member_id", ids)}
 
 
 def _birthday_prep(batch: Batch, *, member_id: int, consultant_id: int | None, tier: str, day: date, due: date):

@@ -3,8 +3,10 @@
 - A large replay (read unlocked, then lock and rewrite only the members that differ, in chunks)
   leaves exactly the history a small, lock-first replay leaves, and a second run writes nothing.
 - `ids_filter` selects the same rows as `__in` (one array parameter on PostgreSQL).
+- `rows_per_id` gives what a filter on each id gives (one LATERAL probe per id on PostgreSQL).
 - The daily care rule skips members holding an open care reason, whatever the chunking.
-- `tables_analyze` runs on PostgreSQL only, also narrowed to some columns of a table.
+- `tables_analyze` runs on PostgreSQL only, also narrowed to some columns of a table (the daily
+  duty's columns exist).
 """
 
 import random
@@ -18,10 +20,11 @@ from django.db import connection
 import members.services as member_services
 from duties.maintenance import tables_analyze
 from members.models import Member, Purchase, TierChange, TierHold
-from members.selectors import ids_filter
+from members.selectors import ids_filter, rows_per_id
 from members.services import member_set_tier, tiers_replay
 from members.tiers import month_end
 from tests.factories import MemberFactory
+from visits.generation import TASK_ANALYZE_COLUMNS, TASK_TABLES
 
 D = date.fromisoformat
 
@@ -96,12 +99,34 @@ def test_ids_filter_selects_what_in_selects(store_a):
     assert ids_filter(Member.objects.all(), "id", []).count() == 0
 
 
+def test_rows_per_id_gives_what_a_filter_on_each_id_gives(store_a):
+    from django.db.models import Count
+
+    people = [MemberFactory(home_store=store_a) for _ in range(6)]
+    for person in people[:3]:
+        Purchase.objects.create(
+            member=person, store=store_a, receipt_no=f"R{person.pk}", date=D("2026-01-05"), amount=Decimal("10")
+        )
+    wanted = sorted([people[0].pk, people[2].pk, people[4].pk, 10**9])
+    rows = Member.objects.values_list("pk", "tier", Count("purchases"))
+    expected = sorted(tuple(row) for row in rows.filter(pk__in=wanted).order_by())
+    assert sorted(rows_per_id(rows, "pk", wanted)) == expected
+    # Several rows per id (an id with none gives none), and in chunks off PostgreSQL.
+    bought = Purchase.objects.values_list("member_id", "receipt_no")
+    assert sorted(rows_per_id(bought, "member_id", wanted, chunk=1)) == sorted(
+        bought.filter(member_id__in=wanted)
+    )
+    assert rows_per_id(rows, "pk", []) == []
+
+
 @pytest.mark.django_db
 def test_tables_analyze_runs_on_postgresql_only():
     assert tables_analyze() is (connection.vendor == "postgresql")
     assert tables_analyze(("members_member",), columns={"members_member": ("tier",)}) is (
         connection.vendor == "postgresql"
     )
+    # The daily duty's narrowed ANALYZE names columns that exist (PostgreSQL refuses any other).
+    assert tables_analyze(TASK_TABLES, columns=TASK_ANALYZE_COLUMNS) is (connection.vendor == "postgresql")
 
 
 def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
@@ -111,7 +136,11 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
     import visits.tasks as visit_tasks
 
     analyzed = []
-    monkeypatch.setattr(generation, "tables_analyze_grown", lambda tables, added: analyzed.append((tables, added)))
+    monkeypatch.setattr(
+        generation,
+        "tables_analyze_grown",
+        lambda tables, added, columns: analyzed.append((tables, added, columns)),
+    )
     MemberFactory.create_batch(3, home_store=store_a, joined_on=D("2024-01-01"))
     today = D("2025-06-02")
 
@@ -130,7 +159,7 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
         counts = visit_tasks.daily_duty(store_a.pk, (today + timedelta(days=1)).isoformat())
 
     made = sum(n for key, n in counts[(today + timedelta(days=1)).isoformat()].items() if key != "digests")
-    assert made >= 3 and analyzed == [(generation.TASK_TABLES, made)]
+    assert made >= 3 and analyzed == [(generation.TASK_TABLES, made, generation.TASK_ANALYZE_COLUMNS)]
 
 
 def test_a_replay_that_moves_many_tiers_refreshes_the_statistics(store_a, monkeypatch):
