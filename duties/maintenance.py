@@ -50,9 +50,7 @@ def tables_analyze(tables: tuple[str, ...] = BULK_TABLES, *, columns: dict[str, 
     return True
 
 
-def tables_analyze_grown(
-    tables: tuple[str, ...], *, added: int, share: float = 0.5, columns: dict[str, tuple[str, ...]] | None = None
-) -> bool:
+def tables_analyze_grown(tables: tuple[str, ...], *, added: int, share: float = 0.5) -> bool:
     """ANALYZE `tables` (PostgreSQL only) after a load that added `added` rows to the first of
     them, if the rows changed since its statistics were taken (`added` and what the activity
     counters saw of other loads) reach `share` of the rows those statistics counted. The first
@@ -60,8 +58,9 @@ def tables_analyze_grown(
     statistics saw few open ones, and the lists' plans walk every open task of the chain: the
     statistics are refreshed as the table grows by half (once or a few times that morning, not
     once a store). The planner scales a stale row count by the table's size itself; what goes
-    stale is the distribution. Autovacuum does the same, but a minute or more later. `columns` as
-    for `tables_analyze`."""
+    stale is the distribution. Autovacuum does the same, but a minute or more later. Whole tables:
+    an ANALYZE of some columns leaves the change counter read here as it was, so every later call
+    would analyze again."""
     if connection.vendor != "postgresql" or not tables:
         return False
     with connection.cursor() as cursor:
@@ -76,4 +75,4 @@ def tables_analyze_grown(
     known, changed = max(row[0] or 0, 0), row[1] or 0  # reltuples -1: never analyzed
     if added + changed < share * known:
         return False
-    return tables_analyze(tables, columns=columns)
+    return tables_analyze(tables)

@@ -261,30 +261,13 @@ def tasks_generate(*, store: Store, on: date, rules: ProgramRules | None = None)
         # transaction holds no lock on the statistics), and only when the tables grew by half since
         # their statistics (once or a few times that morning, not once a store). A steady day adds
         # a few hundred: no query at all.
-        transaction.on_commit(lambda: tables_analyze_grown(TASK_TABLES, added=made, columns=TASK_ANALYZE_COLUMNS))
+        transaction.on_commit(lambda: tables_analyze_grown(TASK_TABLES, added=made))
     return {key: counts.get(key, 0) for key in [*TaskKind.values, "gift_plans"] if key != TaskKind.MANUAL}
 
 
 # A store's run that adds this many reasons and gift plans refreshes the task tables' statistics.
 ANALYZE_AFTER_TASKS = 1000
 TASK_TABLES = ("visits_taskreason", "visits_followuptask", "visits_giftplan")  # reasons: what `made` counts
-# What the lists' and the rules' plans filter and join on: only these columns' statistics are
-# redone (the notes' and origins' texts cost half of a whole-table ANALYZE at 100,000 members and
-# steer no plan; autovacuum's own ANALYZE still redoes every column later).
-TASK_ANALYZE_COLUMNS = {
-    "visits_taskreason": ("task_id", "member_id", "kind", "due_date"),
-    "visits_followuptask": (
-        "store_id",
-        "member_id",
-        "assignee_id",
-        "kind",
-        "is_contact",
-        "status",
-        "due_date",
-        "scheduled_for",
-    ),
-    "visits_giftplan": ("member_id", "store_id", "status", "occasion", "occasion_date"),
-}
 
 
 # A receipt more than this old when it is recorded (history brought in by an import) gets no

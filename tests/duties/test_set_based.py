@@ -5,8 +5,7 @@
 - `ids_filter` selects the same rows as `__in` (one array parameter on PostgreSQL).
 - `rows_per_id` gives what a filter on each id gives (one LATERAL probe per id on PostgreSQL).
 - The daily care rule skips members holding an open care reason, whatever the chunking.
-- `tables_analyze` runs on PostgreSQL only, also narrowed to some columns of a table (the daily
-  duty's columns exist).
+- `tables_analyze` runs on PostgreSQL only, also narrowed to some columns of a table.
 """
 
 import random
@@ -24,7 +23,6 @@ from members.selectors import ids_filter, rows_per_id
 from members.services import member_set_tier, tiers_replay
 from members.tiers import month_end
 from tests.factories import MemberFactory
-from visits.generation import TASK_ANALYZE_COLUMNS, TASK_TABLES
 
 D = date.fromisoformat
 
@@ -125,8 +123,6 @@ def test_tables_analyze_runs_on_postgresql_only():
     assert tables_analyze(("members_member",), columns={"members_member": ("tier",)}) is (
         connection.vendor == "postgresql"
     )
-    # The daily duty's narrowed ANALYZE names columns that exist (PostgreSQL refuses any other).
-    assert tables_analyze(TASK_TABLES, columns=TASK_ANALYZE_COLUMNS) is (connection.vendor == "postgresql")
 
 
 def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
@@ -136,11 +132,7 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
     import visits.tasks as visit_tasks
 
     analyzed = []
-    monkeypatch.setattr(
-        generation,
-        "tables_analyze_grown",
-        lambda tables, added, columns: analyzed.append((tables, added, columns)),
-    )
+    monkeypatch.setattr(generation, "tables_analyze_grown", lambda tables, added: analyzed.append((tables, added)))
     MemberFactory.create_batch(3, home_store=store_a, joined_on=D("2024-01-01"))
     today = D("2025-06-02")
 
@@ -159,7 +151,7 @@ def test_a_daily_run_that_makes_many_tasks_refreshes_the_statistics(
         counts = visit_tasks.daily_duty(store_a.pk, (today + timedelta(days=1)).isoformat())
 
     made = sum(n for key, n in counts[(today + timedelta(days=1)).isoformat()].items() if key != "digests")
-    assert made >= 3 and analyzed == [(generation.TASK_TABLES, made, generation.TASK_ANALYZE_COLUMNS)]
+    assert made >= 3 and analyzed == [(generation.TASK_TABLES, made)]
 
 
 def test_a_replay_that_moves_many_tiers_refreshes_the_statistics(store_a, monkeypatch):
