@@ -341,7 +341,7 @@ def member_value(member_ids: set[int], *, on: date, rules: ProgramRules) -> dict
         .annotate(last=Max("at"))
         .values("last")
     )
-    rows = Member.objects.values_list(
+    rows = Member.objects.order_by().values_list(
         "pk",
         "tier",
         "joined_on",

@@ -561,8 +561,8 @@ def _holding_open_care(ids: list[int]) -> set[int]:
     plan turns into a scan of the chain's reasons or open tasks, whatever the statistics say after
     a bulk load (issue 14). A reason is always on a task of its own member (the card engine's
     invariant)."""
-    reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__status=TaskStatus.OPEN).values_list("member_id")
-    return {member_id for (member_id,) in rows_per_id(reasons, "member_id", ids)}
+    reasons = TaskReason.objects.filter(kind=TaskKind.CARE, task__status=TaskStatus.OPEN).order_by()
+    return {member_id for (member_id,) in rows_per_id(reasons.values_list("member_id"), "member_id", ids)}
 
 
 def _birthday_prep(batch: Batch, *, member_id: int, consultant_id: int | None, tier: str, day: date, due: date):
