@@ -99,7 +99,12 @@ def main() -> int:
     env = step_env(f"{server}/{name}", var_dir)
     started = time.monotonic()
     load_before = os.getloadavg()
-    print(f"Bench {size} ({SIZES[size]}) on {name}; {os.cpu_count()} CPUs, {ram_gb():.0f} GB RAM", flush=True)
+    cpu_before = cpu_check()
+    print(
+        f"Bench {size} ({SIZES[size]}) on {name}; {os.cpu_count()} CPUs, {ram_gb():.0f} GB RAM; "
+        f"CPU check {cpu_before:.2f} s",
+        flush=True,
+    )
 
     results: dict[str, dict] = {}
     template = os.environ.get("BENCH_TEMPLATE")
@@ -155,6 +160,8 @@ def main() -> int:
             "ram_gb": round(ram_gb(), 1),
             "python": platform.python_version(),
             "load_before": load_before,
+            "cpu_check_before": round(cpu_before, 3),
+            "cpu_check_after": round(cpu_check(), 3),
         },
         "ran_on": date.today().isoformat(),
         "seconds": round(time.monotonic() - started, 1),
@@ -172,7 +179,8 @@ def main() -> int:
         print(growth)
     print(
         f"\nLoad average before {report['machine']['load_before'][0]:.1f}, after {report['load_after'][0]:.1f} "
-        f"(on {os.cpu_count()} CPUs: figures from a busy machine are slower)."
+        f"(on {os.cpu_count()} CPUs: figures from a busy machine are slower). CPU check (`cpu_check`) "
+        f"{report['machine']['cpu_check_before']:.2f} s before, {report['machine']['cpu_check_after']:.2f} s after."
     )
     print(f"\nWrote var/bench.json and var/bench-{size}.json ({report['seconds']:.0f} s in all).")
     failed = [k for k, r in results.items() if r.get("pass") is False or r.get("error")]
@@ -180,6 +188,20 @@ def main() -> int:
         print(f"BENCH_STRICT=1: {len(failed)} rows fail: {', '.join(failed)}")
         return 1
     return 0
+
+
+def cpu_check() -> float:
+    """Seconds for a fixed pure-Python loop, the best of three: how fast this machine runs right now.
+    A shared virtual machine's speed drifts (the same loop took 0.9 to 1.6 s within minutes here):
+    two runs' figures, and the growth between sizes, compare only at similar checks."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def ram_gb() -> float:
@@ -331,11 +353,23 @@ def headline(row: dict) -> float | None:
 
 def growth_table() -> str:
     try:
-        small = json.loads((ROOT / "var" / "bench-small.json").read_text())["rows"]
-        full = json.loads((ROOT / "var" / "bench-full.json").read_text())["rows"]
+        small_run = json.loads((ROOT / "var" / "bench-small.json").read_text())
+        full_run = json.loads((ROOT / "var" / "bench-full.json").read_text())
+        small, full = small_run["rows"], full_run["rows"]
     except (OSError, ValueError, KeyError):
         return ""
     lines = ["Growth small → full (2 stores/10k → 20 stores/100k members):"]
+    checks = [run["machine"].get(f"cpu_check_{when}") for run in (small_run, full_run) for when in ("before", "after")]
+    if all(checks):
+        slowest, fastest = max(checks), min(checks)
+        lines.append(
+            f"  CPU check {checks[0]:.2f}-{checks[1]:.2f} s (small) and {checks[2]:.2f}-{checks[3]:.2f} s (full)"
+            + (
+                f": the machine's speed moved by {slowest / fastest - 1:.0%}, the ratios with it"
+                if slowest > 1.15 * fastest
+                else ""
+            )
+        )
     for keys, limit, what in ((STORE_OWN, 1.3, "a store's own"), (CHAIN_WIDE, 11.0, "chain-wide")):
         for key in keys:
             a, b = headline(small.get(key, {})), headline(full.get(key, {}))
