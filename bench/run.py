@@ -99,10 +99,10 @@ def main() -> int:
     env = step_env(f"{server}/{name}", var_dir)
     started = time.monotonic()
     load_before = os.getloadavg()
-    cpu_before = cpu_check()
+    cpu_before, pg_before = cpu_check(), pg_check(server)
     print(
         f"Bench {size} ({SIZES[size]}) on {name}; {os.cpu_count()} CPUs, {ram_gb():.0f} GB RAM; "
-        f"CPU check {cpu_before:.2f} s",
+        f"CPU check {cpu_before:.2f} s, PostgreSQL check {pg_before:.2f} s",
         flush=True,
     )
 
@@ -173,6 +173,8 @@ def main() -> int:
             "load_before": load_before,
             "cpu_check_before": round(cpu_before, 3),
             "cpu_check_after": round(cpu_check(), 3),
+            "pg_check_before": round(pg_before, 3),
+            "pg_check_after": round(pg_check(server), 3),
         },
         "ran_on": date.today().isoformat(),
         "seconds": round(time.monotonic() - started, 1),
@@ -191,7 +193,9 @@ def main() -> int:
     print(
         f"\nLoad average before {report['machine']['load_before'][0]:.1f}, after {report['load_after'][0]:.1f} "
         f"(on {os.cpu_count()} CPUs: figures from a busy machine are slower). CPU check (`cpu_check`) "
-        f"{report['machine']['cpu_check_before']:.2f} s before, {report['machine']['cpu_check_after']:.2f} s after."
+        f"{report['machine']['cpu_check_before']:.2f} s before, {report['machine']['cpu_check_after']:.2f} s after; "
+        f"PostgreSQL check (`pg_check`) {report['machine']['pg_check_before']:.2f} s before, "
+        f"{report['machine']['pg_check_after']:.2f} s after."
     )
     print(f"\nWrote var/bench.json and var/bench-{size}.json ({report['seconds']:.0f} s in all).")
     failed = [k for k, r in results.items() if r.get("pass") is False or r.get("error")]
@@ -241,6 +245,20 @@ def cpu_check() -> float:
         for i in range(3_000_000):
             total += i
         best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def pg_check(server: str) -> float:
+    """Seconds for a fixed PostgreSQL statement (two million rows summed), the best of three: the
+    database server's speed right now, beside `cpu_check`'s."""
+    import psycopg
+
+    best = float("inf")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        for _ in range(3):
+            t0 = time.perf_counter()
+            conn.execute("SELECT sum(x) FROM generate_series(1, 2000000) AS x").fetchone()
+            best = min(best, time.perf_counter() - t0)
     return best
 
 
@@ -400,6 +418,9 @@ def headline(row: dict) -> float | None:
     return None
 
 
+BEFORE_AFTER = ("before", "after")
+
+
 def growth_table() -> str:
     try:
         small_run = json.loads((ROOT / "var" / "bench-small.json").read_text())
@@ -408,17 +429,18 @@ def growth_table() -> str:
     except (OSError, ValueError, KeyError):
         return ""
     lines = ["Growth small → full (2 stores/10k → 20 stores/100k members):"]
-    checks = [run["machine"].get(f"cpu_check_{when}") for run in (small_run, full_run) for when in ("before", "after")]
-    if all(checks):
-        slowest, fastest = max(checks), min(checks)
-        lines.append(
-            f"  CPU check {checks[0]:.2f}-{checks[1]:.2f} s (small) and {checks[2]:.2f}-{checks[3]:.2f} s (full)"
-            + (
-                f": the machine's speed moved by {slowest / fastest - 1:.0%}, the ratios with it"
-                if slowest > 1.15 * fastest
-                else ""
+    for check, what in (("cpu_check", "CPU check"), ("pg_check", "PostgreSQL check")):
+        checks = [run["machine"].get(f"{check}_{when}") for run in (small_run, full_run) for when in BEFORE_AFTER]
+        if all(checks):
+            slowest, fastest = max(checks), min(checks)
+            lines.append(
+                f"  {what} {checks[0]:.2f}-{checks[1]:.2f} s (small) and {checks[2]:.2f}-{checks[3]:.2f} s (full)"
+                + (
+                    f": the machine's speed moved by {slowest / fastest - 1:.0%}, the ratios with it"
+                    if slowest > 1.15 * fastest
+                    else ""
+                )
             )
-        )
     for keys, limit, what in ((STORE_OWN, 1.3, "a store's own"), (CHAIN_WIDE, 11.0, "chain-wide")):
         for key in keys:
             a, b = headline(small.get(key, {})), headline(full.get(key, {}))
