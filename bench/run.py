@@ -287,21 +287,24 @@ def step_env(url: str, var_dir: Path) -> dict:
 
 
 def recreate(server: str, name: str, template: str | None) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if template:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        else:
-            conn.execute(f'CREATE DATABASE "{name}"')
+    admin(
+        server,
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""),
+    )
 
 
 def drop(server: str, name: str) -> None:
+    admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def admin(server: str, *statements: str) -> None:
+    """Run `statements` on the server's maintenance database (outside a transaction)."""
     import psycopg
 
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for statement in statements:
+            conn.execute(statement)
 
 
 def run(cmd: list[str], env: dict) -> str:
@@ -507,6 +510,13 @@ def timed(fn, *args, **kwargs):
     return result, seconds, counted.n
 
 
+def timed_median(fn, *args, repeats: int = 3, **kwargs):
+    """`timed` `repeats` times (a call that changes nothing): the results, the median seconds and the
+    query count of the last call (warm, as every later one)."""
+    runs = [timed(fn, *args, **kwargs) for _ in range(repeats)]
+    return [result for result, _s, _q in runs], statistics.median(s for _r, s, _q in runs), runs[-1][2]
+
+
 def sql_time(sql: str, params=None, repeat: int = 3) -> float:
     """Median wall time of one hand-written query, all rows fetched."""
     from django.db import connection
@@ -682,10 +692,10 @@ def step_rebuild() -> dict:
     peak_cold = vm("VmHWM")
     # Nothing to write: it changes nothing, so it is run three times and the median is kept (the
     # growth from small to full is a ratio of two such figures: one noisy run moves it by 20%).
-    nothing = [timed(tiers_replay) for _ in range(3)]
-    if any(again.created or again.deleted for again, _s, _q in nothing):
+    nothing, seconds2, queries2 = timed_median(tiers_replay)
+    if any(again.created or again.deleted for again in nothing):
         raise RuntimeError("rebuild_tiers wrote something on a run after a full replay")
-    again, seconds2, queries2 = nothing[0][0], statistics.median(s for _a, s, _q in nothing), nothing[0][2]
+    again = nothing[0]
     return {
         "rebuild_cold": {
             "label": f"rebuild_tiers from scratch ({cold.created:,} changes written)",
@@ -744,13 +754,9 @@ def step_kpis() -> dict:
     for key, store_ids, label in (("kpis_store", [first.pk], first.code), ("kpis_all", None, None)):
         params = {"all": store_ids is None, "stores": store_ids or [], "start": start, "end": end, "churn": churn}
         floor = sql_time(KPI_FLOOR_SQL, params)
-        times, queries = [], 0
-        for _ in range(3):
-            _result, seconds, queries = timed(
-                compute_kpis, start=start, end=end, store_ids=store_ids, store_label=label
-            )
-            times.append(seconds)
-        seconds = statistics.median(times)
+        _results, seconds, queries = timed_median(
+            compute_kpis, start=start, end=end, store_ids=store_ids, store_label=label
+        )
         what = f"one store-month ({first.code} {start:%Y-%m})" if store_ids else f"all stores, {start:%Y-%m}"
         found[key] = {
             "label": f"report_kpis {what}",
