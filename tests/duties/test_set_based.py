@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import Count
 
 import members.services as member_services
 from duties.maintenance import tables_analyze
@@ -98,8 +99,6 @@ def test_ids_filter_selects_what_in_selects(store_a):
 
 
 def test_rows_per_id_gives_what_a_filter_on_each_id_gives(store_a):
-    from django.db.models import Count
-
     people = [MemberFactory(home_store=store_a) for _ in range(6)]
     for person in people[:3]:
         Purchase.objects.create(
@@ -111,9 +110,7 @@ def test_rows_per_id_gives_what_a_filter_on_each_id_gives(store_a):
     assert sorted(rows_per_id(rows, "pk", wanted)) == expected
     # Several rows per id (an id with none gives none), and in chunks off PostgreSQL.
     bought = Purchase.objects.values_list("member_id", "receipt_no")
-    assert sorted(rows_per_id(bought, "member_id", wanted, chunk=1)) == sorted(
-        bought.filter(member_id__in=wanted)
-    )
+    assert sorted(rows_per_id(bought, "member_id", wanted, chunk=1)) == sorted(bought.filter(member_id__in=wanted))
     assert rows_per_id(rows, "pk", []) == []
 
 
